@@ -1,0 +1,4 @@
+"""The FastAPI application (routes, dependencies, auth, investigator pages). Not written yet.
+
+Library code never imports ``api``.
+"""

@@ -1,0 +1,359 @@
+"""Application schema v1: the pydantic models every loan application is validated against.
+
+One JSON object per application (an HTTP body or one line of an NDJSON file). The
+models here are the source of truth for the shape described in DESIGN.md.
+
+Validation is strict: strings stay strings, numbers stay numbers, unknown fields are
+rejected, and identifiers are checked (resident id check digit and birth date per
+GB 11643, credit codes per GB 32100, mainland phone numbers). Validated values are
+normalised (upper-case ``X`` in ids, bare digits in phones and accounts), which is
+what the graph keys are derived from.
+
+Use :func:`parse_application` rather than the model constructors: it turns pydantic's
+errors into one :class:`~tianwang.errors.ApplicationValidationError` that names every
+bad field, without echoing any value.
+
+Examples
+--------
+>>> from tianwang.application import parse_application
+>>> parse_application('{"application_id": "A-1"}')
+Traceback (most recent call last):
+...
+tianwang.errors.ApplicationValidationError: application 'A-1' is invalid (7 bad field(s)): submitted_at: Field required; dealer_id: Field required; channel: Field required; applicant: Field required; loan: Field required; vehicle: Field required; credit: Field required
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from ipaddress import ip_address
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from tianwang.errors import ApplicationValidationError, FieldError
+from tianwang.identifiers import (
+    is_mobile,
+    is_valid_credit_code,
+    normalize_account,
+    normalize_phone,
+    parse_resident_id,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Applicant",
+    "Application",
+    "Channel",
+    "Credit",
+    "Document",
+    "DocumentType",
+    "EmergencyContact",
+    "Employer",
+    "Loan",
+    "LoanProduct",
+    "Vehicle",
+    "parse_application",
+]
+
+SCHEMA_VERSION = 1
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+_VIN_RE = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _timestamp_input(value: Any) -> Any:
+    """Accept ISO-8601 strings and datetimes only, not epoch numbers."""
+    if isinstance(value, str | datetime):
+        return value
+    raise ValueError("must be an ISO-8601 date-time string with a zone")
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_timestamp_input)]
+"""An ISO-8601 date-time with a time zone (``2026-03-01T09:30:00+08:00``)."""
+
+Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+"""A non-negative amount in CNY."""
+
+Count = Annotated[int, Field(ge=0)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+Key = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+Channel = Literal["dealer_app", "online", "branch"]
+"""Where the application was taken."""
+
+LoanProduct = Literal["standard", "balloon", "nev", "commercial"]
+"""The loan product applied for."""
+
+DocumentType = Literal["bank_statement", "income_proof", "id_card", "other"]
+"""Kinds of supporting document."""
+
+
+def _check_phone(value: str, *, mobile_only: bool) -> str:
+    phone = normalize_phone(value)
+    if mobile_only and not is_mobile(phone):
+        raise ValueError("must be a mainland mobile number (1[3-9] + 9 digits)")
+    return phone
+
+
+def _check_resident_id(value: str) -> str:
+    parse_resident_id(value)
+    return value.strip().upper()
+
+
+class EmergencyContact(_Model):
+    """A person the applicant lists as a contact; the phone may be a landline."""
+
+    name: ShortText
+    phone: str
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return _check_phone(value, mobile_only=False)
+
+
+class Employer(_Model):
+    """The employer the applicant declares."""
+
+    name: ShortText
+    credit_code: str | None = None
+    social_insurance_employer: ShortText | None = None
+
+    @field_validator("credit_code")
+    @classmethod
+    def _credit_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.upper()
+        if not is_valid_credit_code(value):
+            raise ValueError("is not a unified social credit code with a valid check character (GB 32100)")
+        return value
+
+
+class Applicant(_Model):
+    """The person applying, with what they declare and what was checked at intake."""
+
+    id_number: str
+    name: ShortText
+    phone: str
+    address: ShortText
+    occupation: ShortText
+    id_registered_phone: str | None = None
+    face_match_score: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+    liveness_passed: bool | None = None
+    employer: Employer
+    monthly_income: Money
+    device_id: Key | None = None
+    ip: str | None = None
+    bank_account: str | None = None
+    emergency_contacts: Annotated[list[EmergencyContact], Field(max_length=20)] = []
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str) -> str:
+        return _check_resident_id(value)
+
+    @field_validator("phone", "id_registered_phone")
+    @classmethod
+    def _mobile(cls, value: str | None) -> str | None:
+        return None if value is None else _check_phone(value, mobile_only=True)
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ip_address(value))
+        except ValueError:
+            raise ValueError("is not an IPv4 or IPv6 address") from None
+
+    @field_validator("bank_account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_account(value)
+
+
+class Loan(_Model):
+    """The loan applied for. ``annual_rate`` is a fraction: 0.0588 means 5.88 %."""
+
+    vehicle_price: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    down_payment: Money
+    amount: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    term_months: Annotated[int, Field(ge=1, le=120)]
+    annual_rate: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+    product: LoanProduct
+
+    @field_validator("down_payment")
+    @classmethod
+    def _down_payment(cls, value: float, info: ValidationInfo) -> float:
+        price = info.data.get("vehicle_price")
+        if price is not None and value > price:
+            raise ValueError("must not be above vehicle_price")
+        return value
+
+
+class Vehicle(_Model):
+    """The vehicle financed, and who will drive it when that is not the applicant."""
+
+    brand: ShortText
+    model: ShortText
+    vin: str | None = None
+    is_new: bool
+    user_id_number: str | None = None
+
+    @field_validator("vin")
+    @classmethod
+    def _vin(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.upper()
+        if not _VIN_RE.match(value):
+            raise ValueError("must be 17 characters of A-Z and 0-9 without I, O or Q")
+        return value
+
+    @field_validator("user_id_number")
+    @classmethod
+    def _user_id(cls, value: str | None) -> str | None:
+        return None if value is None else _check_resident_id(value)
+
+
+class Credit(_Model):
+    """Credit bureau fields at the time of the application."""
+
+    inquiries_3m: Count
+    open_loans: Count
+    credit_cards: Count
+    card_limit_total: Money
+    card_used_total: Money
+    monthly_debt_payments: Money
+    worst_delinquency_days: Count
+    bureau_score: Annotated[int, Field(ge=0, le=1000)] | None = None
+
+
+class Document(_Model):
+    """A supporting document and what was read from it; every field is optional."""
+
+    type: DocumentType | None = None
+    sha256: str | None = None
+    producer: Annotated[str, Field(max_length=200)] | None = None
+    created_at: Timestamp | None = None
+    modified_at: Timestamp | None = None
+    template_id: Annotated[str, Field(max_length=128)] | None = None
+    issuer_name: Annotated[str, Field(max_length=200)] | None = None
+    seal_company: Annotated[str, Field(max_length=200)] | None = None
+    stated_monthly_income: Money | None = None
+    monthly_deposits: Annotated[list[Money], Field(max_length=120)] | None = None
+    salary_deposits: Annotated[list[Money], Field(max_length=120)] | None = None
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.lower()
+        if not _SHA256_RE.match(value):
+            raise ValueError("must be 64 hexadecimal characters")
+        return value
+
+
+class Application(_Model):
+    """One auto-loan application, schema v1."""
+
+    application_id: Annotated[str, Field(pattern=_KEY_RE.pattern)]
+    submitted_at: Timestamp
+    dealer_id: Annotated[str, Field(pattern=_KEY_RE.pattern)]
+    channel: Channel
+    applicant: Applicant
+    loan: Loan
+    vehicle: Vehicle
+    credit: Credit
+    documents: Annotated[list[Document], Field(max_length=50)] = []
+
+    @property
+    def submitted_ts(self) -> float:
+        """``submitted_at`` as seconds since the epoch (UTC)."""
+        return self.submitted_at.timestamp()
+
+    @property
+    def birth_date(self) -> date:
+        """The applicant's birth date, read from the resident id."""
+        return parse_resident_id(self.applicant.id_number)[1]
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(application)"
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    msg = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix) :]
+    return msg
+
+
+def errors_from_pydantic(exc: ValidationError) -> list[FieldError]:
+    """Field errors of a pydantic :class:`ValidationError`, without the input values."""
+    return [FieldError(_field_path(tuple(e["loc"])), _message(e)) for e in exc.errors(include_input=False)]
+
+
+def _guess_id(data: Any) -> str | None:
+    if isinstance(data, Mapping):
+        value = data.get("application_id")
+        if isinstance(value, str) and _KEY_RE.match(value):
+            return value
+    return None
+
+
+def parse_application(data: str | bytes | Mapping[str, Any]) -> Application:
+    """Validate one application from JSON text or a mapping.
+
+    Raises
+    ------
+    ApplicationValidationError
+        Naming every bad field (dotted paths such as ``applicant.phone`` or
+        ``applicant.emergency_contacts[0].phone``), never their values.
+    """
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApplicationValidationError([FieldError("(application)", f"not valid JSON ({exc.__class__.__name__})")]) from None
+    if not isinstance(data, Mapping):
+        raise ApplicationValidationError([FieldError("(application)", "must be a JSON object")])
+    try:
+        return Application.model_validate(data)
+    except ValidationError as exc:
+        raise ApplicationValidationError(errors_from_pydantic(exc), _guess_id(data)) from None

@@ -1,0 +1,82 @@
+"""The exception hierarchy of Tianwang, rooted in :class:`TianwangError`.
+
+Library code raises these; only ``api/`` turns them into HTTP errors. No message
+here ever carries a raw identity number, phone, bank account or name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ApplicationConflictError",
+    "ApplicationValidationError",
+    "ConfigurationError",
+    "DataSetMissingError",
+    "FieldError",
+    "StoreError",
+    "StoreUnavailableError",
+    "TianwangError",
+]
+
+
+class TianwangError(Exception):
+    """Root of every error Tianwang raises on purpose."""
+
+
+class ConfigurationError(TianwangError):
+    """Settings or configuration files are invalid or unsafe."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One bad field of an application: a dotted path and a reason without the value."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class ApplicationValidationError(TianwangError, ValueError):
+    """An application failed validation; :attr:`errors` names every bad field.
+
+    The message lists the fields and reasons but never the offending values, so it
+    is safe to log even when the value was an identity number or a phone.
+    """
+
+    def __init__(self, errors: list[FieldError], application_id: str | None = None) -> None:
+        self.errors = list(errors)
+        self.application_id = application_id
+        who = f"application {application_id!r}" if application_id else "application"
+        listed = "; ".join(str(e) for e in self.errors)
+        super().__init__(f"{who} is invalid ({len(self.errors)} bad field(s)): {listed}")
+
+    @property
+    def fields(self) -> list[str]:
+        """The dotted paths of the bad fields, in order."""
+        return [e.field for e in self.errors]
+
+
+class ApplicationConflictError(TianwangError):
+    """An application id is already stored with different content."""
+
+    def __init__(self, application_id: str) -> None:
+        self.application_id = application_id
+        super().__init__(
+            f"application {application_id!r} is already stored with different content; "
+            "applications are immutable, submit a new application_id"
+        )
+
+
+class StoreError(TianwangError):
+    """A graph store operation failed."""
+
+
+class StoreUnavailableError(StoreError):
+    """The graph store cannot be reached (for example Neo4j is down)."""
+
+
+class DataSetMissingError(TianwangError, FileNotFoundError):
+    """A public data set file is not where the settings say it is."""

@@ -1,0 +1,90 @@
+"""Settings, read from ``TIANWANG_*`` environment variables (and a ``.env`` file).
+
+| variable | meaning | default |
+| --- | --- | --- |
+| ``TIANWANG_ENV`` | ``dev``, ``test`` or ``prod`` | ``dev`` |
+| ``TIANWANG_SECRET`` | HMAC secret for personal-data keys (32+ bytes) | a built-in dev secret, refused outside dev/test |
+| ``TIANWANG_STORE`` | ``embedded`` or ``neo4j`` | ``neo4j`` when ``TIANWANG_NEO4J_URI`` is set, else ``embedded`` |
+| ``TIANWANG_DB_PATH`` | SQLite file of the embedded store | ``~/.local/share/tianwang/graph.db`` |
+| ``TIANWANG_NEO4J_URI`` | Bolt URI of Neo4j (``neo4j://`` or ``bolt://``, ``+s`` for TLS) | unset |
+| ``TIANWANG_NEO4J_USER`` / ``_PASSWORD`` | credentials; leave unset for a server with auth off | unset |
+| ``TIANWANG_NEO4J_DATABASE`` | database name | ``neo4j`` |
+| ``TIANWANG_DATA_DIR`` | folder of the public data sets | ``../shared/data`` when it exists |
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tianwang.errors import ConfigurationError
+
+__all__ = ["DEV_SECRET", "Settings", "get_settings", "load_settings"]
+
+#: The built-in secret: fine on a laptop, refused when ``TIANWANG_ENV=prod``.
+DEV_SECRET = "tianwang-dev-secret-do-not-use-in-production-0000"
+
+
+def _default_data_dir() -> Path | None:
+    candidate = Path.cwd().parent / "shared" / "data"
+    if candidate.is_dir():
+        return candidate
+    here = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    return here if here.is_dir() else None
+
+
+class Settings(BaseSettings):
+    """Everything Tianwang reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="TIANWANG_", env_file=".env", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    secret: SecretStr = SecretStr(DEV_SECRET)
+    store: Literal["embedded", "neo4j"] | None = None
+    db_path: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "tianwang" / "graph.db")
+    neo4j_uri: str | None = None
+    neo4j_user: str | None = None
+    neo4j_password: SecretStr | None = None
+    neo4j_database: str = "neo4j"
+    neo4j_batch_size: int = Field(default=2000, ge=1, le=50_000)
+    data_dir: Path | None = Field(default_factory=_default_data_dir)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        secret = self.secret.get_secret_value()
+        if len(secret.encode()) < 32:
+            raise ValueError("TIANWANG_SECRET must be at least 32 bytes")
+        if self.env == "prod" and secret == DEV_SECRET:
+            raise ValueError("TIANWANG_SECRET is the built-in dev secret; set a secret of your own outside dev mode")
+        if self.store is None:
+            self.store = "neo4j" if self.neo4j_uri else "embedded"
+        if self.store == "neo4j" and not self.neo4j_uri:
+            raise ValueError("TIANWANG_STORE=neo4j needs TIANWANG_NEO4J_URI")
+        return self
+
+    @property
+    def secret_bytes(self) -> bytes:
+        """The personal-data secret as bytes."""
+        return self.secret.get_secret_value().encode()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment plus ``overrides``; errors become :class:`ConfigurationError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors(include_input=False)
+        )
+        raise ConfigurationError(f"invalid settings: {reasons}") from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests clear the cache or pass overrides)."""
+    return load_settings()
