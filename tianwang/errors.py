@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ApplicationConflictError",
+    "ApplicationNotFoundError",
     "ApplicationValidationError",
     "ConfigurationError",
     "DataSetMissingError",
@@ -68,6 +69,14 @@ class ApplicationConflictError(TianwangError):
             f"application {application_id!r} is already stored with different content; "
             "applications are immutable, submit a new application_id"
         )
+
+
+class ApplicationNotFoundError(TianwangError, LookupError):
+    """No application with this id is stored (or visible at the point in time asked)."""
+
+    def __init__(self, application_id: str) -> None:
+        self.application_id = application_id
+        super().__init__(f"application {application_id!r} is not in the store")
 
 
 class StoreError(TianwangError):

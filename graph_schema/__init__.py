@@ -1,0 +1,53 @@
+"""The graph model as code and the stores that hold it.
+
+* :mod:`graph_schema.schema`: labels, relationship types, keys (one source of truth).
+* :mod:`graph_schema.migrations`: versioned, idempotent schema migrations of both stores.
+* :mod:`graph_schema.mapping`: what one application writes into the graph.
+* :mod:`graph_schema.store`: the :class:`GraphStore` interface and its values.
+* :mod:`graph_schema.embedded`: the default store, one SQLite file.
+* :mod:`graph_schema.neo4j_store`: the Neo4j store (imported only when asked for).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
+from graph_schema.store import GraphStore, GraphView, NodeRef
+
+if TYPE_CHECKING:
+    from tianwang.settings import Settings
+
+__all__ = ["NODE_TYPES", "RELATIONSHIP_TYPES", "GraphStore", "GraphView", "Label", "NodeRef", "RelType", "open_store"]
+
+
+def open_store(settings: Settings, kind: str | None = None) -> GraphStore:
+    """Open the store the settings name (or ``kind``: ``"embedded"`` or ``"neo4j"``).
+
+    Raises
+    ------
+    ConfigurationError
+        For an unknown kind, or ``neo4j`` without ``TIANWANG_NEO4J_URI``.
+    StoreUnavailableError
+        When Neo4j cannot be reached.
+    """
+    from tianwang.errors import ConfigurationError
+    from tianwang.privacy import PersonalDataKeyer
+
+    kind = kind or settings.store
+    keyer = PersonalDataKeyer(settings.secret_bytes)
+    if kind == "embedded":
+        from graph_schema.embedded import EmbeddedGraphStore
+
+        return EmbeddedGraphStore(settings.db_path, keyer)
+    if kind == "neo4j":
+        if not settings.neo4j_uri:
+            raise ConfigurationError("the neo4j store needs TIANWANG_NEO4J_URI (for example bolt://127.0.0.1:7687)")
+        from graph_schema.neo4j_store import Neo4jGraphStore
+
+        auth = None
+        if settings.neo4j_user:
+            password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else ""
+            auth = (settings.neo4j_user, password)
+        return Neo4jGraphStore(settings.neo4j_uri, keyer, auth=auth, database=settings.neo4j_database)
+    raise ConfigurationError(f"unknown store {kind!r}; choose one of: embedded, neo4j")

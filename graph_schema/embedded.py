@@ -1,0 +1,322 @@
+"""The embedded graph store: one SQLite file in WAL mode, no server.
+
+Nodes and relationships live in two tables keyed by a 63-bit node id derived from
+(label, key), so a relationship can be written without first looking its ends up.
+A hash collision between two different nodes cannot merge them silently: the
+unique (label, key) index and the id primary key would disagree, and the batch
+fails. Labels and relationship types are stored as the integer codes of
+:mod:`graph_schema.schema`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from graph_schema.mapping import ApplicationGraph
+from graph_schema.migrations import EMBEDDED_MIGRATIONS
+from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, label_from_code, rel_type_from_code
+from graph_schema.store import (
+    ApplicationRecord,
+    BulkUpsertResult,
+    GraphCounts,
+    GraphExport,
+    GraphStore,
+    Node,
+    NodeRef,
+    Relationship,
+    build_export,
+    to_timestamp,
+)
+from tianwang.errors import ConfigurationError, StoreError
+from tianwang.privacy import PersonalDataKeyer
+
+__all__ = ["EmbeddedGraphStore", "node_id"]
+
+log = logging.getLogger(__name__)
+
+_APPLICATION_CODE = NODE_TYPES[Label.APPLICATION].code
+_SUBMITTED_CODE = RELATIONSHIP_TYPES[RelType.SUBMITTED].code
+_FAR_FUTURE = float("inf")
+_SQL_VARIABLES = 900
+
+
+def node_id(label_code: int, key: str) -> int:
+    """The 63-bit id of a node in the embedded store."""
+    digest = hashlib.blake2b(f"{label_code}\x1f{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+class EmbeddedGraphStore(GraphStore):
+    """A :class:`GraphStore` in one SQLite file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file (created with its folder when missing), or ``":memory:"``.
+    keyer : PersonalDataKeyer
+        Derives personal-data keys. The store remembers a fingerprint of its secret
+        and refuses to open under another one.
+    """
+
+    kind = "embedded"
+
+    def __init__(self, path: str | Path, keyer: PersonalDataKeyer) -> None:
+        super().__init__(keyer)
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.RLock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=OFF")
+        self._conn.execute("PRAGMA cache_size=-65536")
+        self._conn.execute("PRAGMA temp_store=MEMORY")
+        self.applied_migrations = self._migrate()
+        self._check_fingerprint()
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _migrate(self) -> list[int]:
+        with self._transaction() as cur:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                " description TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            done = {v: c for v, c in cur.execute("SELECT version, checksum FROM schema_migrations")}
+            applied = []
+            for migration in EMBEDDED_MIGRATIONS:
+                if migration.version in done:
+                    migration.check_recorded(done[migration.version])
+                    continue
+                for statement in migration.statements:
+                    cur.execute(statement)
+                cur.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?, datetime('now'))",
+                    (migration.version, migration.description, migration.checksum),
+                )
+                applied.append(migration.version)
+                log.info("applied embedded migration", extra={"version": migration.version, "path": self.path})
+        return applied
+
+    def _check_fingerprint(self) -> None:
+        fingerprint = self.keyer.fingerprint()
+        with self._transaction() as cur:
+            row = cur.execute("SELECT value FROM store_meta WHERE key = 'keyer_fingerprint'").fetchone()
+            if row is None:
+                cur.execute("INSERT INTO store_meta VALUES ('keyer_fingerprint', ?)", (fingerprint,))
+            elif row[0] != fingerprint:
+                raise ConfigurationError(
+                    f"the store at {self.path} was written under another TIANWANG_SECRET "
+                    f"(fingerprint {row[0]}, now {fingerprint}); use that secret or a new store"
+                )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
+
+    # -- writes ---------------------------------------------------------------------------
+    def _write_batch(self, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
+        result = BulkUpsertResult()
+        try:
+            with self._transaction() as cur:
+                known = self._content_hashes(cur, [g.application_id for g in graphs])
+                node_rows: dict[int, tuple[int, int, str, str]] = {}
+                edge_rows = []
+                app_rows = []
+                for graph in graphs:
+                    previous = known.get(graph.application_id)
+                    if previous is not None:
+                        if previous == graph.content_hash:
+                            result.unchanged += 1
+                        else:
+                            result.conflicts.append(graph.application_id)
+                        continue
+                    known[graph.application_id] = graph.content_hash
+                    result.created += 1
+                    app_node = node_id(_APPLICATION_CODE, graph.application_id)
+                    props = {k: v for k, v in graph.application.items() if k != "record"}
+                    node_rows[app_node] = (app_node, _APPLICATION_CODE, graph.application_id, json.dumps(props))
+                    app_rows.append(
+                        (
+                            app_node,
+                            graph.application_id,
+                            graph.submitted_ts,
+                            graph.application["dealer_id"],
+                            graph.content_hash,
+                            graph.record_json,
+                        )
+                    )
+                    for node in graph.nodes:
+                        code = NODE_TYPES[node.label].code
+                        nid = node_id(code, node.key)
+                        if nid not in node_rows:
+                            node_rows[nid] = (nid, code, node.key, json.dumps(node.properties, ensure_ascii=False))
+                    at = graph.submitted_ts
+                    for rel in graph.relationships:
+                        edge_rows.append(
+                            (
+                                node_id(NODE_TYPES[rel.source_label].code, rel.source_key),
+                                RELATIONSHIP_TYPES[rel.type].code,
+                                node_id(NODE_TYPES[rel.target_label].code, rel.target_key),
+                                at,
+                            )
+                        )
+                cur.executemany(
+                    "INSERT INTO nodes (id, label, key, props) VALUES (?, ?, ?, ?) ON CONFLICT (label, key) DO NOTHING",
+                    node_rows.values(),
+                )
+                cur.executemany(
+                    "INSERT INTO edges (src, type, dst, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", edge_rows
+                )
+                cur.executemany("INSERT INTO applications VALUES (?, ?, ?, ?, ?, ?)", app_rows)
+        except sqlite3.Error as exc:
+            raise StoreError(f"embedded store write failed, batch rolled back: {exc}") from exc
+        return result
+
+    @staticmethod
+    def _content_hashes(cur: sqlite3.Cursor, ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for i in range(0, len(ids), _SQL_VARIABLES):
+            chunk = ids[i : i + _SQL_VARIABLES]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                cur.execute(
+                    f"SELECT application_id, content_hash FROM applications WHERE application_id IN ({marks})", chunk
+                ).fetchall()
+            )
+        return found
+
+    # -- reads ----------------------------------------------------------------------------
+    def _query(self, sql: str, params: tuple[object, ...] | list[object] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def get_application(self, application_id: str, *, as_of: float | datetime | None = None) -> ApplicationRecord | None:
+        ts = to_timestamp(as_of)
+        rows = self._query(
+            "SELECT application_id, submitted_at, dealer_id, content_hash, record FROM applications"
+            " WHERE application_id = ? AND submitted_at <= ?",
+            (application_id, _FAR_FUTURE if ts is None else ts),
+        )
+        if not rows:
+            return None
+        app_id, submitted, dealer, content_hash, record = rows[0]
+        return ApplicationRecord(app_id, submitted, dealer, content_hash, json.loads(record))
+
+    def _get_node(self, ref: NodeRef, as_of: float | None) -> Node | None:
+        code = NODE_TYPES[ref.label].code
+        rows = self._query("SELECT props FROM nodes WHERE id = ? AND label = ? AND key = ?", (node_id(code, ref.key), code, ref.key))
+        if not rows:
+            return None
+        props = json.loads(rows[0][0])
+        if as_of is not None and ref.label is Label.APPLICATION and props["submitted_at"] > as_of:
+            return None
+        return Node(ref.label, ref.key, props)
+
+    def _adjacent(self, ref: NodeRef, as_of: float | None, limit: int) -> list[tuple[Relationship, Node]]:
+        nid = node_id(NODE_TYPES[ref.label].code, ref.key)
+        ts = _FAR_FUTURE if as_of is None else as_of
+        rows = self._query(
+            "SELECT e.type, e.at, 1, n.label, n.key, n.props FROM edges e JOIN nodes n ON n.id = e.dst"
+            " WHERE e.src = ? AND e.at <= ?"
+            " UNION ALL"
+            " SELECT e.type, e.at, 0, n.label, n.key, n.props FROM edges e JOIN nodes n ON n.id = e.src"
+            " WHERE e.dst = ? AND e.at <= ?"
+            " ORDER BY 2, 5, 4, 1 LIMIT ?",
+            (nid, ts, nid, ts, limit),
+        )
+        adjacent = []
+        for type_code, at, outgoing, label_code, key, props in rows:
+            other = Node(label_from_code(label_code), key, json.loads(props))
+            rel_type = rel_type_from_code(type_code)
+            if outgoing:
+                rel = Relationship(ref, rel_type, other.ref, at)
+            else:
+                rel = Relationship(other.ref, rel_type, ref, at)
+            adjacent.append((rel, other))
+        return adjacent
+
+    def _adjacent_applications(
+        self, ref: NodeRef, exclude_id: str, as_of: float | None, limit: int
+    ) -> tuple[list[str], int]:
+        nid = node_id(NODE_TYPES[ref.label].code, ref.key)
+        ts = _FAR_FUTURE if as_of is None else as_of
+        adjacent = (
+            "SELECT e.src AS app, e.at AS at FROM edges e WHERE e.dst = ? AND e.at <= ?"
+            " UNION SELECT e.dst, e.at FROM edges e WHERE e.src = ? AND e.type = ? AND e.at <= ?"
+        )
+        params = (nid, ts, nid, _SUBMITTED_CODE, ts, exclude_id)
+        total = self._query(
+            f"SELECT COUNT(DISTINCT a.application_id) FROM ({adjacent}) x"
+            " JOIN applications a ON a.node_id = x.app WHERE a.application_id != ?",
+            params,
+        )[0][0]
+        ids = self._query(
+            f"SELECT a.application_id FROM ({adjacent}) x JOIN applications a ON a.node_id = x.app"
+            " WHERE a.application_id != ? GROUP BY a.application_id ORDER BY MIN(x.at), a.application_id LIMIT ?",
+            (*params, limit),
+        )
+        return [row[0] for row in ids], int(total)
+
+    def _window_applications(self, ref: NodeRef, rel_type: RelType, start: float, end: float) -> tuple[int, int]:
+        nid = node_id(NODE_TYPES[ref.label].code, ref.key)
+        code = RELATIONSHIP_TYPES[rel_type].code
+        end_col, app_col = ("src", "dst") if rel_type is RelType.SUBMITTED else ("dst", "src")
+        count, dealers = self._query(
+            f"SELECT COUNT(*), COUNT(DISTINCT a.dealer_id) FROM edges e JOIN applications a ON a.node_id = e.{app_col}"
+            f" WHERE e.{end_col} = ? AND e.type = ? AND e.at > ? AND e.at <= ?",
+            (nid, code, start, end),
+        )[0]
+        return int(count), int(dealers)
+
+    def export_edges(self, *, as_of: float | datetime | None = None) -> GraphExport:
+        ts = to_timestamp(as_of)
+        with self._lock:
+            if ts is None:
+                nodes = self._conn.execute("SELECT id, label, key FROM nodes ORDER BY label, key").fetchall()
+                edges = self._conn.execute("SELECT src, type, dst, at FROM edges").fetchall()
+            else:
+                edges = self._conn.execute("SELECT src, type, dst, at FROM edges WHERE at <= ?", (ts,)).fetchall()
+                nodes = self._conn.execute(
+                    "SELECT id, label, key FROM nodes WHERE id IN (SELECT src FROM edges WHERE at <= ?1"
+                    " UNION SELECT dst FROM edges WHERE at <= ?1) ORDER BY label, key",
+                    (ts,),
+                ).fetchall()
+        return build_export(nodes, edges)
+
+    def counts(self) -> GraphCounts:
+        nodes = self._query("SELECT label, COUNT(*) FROM nodes GROUP BY label")
+        rels = self._query("SELECT type, COUNT(*) FROM edges GROUP BY type")
+        return GraphCounts(
+            nodes={str(label_from_code(code)): n for code, n in nodes},
+            relationships={str(rel_type_from_code(code)): n for code, n in rels},
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def clear(self) -> None:
+        with self._transaction() as cur:
+            for table in ("edges", "nodes", "applications"):
+                cur.execute(f"DELETE FROM {table}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,359 @@
+"""The Neo4j graph store: the official driver against Neo4j 5 (5.26 LTS in development).
+
+Writes go in ``UNWIND`` batches of idempotent ``MERGE`` statements keyed on the node
+keys of :mod:`graph_schema.schema`, one managed transaction per batch (the driver
+retries transient failures). Labels, keys and relationship types come from the schema
+module only, never from input, so interpolating them into Cypher is safe; every value
+is a parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from graph_schema.mapping import ApplicationGraph
+from graph_schema.migrations import MIGRATION_LABEL, NEO4J_MIGRATIONS
+from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
+from graph_schema.store import (
+    ApplicationRecord,
+    BulkUpsertResult,
+    GraphCounts,
+    GraphExport,
+    GraphStore,
+    Node,
+    NodeRef,
+    Relationship,
+    build_export,
+    to_timestamp,
+)
+from tianwang.errors import ConfigurationError, StoreError, StoreUnavailableError
+from tianwang.privacy import PersonalDataKeyer
+
+__all__ = ["Neo4jGraphStore"]
+
+log = logging.getLogger(__name__)
+
+META_LABEL = "TianwangStoreMeta"
+_FAR_FUTURE = 1e300
+_INTERNAL = (MIGRATION_LABEL, META_LABEL)
+
+
+def _key_expr(var: str) -> str:
+    """Cypher for the key value of node ``var``, whatever its label."""
+    cases = " ".join(f"WHEN '{t.label}' THEN {var}.{t.key}" for t in NODE_TYPES.values())
+    return f"CASE labels({var})[0] {cases} END"
+
+
+def _label_code_expr(var: str) -> str:
+    cases = " ".join(f"WHEN '{t.label}' THEN {t.code}" for t in NODE_TYPES.values())
+    return f"CASE labels({var})[0] {cases} END"
+
+
+def _type_code_expr(var: str) -> str:
+    cases = " ".join(f"WHEN '{t.type}' THEN {t.code}" for t in RELATIONSHIP_TYPES.values())
+    return f"CASE type({var}) {cases} END"
+
+
+def _match(var: str, label: Label, param: str = "key") -> str:
+    return f"({var}:{label} {{{NODE_TYPES[label].key}: ${param}}})"
+
+
+class Neo4jGraphStore(GraphStore):
+    """A :class:`GraphStore` on a Neo4j 5 server.
+
+    Parameters
+    ----------
+    uri : str
+        ``bolt://host:port`` or ``neo4j://host:port`` (``+s`` for TLS).
+    keyer : PersonalDataKeyer
+        Derives personal-data keys; the store refuses data keyed under another secret.
+    auth : tuple of (user, password), optional
+        ``None`` for a server with authentication off (the dev server).
+    database : str
+        The database to use.
+    """
+
+    kind = "neo4j"
+
+    def __init__(
+        self,
+        uri: str,
+        keyer: PersonalDataKeyer,
+        *,
+        auth: tuple[str, str] | None = None,
+        database: str = "neo4j",
+    ) -> None:
+        super().__init__(keyer)
+        self.uri = uri
+        self.database = database
+        try:
+            self._driver: Driver = GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF")
+            self._driver.verify_connectivity()
+        except (ServiceUnavailable, SessionExpired, OSError) as exc:
+            raise StoreUnavailableError(f"cannot reach Neo4j at {uri}: {exc}") from exc
+        except AuthError as exc:
+            raise StoreUnavailableError(f"Neo4j at {uri} refused the credentials: {exc.message}") from exc
+        except ValueError as exc:
+            raise ConfigurationError(f"bad Neo4j URI {uri!r}: {exc}") from exc
+        self.applied_migrations = self._migrate()
+        self._check_fingerprint()
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _run(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
+        """One auto-commit query (schema changes, reads); errors become store errors."""
+        try:
+            records, _, _ = self._driver.execute_query(cypher, params, database_=self.database)
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailableError(f"Neo4j at {self.uri} is unavailable: {exc}") from exc
+        except Neo4jError as exc:
+            raise StoreError(f"Neo4j query failed: {exc.message}") from exc
+        return [record.data() for record in records]
+
+    def _migrate(self) -> list[int]:
+        recorded = {
+            row["version"]: row["checksum"]
+            for row in self._run(f"MATCH (m:{MIGRATION_LABEL}) RETURN m.version AS version, m.checksum AS checksum")
+        }
+        applied = []
+        for migration in NEO4J_MIGRATIONS:
+            if migration.version in recorded:
+                migration.check_recorded(recorded[migration.version])
+                continue
+            for statement in migration.statements:
+                self._run(statement)
+            self._run(
+                f"MERGE (m:{MIGRATION_LABEL} {{version: $version}}) "
+                "ON CREATE SET m.description = $description, m.checksum = $checksum, m.applied_at = datetime()",
+                version=migration.version,
+                description=migration.description,
+                checksum=migration.checksum,
+            )
+            applied.append(migration.version)
+            log.info("applied neo4j migration", extra={"version": migration.version, "database": self.database})
+        if applied:
+            self._run("CALL db.awaitIndexes(300)")
+        return applied
+
+    def _check_fingerprint(self) -> None:
+        fingerprint = self.keyer.fingerprint()
+        rows = self._run(
+            f"MERGE (m:{META_LABEL} {{key: 'keyer_fingerprint'}}) ON CREATE SET m.value = $value RETURN m.value AS value",
+            value=fingerprint,
+        )
+        if rows[0]["value"] != fingerprint:
+            raise ConfigurationError(
+                f"the Neo4j database {self.database!r} at {self.uri} was written under another TIANWANG_SECRET "
+                f"(fingerprint {rows[0]['value']}, now {fingerprint}); use that secret or another database"
+            )
+
+    # -- writes ---------------------------------------------------------------------------
+    def _write_batch(self, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
+        try:
+            with self._driver.session(database=self.database) as session:
+                return session.execute_write(_write_graphs, graphs)
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailableError(f"Neo4j at {self.uri} is unavailable, batch not written: {exc}") from exc
+        except Neo4jError as exc:
+            raise StoreError(f"Neo4j write failed, batch rolled back: {exc.message}") from exc
+
+    # -- reads ----------------------------------------------------------------------------
+    def get_application(self, application_id: str, *, as_of: float | datetime | None = None) -> ApplicationRecord | None:
+        ts = to_timestamp(as_of)
+        rows = self._run(
+            f"MATCH {_match('a', Label.APPLICATION, 'id')} WHERE a.submitted_at <= $ts "
+            "RETURN a.submitted_at AS submitted_at, a.dealer_id AS dealer_id, a.content_hash AS content_hash, "
+            "a.record AS record",
+            id=application_id,
+            ts=_FAR_FUTURE if ts is None else ts,
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return ApplicationRecord(
+            application_id, row["submitted_at"], row["dealer_id"], row["content_hash"], json.loads(row["record"])
+        )
+
+    def _get_node(self, ref: NodeRef, as_of: float | None) -> Node | None:
+        rows = self._run(f"MATCH {_match('n', ref.label)} RETURN properties(n) AS props", key=ref.key)
+        if not rows:
+            return None
+        props = _public_properties(ref.label, rows[0]["props"])
+        if as_of is not None and ref.label is Label.APPLICATION and props["submitted_at"] > as_of:
+            return None
+        return Node(ref.label, ref.key, props)
+
+    def _adjacent(self, ref: NodeRef, as_of: float | None, limit: int) -> list[tuple[Relationship, Node]]:
+        rows = self._run(
+            f"MATCH {_match('n', ref.label)}-[r]-(m) WHERE r.at <= $ts "
+            f"WITH r, m, startNode(r) = n AS outgoing, {_key_expr('m')} AS key "
+            "RETURN type(r) AS type, r.at AS at, outgoing, labels(m)[0] AS label, key, properties(m) AS props "
+            f"ORDER BY at, key, {_label_code_expr('m')}, {_type_code_expr('r')} LIMIT $limit",
+            key=ref.key,
+            ts=_FAR_FUTURE if as_of is None else as_of,
+            limit=limit,
+        )
+        adjacent = []
+        for row in rows:
+            label = Label(row["label"])
+            other = Node(label, row["key"], _public_properties(label, row["props"]))
+            rel_type = RelType(row["type"])
+            if row["outgoing"]:
+                rel = Relationship(ref, rel_type, other.ref, row["at"])
+            else:
+                rel = Relationship(other.ref, rel_type, ref, row["at"])
+            adjacent.append((rel, other))
+        return adjacent
+
+    def _adjacent_applications(
+        self, ref: NodeRef, exclude_id: str, as_of: float | None, limit: int
+    ) -> tuple[list[str], int]:
+        pattern = (
+            f"MATCH {_match('n', ref.label)}-[r]-(a:{Label.APPLICATION}) "
+            "WHERE r.at <= $ts AND a.application_id <> $exclude "
+        )
+        params = {"key": ref.key, "ts": _FAR_FUTURE if as_of is None else as_of, "exclude": exclude_id}
+        total = self._run(pattern + "RETURN count(DISTINCT a) AS total", **params)[0]["total"]
+        rows = self._run(
+            pattern + "WITH a, min(r.at) AS first ORDER BY first, a.application_id LIMIT $limit "
+            "RETURN a.application_id AS id",
+            limit=limit,
+            **params,
+        )
+        return [row["id"] for row in rows], int(total)
+
+    def _window_applications(self, ref: NodeRef, rel_type: RelType, start: float, end: float) -> tuple[int, int]:
+        arrow = f"-[r:{rel_type}]->" if rel_type is RelType.SUBMITTED else f"<-[r:{rel_type}]-"
+        row = self._run(
+            f"MATCH {_match('n', ref.label)}{arrow}(a:{Label.APPLICATION}) WHERE $start < r.at <= $end "
+            "RETURN count(a) AS n, count(DISTINCT a.dealer_id) AS dealers",
+            key=ref.key,
+            start=start,
+            end=end,
+        )[0]
+        return int(row["n"]), int(row["dealers"])
+
+    def export_edges(self, *, as_of: float | datetime | None = None) -> GraphExport:
+        ts = to_timestamp(as_of)
+        ids: dict[str, int] = {}
+        nodes: list[tuple[int, int, str]] = []
+
+        def node(element_id: str, label: str, key: str) -> int:
+            index = ids.get(element_id)
+            if index is None:
+                index = ids[element_id] = len(ids)
+                nodes.append((index, NODE_TYPES[Label(label)].code, key))
+            return index
+
+        edges = [
+            (
+                node(row["s"], row["sl"], row["sk"]),
+                RELATIONSHIP_TYPES[RelType(row["t"])].code,
+                node(row["d"], row["dl"], row["dk"]),
+                row["at"],
+            )
+            for row in self._run(
+                "MATCH (s)-[r]->(d) WHERE r.at <= $ts "
+                f"RETURN elementId(s) AS s, labels(s)[0] AS sl, {_key_expr('s')} AS sk, type(r) AS t, "
+                f"elementId(d) AS d, labels(d)[0] AS dl, {_key_expr('d')} AS dk, r.at AS at",
+                ts=_FAR_FUTURE if ts is None else ts,
+            )
+        ]
+        if ts is None:
+            excluded = " AND ".join(f"NOT n:{label}" for label in _INTERNAL)
+            for row in self._run(
+                f"MATCH (n) WHERE {excluded} RETURN elementId(n) AS id, labels(n)[0] AS label, {_key_expr('n')} AS key"
+            ):
+                node(row["id"], row["label"], row["key"])
+        nodes.sort(key=lambda n: (n[1], n[2]))
+        return build_export(nodes, edges)
+
+    def counts(self) -> GraphCounts:
+        nodes = {}
+        for label in NODE_TYPES:
+            n = self._run(f"MATCH (n:{label}) RETURN count(n) AS n")[0]["n"]
+            if n:
+                nodes[str(label)] = n
+        rels = {}
+        for rel_type in RELATIONSHIP_TYPES:
+            n = self._run(f"MATCH ()-[r:{rel_type}]->() RETURN count(r) AS n")[0]["n"]
+            if n:
+                rels[str(rel_type)] = n
+        return GraphCounts(nodes=nodes, relationships=rels)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def clear(self) -> None:
+        excluded = " AND ".join(f"NOT n:{label}" for label in _INTERNAL)
+        while self._run(f"MATCH (n) WHERE {excluded} WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS n")[0]["n"]:
+            pass
+
+    def close(self) -> None:
+        self._driver.close()
+
+
+def _public_properties(label: Label, props: dict[str, Any]) -> dict[str, Any]:
+    """Node properties as the embedded store returns them: no key, no application record."""
+    props = dict(props)
+    props.pop(NODE_TYPES[label].key, None)
+    if label is Label.APPLICATION:
+        props.pop("record", None)
+    return props
+
+
+def _write_graphs(tx: ManagedTransaction, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
+    """Write a batch in one managed transaction (re-run whole by the driver on a transient error)."""
+    result = BulkUpsertResult()
+    known = {
+        row["id"]: row["hash"]
+        for row in tx.run(
+            f"UNWIND $ids AS id MATCH (a:{Label.APPLICATION} {{application_id: id}}) RETURN id, a.content_hash AS hash",
+            ids=[g.application_id for g in graphs],
+        )
+    }
+    applications: list[dict[str, Any]] = []
+    nodes: dict[Label, dict[str, dict[str, Any]]] = defaultdict(dict)
+    rels: dict[tuple[Label, RelType, Label], list[dict[str, Any]]] = defaultdict(list)
+    for graph in graphs:
+        previous = known.get(graph.application_id)
+        if previous is not None:
+            if previous == graph.content_hash:
+                result.unchanged += 1
+            else:
+                result.conflicts.append(graph.application_id)
+            continue
+        known[graph.application_id] = graph.content_hash
+        result.created += 1
+        applications.append({"key": graph.application_id, "props": graph.application})
+        for node in graph.nodes:
+            nodes[node.label].setdefault(node.key, node.properties)
+        for rel in graph.relationships:
+            rels[(rel.source_label, rel.type, rel.target_label)].append(
+                {"s": rel.source_key, "d": rel.target_key, "at": graph.submitted_ts}
+            )
+    if not applications:
+        return result
+    tx.run(
+        f"UNWIND $rows AS row MERGE (n:{Label.APPLICATION} {{application_id: row.key}}) ON CREATE SET n += row.props",
+        rows=applications,
+    ).consume()
+    for label, by_key in nodes.items():
+        key = NODE_TYPES[label].key
+        tx.run(
+            f"UNWIND $rows AS row MERGE (n:{label} {{{key}: row.key}}) ON CREATE SET n += row.props",
+            rows=[{"key": k, "props": p} for k, p in by_key.items()],
+        ).consume()
+    for (source, rel_type, target), rows in rels.items():
+        tx.run(
+            f"UNWIND $rows AS row "
+            f"MATCH (s:{source} {{{NODE_TYPES[source].key}: row.s}}) "
+            f"MATCH (d:{target} {{{NODE_TYPES[target].key}: row.d}}) "
+            f"MERGE (s)-[r:{rel_type}]->(d) ON CREATE SET r.at = row.at",
+            rows=rows,
+        ).consume()
+    return result
