@@ -107,16 +107,17 @@ class EmbeddedGraphStore(GraphStore):
         return applied
 
     def _check_fingerprint(self) -> None:
+        """Remember the secret's fingerprint; refuse a non-empty store keyed under another one."""
         fingerprint = self.keyer.fingerprint()
         with self._transaction() as cur:
             row = cur.execute("SELECT value FROM store_meta WHERE key = 'keyer_fingerprint'").fetchone()
-            if row is None:
-                cur.execute("INSERT INTO store_meta VALUES ('keyer_fingerprint', ?)", (fingerprint,))
-            elif row[0] != fingerprint:
+            has_data = cur.execute("SELECT EXISTS (SELECT 1 FROM applications)").fetchone()[0]
+            if row is not None and row[0] != fingerprint and has_data:
                 raise ConfigurationError(
-                    f"the store at {self.path} was written under another TIANWANG_SECRET "
+                    f"the store at {self.path} holds data written under another TIANWANG_SECRET "
                     f"(fingerprint {row[0]}, now {fingerprint}); use that secret or a new store"
                 )
+            cur.execute("INSERT OR REPLACE INTO store_meta VALUES ('keyer_fingerprint', ?)", (fingerprint,))
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:

@@ -142,15 +142,18 @@ class Neo4jGraphStore(GraphStore):
         return applied
 
     def _check_fingerprint(self) -> None:
+        """Remember the secret's fingerprint; refuse a non-empty database keyed under another one."""
         fingerprint = self.keyer.fingerprint()
         rows = self._run(
-            f"MERGE (m:{META_LABEL} {{key: 'keyer_fingerprint'}}) ON CREATE SET m.value = $value RETURN m.value AS value",
+            f"MERGE (m:{META_LABEL} {{key: 'keyer_fingerprint'}}) ON CREATE SET m.value = $value "
+            f"WITH m, COUNT {{ MATCH (:{Label.APPLICATION}) }} > 0 AS has_data "
+            "SET m.value = CASE WHEN has_data THEN m.value ELSE $value END RETURN m.value AS value",
             value=fingerprint,
         )
         if rows[0]["value"] != fingerprint:
             raise ConfigurationError(
-                f"the Neo4j database {self.database!r} at {self.uri} was written under another TIANWANG_SECRET "
-                f"(fingerprint {rows[0]['value']}, now {fingerprint}); use that secret or another database"
+                f"the Neo4j database {self.database!r} at {self.uri} holds data written under another "
+                f"TIANWANG_SECRET (fingerprint {rows[0]['value']}, now {fingerprint}); use that secret or another database"
             )
 
     # -- writes ---------------------------------------------------------------------------

@@ -1,0 +1,255 @@
+"""The contract every GraphStore keeps, run against the embedded store and Neo4j."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
+from graph_schema.store import GraphStore, NodeRef
+from tests.builders import T0, account, application, mobile, resident_id
+from tianwang.application import Application, parse_application
+from tianwang.errors import ApplicationConflictError, ApplicationNotFoundError
+
+
+def app(n: int = 1, **overrides: object) -> Application:
+    return parse_application(application(n, **overrides))
+
+
+def ring_of_three() -> list[Application]:
+    """Three applications sharing one phone, two sharing a device; a fourth alone."""
+    shared_phone = mobile(555)
+    return [
+        app(1, **{"applicant.phone": shared_phone, "applicant.device_id": "dev-ring"}),
+        app(2, **{"applicant.phone": shared_phone, "applicant.device_id": "dev-ring"}),
+        app(3, **{"applicant.phone": shared_phone}),
+        app(4, dealer_id="D-SH-002"),
+    ]
+
+
+def test_upsert_is_idempotent(store: GraphStore) -> None:
+    a = app(1)
+    assert store.upsert_application(a) is True
+    before = store.counts()
+    assert store.upsert_application(a) is False
+    assert store.counts() == before
+    assert before.nodes["Application"] == 1
+    assert before.relationships["SUBMITTED"] == 1
+
+
+def test_counts_of_one_application(store: GraphStore) -> None:
+    store.upsert_application(app(1))
+    counts = store.counts()
+    # person, own phone + contact phone, employer, dealer, device, address, account, vehicle
+    assert counts.nodes == {
+        "Application": 1, "Person": 1, "Phone": 2, "Employer": 1, "Dealer": 1,
+        "Device": 1, "Address": 1, "BankAccount": 1, "Vehicle": 1,
+    }  # fmt: skip
+    assert counts.total_relationships == 9
+    assert "MEMBER_OF" not in counts.relationships
+
+
+def test_conflicting_content_is_refused_and_nothing_written(store: GraphStore) -> None:
+    store.upsert_application(app(1))
+    before = store.counts()
+    changed = app(1, **{"loan.amount": 150000, "loan.down_payment": 50000})
+    with pytest.raises(ApplicationConflictError, match="APP-000001"):
+        store.upsert_application(changed)
+    assert store.counts() == before
+    assert store.get_application("APP-000001").record["loan"]["amount"] == 140000
+
+
+def test_bulk_upsert_batches_progress_and_rerun(store: GraphStore) -> None:
+    apps = [app(n) for n in range(1, 26)]
+    seen: list[int] = []
+    result = store.upsert_applications(apps, batch_size=10, progress=seen.append)
+    assert (result.created, result.unchanged, result.conflicts) == (25, 0, [])
+    assert seen == [10, 10, 5]
+    before = store.counts()
+    again = store.upsert_applications(apps, batch_size=7)
+    assert (again.created, again.unchanged) == (0, 25)
+    assert store.counts() == before
+
+
+def test_bulk_upsert_reports_conflicts_and_writes_the_rest(store: GraphStore) -> None:
+    store.upsert_application(app(1))
+    result = store.upsert_applications([app(1, dealer_id="D-OTHER"), app(2), app(3)])
+    assert result.conflicts == ["APP-000001"]
+    assert result.created == 2
+    assert store.counts().nodes["Application"] == 3
+
+
+def test_bulk_upsert_rejects_bad_batch_size(store: GraphStore) -> None:
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got: 0"):
+        store.upsert_applications([app(1)], batch_size=0)
+
+
+def test_get_application_returns_a_redacted_record(store: GraphStore) -> None:
+    raw = application(1)
+    store.upsert_application(parse_application(raw))
+    record = store.get_application("APP-000001")
+    assert record is not None
+    assert record.dealer_id == "D-BJ-001"
+    assert record.submitted_at == pytest.approx(T0.timestamp() + 3600)
+    applicant = record.record["applicant"]
+    assert applicant["id_number"] == raw["applicant"]["id_number"][:3] + "*" * 11 + raw["applicant"]["id_number"][-4:]
+    assert applicant["phone"] == "139****0001"
+    assert len(applicant["id_hash"]) == 32
+    assert applicant["phone_hash"] == applicant["id_registered_phone_hash"]
+    assert record.record["loan"] == {k: float(v) if k not in ("term_months", "product") else v for k, v in raw["loan"].items()}
+    assert store.get_application("NOPE") is None
+
+
+def test_no_raw_personal_data_in_the_store(store: GraphStore) -> None:
+    raw = application(7, **{"vehicle.user_id_number": resident_id(sequence=777)})
+    store.upsert_application(parse_application(raw))
+    secrets = [
+        raw["applicant"]["id_number"],
+        raw["applicant"]["phone"],
+        raw["applicant"]["bank_account"],
+        raw["applicant"]["name"],
+        raw["applicant"]["address"],
+        raw["applicant"]["emergency_contacts"][0]["phone"],
+        raw["applicant"]["emergency_contacts"][0]["name"],
+        raw["vehicle"]["user_id_number"],
+    ]
+    export = store.export_edges()
+    dump = repr(export.node_key) + repr(store.get_application("APP-000007"))
+    for ref in (NodeRef(Label.APPLICATION, "APP-000007"),):
+        dump += repr(store.neighbours(ref, hops=2, limit=100))
+    for value in secrets:
+        assert value not in dump
+
+
+def test_neighbours_hops_and_limit(store: GraphStore) -> None:
+    store.upsert_applications(ring_of_three())
+    phone_hash = store.get_application("APP-000001").record["applicant"]["phone_hash"]
+    one = store.neighbours(NodeRef(Label.PHONE, phone_hash), hops=1, limit=100)
+    assert {n.key for n in one.nodes if n.label is Label.APPLICATION} == {"APP-000001", "APP-000002", "APP-000003"}
+    assert len(one.nodes) == 4 and not one.truncated
+    assert all(r.type is RelType.USES_PHONE for r in one.relationships)
+    two = store.neighbours(NodeRef(Label.PHONE, phone_hash), hops=2, limit=1000)
+    labels = {n.label for n in two.nodes}
+    assert {Label.PERSON, Label.DEVICE, Label.DEALER, Label.EMPLOYER} <= labels
+    assert "APP-000004" not in {n.key for n in two.nodes}
+    assert not two.truncated
+    # every relationship joins two returned nodes
+    refs = {n.ref for n in two.nodes}
+    assert all(r.source in refs and r.target in refs for r in two.relationships)
+    cut = store.neighbours(NodeRef(Label.PHONE, phone_hash), hops=2, limit=2)
+    assert len(cut.nodes) == 3 and cut.truncated
+    assert store.neighbours(NodeRef(Label.PHONE, "missing"), hops=2).nodes == []
+
+
+def test_neighbours_order_and_properties(store: GraphStore) -> None:
+    store.upsert_applications(ring_of_three())
+    dealer = store.neighbours(NodeRef(Label.DEALER, "D-BJ-001"), hops=1, limit=2)
+    assert [n.key for n in dealer.nodes] == ["D-BJ-001", "APP-000001", "APP-000002"]
+    assert dealer.truncated
+    application_node = dealer.nodes[1]
+    assert application_node.properties["dealer_id"] == "D-BJ-001"
+    assert "record" not in application_node.properties
+    with pytest.raises(ValueError, match="hops and limit must be non-negative"):
+        store.neighbours(NodeRef(Label.DEALER, "D-BJ-001"), hops=-1)
+
+
+def test_shared_attributes(store: GraphStore) -> None:
+    store.upsert_applications(ring_of_three())
+    shared = store.shared_attributes("APP-000002")
+    by_label = {(s.node.label, s.relationship): s for s in shared}
+    phone = by_label[(Label.PHONE, RelType.USES_PHONE)]
+    assert phone.application_ids == ["APP-000001", "APP-000003"] and phone.total == 2
+    assert phone.node.display == "139****0555"
+    device = by_label[(Label.DEVICE, RelType.FROM_DEVICE)]
+    assert device.application_ids == ["APP-000001"]
+    dealer = by_label[(Label.DEALER, RelType.AT_DEALER)]
+    assert dealer.total == 2
+    assert (Label.BANK_ACCOUNT, RelType.PAYS_FROM) not in by_label  # nobody else has it
+    limited = {(s.node.label, s.relationship): s for s in store.shared_attributes("APP-000002", limit=1)}
+    assert limited[(Label.PHONE, RelType.USES_PHONE)].application_ids == ["APP-000001"]
+    assert limited[(Label.PHONE, RelType.USES_PHONE)].total == 2
+    with pytest.raises(ApplicationNotFoundError):
+        store.shared_attributes("NOPE")
+
+
+def test_shared_attributes_see_the_same_person_and_contacts(store: GraphStore) -> None:
+    person = resident_id(sequence=42)
+    contact = mobile(4242)
+    store.upsert_applications(
+        [
+            app(1, **{"applicant.id_number": person}),
+            app(2, **{"applicant.id_number": person, "applicant.emergency_contacts": [{"name": "赵六", "phone": contact}]}),
+            app(3, **{"applicant.phone": contact}),
+        ]
+    )
+    shared = {(s.node.label, s.relationship): s for s in store.shared_attributes("APP-000002")}
+    assert shared[(Label.PERSON, RelType.SUBMITTED)].application_ids == ["APP-000001"]
+    assert shared[(Label.PHONE, RelType.LISTS_CONTACT)].application_ids == ["APP-000003"]
+
+
+def test_velocity_windows(store: GraphStore) -> None:
+    person = resident_id(sequence=9)
+    phone = mobile(99)
+    apps = [
+        app(1, **{"applicant.id_number": person, "applicant.phone": phone, "dealer_id": "D-1"}),
+        app(2, **{"applicant.id_number": person, "dealer_id": "D-2", "applicant.bank_account": account(1)}),
+        app(30, **{"applicant.id_number": person, "applicant.phone": phone, "dealer_id": "D-3"}),
+        app(31, **{"applicant.phone": phone, "applicant.device_id": "dev-30"}),
+    ]
+    store.upsert_applications(apps)
+    v = store.velocity("APP-000030", timedelta(days=2))
+    assert (v.person, v.phone, v.device, v.bank_account, v.person_dealers) == (3, 2, 1, 1, 3)
+    assert v.as_of == pytest.approx(T0.timestamp() + 30 * 3600)
+    short = store.velocity("APP-000030", timedelta(hours=10))
+    assert (short.person, short.phone, short.person_dealers) == (1, 1, 1)
+    later = store.velocity("APP-000030", timedelta(days=2), as_of=T0 + timedelta(hours=31))
+    assert (later.phone, later.device) == (3, 2)
+    with pytest.raises(ApplicationNotFoundError):
+        store.velocity("APP-000031", timedelta(days=1), as_of=T0)
+
+
+def test_point_in_time_view(store: GraphStore) -> None:
+    store.upsert_applications(ring_of_three())
+    view = store.as_of(T0 + timedelta(hours=2))
+    assert view.get_application("APP-000002") is not None
+    assert view.get_application("APP-000003") is None
+    phone_hash = store.get_application("APP-000001").record["applicant"]["phone_hash"]
+    seen = view.neighbours(NodeRef(Label.PHONE, phone_hash), hops=1)
+    assert {n.key for n in seen.nodes if n.label is Label.APPLICATION} == {"APP-000001", "APP-000002"}
+    assert all(r.at <= view.moment for r in seen.relationships)
+    shared = {(s.node.label, s.relationship): s for s in view.shared_attributes("APP-000002")}
+    assert shared[(Label.PHONE, RelType.USES_PHONE)].application_ids == ["APP-000001"]
+    assert view.velocity("APP-000002", timedelta(days=1)).phone == 2
+    export = view.export_edges()
+    assert export.num_edges == 18 and float(export.edge_at.max()) <= view.moment
+    assert store.as_of(T0).get_application("APP-000001") is None
+    with pytest.raises(ApplicationNotFoundError):
+        view.shared_attributes("APP-000003")
+
+
+def test_export_edges(store: GraphStore) -> None:
+    store.upsert_applications(ring_of_three())
+    export = store.export_edges()
+    counts = store.counts()
+    assert export.num_nodes == counts.total_nodes
+    assert export.num_edges == counts.total_relationships
+    assert export.edge_index.shape == (2, export.num_edges) and export.edge_index.dtype == np.int64
+    assert export.edge_index.max() < export.num_nodes
+    labels = [int(c) for c in export.node_label]
+    assert labels == sorted(labels)
+    codes = {t.code: t for t in RELATIONSHIP_TYPES.values()}
+    label_of = {t.code: t.label for t in NODE_TYPES.values()}
+    for (src, dst), code in zip(export.edge_index.T, export.edge_type, strict=True):
+        rel = codes[int(code)]
+        assert label_of[int(export.node_label[src])] is rel.source
+        assert label_of[int(export.node_label[dst])] is rel.target
+    assert set(np.unique(export.edge_at)) == {a.submitted_ts for a in ring_of_three()}
+
+
+def test_clear(store: GraphStore) -> None:
+    store.upsert_applications(ring_of_three())
+    store.clear()
+    assert store.counts().total_nodes == 0
+    assert store.upsert_application(app(1)) is True

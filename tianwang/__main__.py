@@ -1,0 +1,5 @@
+"""``python -m tianwang``: the command line."""
+
+from tianwang.cli import app
+
+app()
