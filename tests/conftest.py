@@ -18,6 +18,10 @@ from tianwang.settings import get_settings
 
 TEST_SECRET = b"tianwang-test-secret-0123456789abcdef"
 
+# Taken out of the environment so that no test reaches Neo4j by accident through the
+# settings; the Neo4j tests get it from the ``neo4j_uri`` fixture.
+NEO4J_URI = os.environ.pop("TIANWANG_NEO4J_URI", None)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
@@ -37,9 +41,8 @@ def keyer() -> PersonalDataKeyer:
 
 
 def neo4j_uri_or_skip() -> str:
-    uri = os.environ.get("TIANWANG_NEO4J_URI")
-    if uri:
-        return uri
+    if NEO4J_URI:
+        return NEO4J_URI
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(
             "CI=true but TIANWANG_NEO4J_URI is not set: the Neo4j tests must run in CI "

@@ -52,7 +52,9 @@ StoreOption = Annotated[
     StoreKind | None,
     typer.Option("--store", help="Graph store; default from TIANWANG_STORE, else neo4j if TIANWANG_NEO4J_URI is set, else embedded."),
 ]
-DbOption = Annotated[Path | None, typer.Option("--db", help="SQLite file of the embedded store (default TIANWANG_DB_PATH).")]
+DbOption = Annotated[
+    Path | None, typer.Option("--db", help="SQLite file of the embedded store (default TIANWANG_DB_PATH); implies --store embedded.")
+]
 
 
 @app.callback()
@@ -66,6 +68,12 @@ def main(
 def _settings(db: Path | None = None) -> Settings:
     overrides = {"db_path": db} if db is not None else {}
     return load_settings(**overrides)
+
+
+def _open(store: StoreKind | None, db: Path | None) -> GraphStore:
+    """The store asked for; ``--db`` alone means the embedded store."""
+    kind = store.value if store else ("embedded" if db is not None else None)
+    return open_store(_settings(db), kind)
 
 
 @contextmanager
@@ -142,7 +150,7 @@ def ingest(
     2 on a configuration or store error.
     """
     with _fail_cleanly():
-        with open_store(_settings(db), store.value if store else None) as graph:
+        with _open(store, db) as graph:
             report = _ingest(file, graph, on_error.value, batch_size)
     _print_report(report)
     if report.stopped:
@@ -152,14 +160,14 @@ def ingest(
 @app.command()
 def stats(store: StoreOption = None, db: DbOption = None) -> None:
     """Print node and relationship counts of the graph."""
-    with _fail_cleanly(), open_store(_settings(db), store.value if store else None) as graph:
+    with _fail_cleanly(), _open(store, db) as graph:
         out.print(_counts_table(graph.counts(), f"graph ({graph.kind})"))
 
 
 @app.command()
 def migrate(store: StoreOption = None, db: DbOption = None) -> None:
     """Apply pending schema migrations (opening a store does this too) and say which ran."""
-    with _fail_cleanly(), open_store(_settings(db), store.value if store else None) as graph:
+    with _fail_cleanly(), _open(store, db) as graph:
         applied = getattr(graph, "applied_migrations", [])
         out.print(f"{graph.kind}: applied migrations {applied}" if applied else f"{graph.kind}: schema up to date")
 

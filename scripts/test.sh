@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what the tests need, starts the dev Neo4j unless
+# TIANWANG_NEO4J_URI points at one, runs every test (slow and Neo4j ones included), lints, and
+# stops what it started. Extra arguments go to pytest.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+"$here/scripts/bootstrap.sh"
+venv="${TIANWANG_VENV:-$HOME/.cache/tianwang/venv}"
+export PATH="$venv/bin:$PATH"
+
+started_neo4j=""
+cleanup() { if [ -n "$started_neo4j" ]; then "$here/scripts/neo4j-dev.sh" stop || true; fi; }
+trap cleanup EXIT
+
+if [ -z "${TIANWANG_NEO4J_URI:-}" ]; then
+  if [ -n "${TIANWANG_NO_NEO4J:-}" ] && [ "${CI:-}" != "true" ]; then
+    echo "test: TIANWANG_NO_NEO4J is set, Neo4j tests will skip" >&2
+  else
+    line=$("$here/scripts/neo4j-dev.sh" start) || { echo "test: the dev Neo4j did not start" >&2; exit 1; }
+    started_neo4j=1
+    export "${line?}"
+  fi
+fi
+
+echo "test: ruff" >&2
+ruff check .
+echo "test: pytest (TIANWANG_NEO4J_URI=${TIANWANG_NEO4J_URI:-unset})" >&2
+python -m pytest -m "" --doctest-modules tianwang graph_schema fixtures tests "$@"

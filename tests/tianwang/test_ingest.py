@@ -1,0 +1,100 @@
+"""Ingest from NDJSON, through the library and the CLI, against both stores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from graph_schema.store import GraphStore
+from tests.builders import application
+from tianwang.cli import app as cli
+from tianwang.ingest import ingest_file
+
+
+def write_ndjson(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def mixed_file(tmp_path: Path) -> Path:
+    good = [json.dumps(application(n), ensure_ascii=False) for n in range(1, 8)]
+    bad_id = json.dumps(application(50, **{"applicant.id_number": "110105194912310021"}))
+    lines = [*good[:3], bad_id, "{not json", "", *good[3:]]
+    return write_ndjson(tmp_path / "apps.ndjson", lines)
+
+
+def test_skip_reports_line_numbers_and_reasons(store: GraphStore, tmp_path: Path) -> None:
+    report = ingest_file(mixed_file(tmp_path), store, batch_size=2)
+    assert (report.lines, report.created, report.unchanged) == (9, 7, 0)
+    assert [(e.line, e.application_id) for e in report.errors] == [(4, "APP-000050"), (5, None)]
+    assert "applicant.id_number: check digit does not match" in report.errors[0].reason
+    assert "110105194912310021" not in str(report.errors[0])
+    assert "not valid JSON" in report.errors[1].reason
+    counts = store.counts()
+    rerun = ingest_file(mixed_file(tmp_path), store, batch_size=3)
+    assert (rerun.created, rerun.unchanged, rerun.rejected) == (0, 7, 2)
+    assert store.counts() == counts
+
+
+def test_stop_keeps_what_came_before(store: GraphStore, tmp_path: Path) -> None:
+    report = ingest_file(mixed_file(tmp_path), store, on_error="stop", batch_size=100)
+    assert report.stopped and report.created == 3 and [e.line for e in report.errors] == [4]
+    assert store.counts().nodes["Application"] == 3
+    assert store.get_application("APP-000003") is not None
+
+
+def test_conflicts_and_duplicates_in_one_file(store: GraphStore, tmp_path: Path) -> None:
+    first = json.dumps(application(1))
+    changed = json.dumps(application(1, dealer_id="D-ELSEWHERE"))
+    path = write_ndjson(tmp_path / "dup.ndjson", [first, first, changed, json.dumps(application(2))])
+    report = ingest_file(path, store)
+    assert (report.created, report.unchanged) == (2, 1)
+    assert [(e.line, e.application_id) for e in report.errors] == [(3, "APP-000001")]
+    assert "different content" in report.errors[0].reason
+
+
+def test_progress_counts_every_byte(store: GraphStore, tmp_path: Path) -> None:
+    path = mixed_file(tmp_path)
+    seen: list[int] = []
+    ingest_file(path, store, batch_size=2, progress=seen.append)
+    assert sum(seen) == path.stat().st_size
+
+
+def test_bad_arguments(store: GraphStore, tmp_path: Path) -> None:
+    path = mixed_file(tmp_path)
+    with pytest.raises(ValueError, match="on_error must be 'skip' or 'stop', got: 'retry'"):
+        ingest_file(path, store, on_error="retry")  # type: ignore[arg-type]
+
+
+def test_cli_ingest_and_stats(tmp_path: Path) -> None:
+    runner = CliRunner()
+    path = mixed_file(tmp_path)
+    db = tmp_path / "cli.db"
+    result = runner.invoke(cli, ["ingest", str(path), "--store", "embedded", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "7 new, 0 unchanged, 2 rejected" in result.stdout
+    assert "line 4: applicant.id_number" in result.output
+    stopped = runner.invoke(cli, ["ingest", str(path), "--db", str(db), "--on-error", "stop"])
+    assert stopped.exit_code == 1
+    assert "stopped at the first bad line" in stopped.stdout and "0 new, 3 unchanged" in stopped.stdout
+    stats = runner.invoke(cli, ["stats", "--db", str(db)])
+    assert stats.exit_code == 0 and "Application" in stats.stdout and "7" in stats.stdout
+
+
+def test_cli_reports_configuration_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIANWANG_ENV", "prod")
+    monkeypatch.setenv("TIANWANG_SECRET", "tianwang-dev-secret-do-not-use-in-production-0000")
+    result = CliRunner().invoke(cli, ["stats"])
+    assert result.exit_code == 2
+    assert "built-in dev secret" in result.output
+
+
+def test_every_command_has_help() -> None:
+    runner = CliRunner()
+    for command in ([], ["ingest"], ["stats"], ["migrate"], ["demo"], ["fixtures", "generate"]):
+        result = runner.invoke(cli, [*command, "--help"])
+        assert result.exit_code == 0, (command, result.output)
+        assert "Usage" in result.output
