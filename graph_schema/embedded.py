@@ -18,7 +18,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
+
+import orjson
 
 from graph_schema.mapping import ApplicationGraph
 from graph_schema.migrations import EMBEDDED_MIGRATIONS
@@ -48,6 +51,7 @@ _FAR_FUTURE = float("inf")
 _SQL_VARIABLES = 900
 
 
+@lru_cache(maxsize=262_144)
 def node_id(label_code: int, key: str) -> int:
     """The 63-bit id of a node in the embedded store."""
     digest = hashlib.blake2b(f"{label_code}\x1f{key}".encode(), digest_size=8).digest()
@@ -155,7 +159,7 @@ class EmbeddedGraphStore(GraphStore):
                     result.created += 1
                     app_node = node_id(_APPLICATION_CODE, graph.application_id)
                     props = {k: v for k, v in graph.application.items() if k != "record"}
-                    node_rows[app_node] = (app_node, _APPLICATION_CODE, graph.application_id, json.dumps(props))
+                    node_rows[app_node] = (app_node, _APPLICATION_CODE, graph.application_id, orjson.dumps(props).decode())
                     app_rows.append(
                         (
                             app_node,
@@ -170,7 +174,7 @@ class EmbeddedGraphStore(GraphStore):
                         code = NODE_TYPES[node.label].code
                         nid = node_id(code, node.key)
                         if nid not in node_rows:
-                            node_rows[nid] = (nid, code, node.key, json.dumps(node.properties, ensure_ascii=False))
+                            node_rows[nid] = (nid, code, node.key, orjson.dumps(node.properties).decode())
                     at = graph.submitted_ts
                     for rel in graph.relationships:
                         edge_rows.append(
