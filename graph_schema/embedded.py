@@ -159,7 +159,12 @@ class EmbeddedGraphStore(GraphStore):
                     result.created += 1
                     app_node = node_id(_APPLICATION_CODE, graph.application_id)
                     props = {k: v for k, v in graph.application.items() if k != "record"}
-                    node_rows[app_node] = (app_node, _APPLICATION_CODE, graph.application_id, orjson.dumps(props).decode())
+                    node_rows[app_node] = (
+                        app_node,
+                        _APPLICATION_CODE,
+                        graph.application_id,
+                        orjson.dumps(props).decode(),
+                    )
                     app_rows.append(
                         (
                             app_node,
@@ -215,7 +220,9 @@ class EmbeddedGraphStore(GraphStore):
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
-    def get_application(self, application_id: str, *, as_of: float | datetime | None = None) -> ApplicationRecord | None:
+    def get_application(
+        self, application_id: str, *, as_of: float | datetime | None = None
+    ) -> ApplicationRecord | None:
         ts = to_timestamp(as_of)
         rows = self._query(
             "SELECT application_id, submitted_at, dealer_id, content_hash, record FROM applications"
@@ -229,7 +236,9 @@ class EmbeddedGraphStore(GraphStore):
 
     def _get_node(self, ref: NodeRef, as_of: float | None) -> Node | None:
         code = NODE_TYPES[ref.label].code
-        rows = self._query("SELECT props FROM nodes WHERE id = ? AND label = ? AND key = ?", (node_id(code, ref.key), code, ref.key))
+        rows = self._query(
+            "SELECT props FROM nodes WHERE id = ? AND label = ? AND key = ?", (node_id(code, ref.key), code, ref.key)
+        )
         if not rows:
             return None
         props = json.loads(rows[0][0])

@@ -68,8 +68,7 @@ EMBEDDED_MIGRATIONS: tuple[Migration, ...] = (
 
 def _uniqueness_constraints() -> tuple[str, ...]:
     return tuple(
-        f"CREATE CONSTRAINT {t.label.lower()}_{t.key} IF NOT EXISTS "
-        f"FOR (n:{t.label}) REQUIRE n.{t.key} IS UNIQUE"
+        f"CREATE CONSTRAINT {t.label.lower()}_{t.key} IF NOT EXISTS FOR (n:{t.label}) REQUIRE n.{t.key} IS UNIQUE"
         for t in NODE_TYPES.values()
     )
 

@@ -153,7 +153,8 @@ class Neo4jGraphStore(GraphStore):
         if rows[0]["value"] != fingerprint:
             raise ConfigurationError(
                 f"the Neo4j database {self.database!r} at {self.uri} holds data written under another "
-                f"TIANWANG_SECRET (fingerprint {rows[0]['value']}, now {fingerprint}); use that secret or another database"
+                f"TIANWANG_SECRET (fingerprint {rows[0]['value']}, now {fingerprint}); "
+                "use that secret or another database"
             )
 
     # -- writes ---------------------------------------------------------------------------
@@ -167,7 +168,9 @@ class Neo4jGraphStore(GraphStore):
             raise StoreError(f"Neo4j write failed, batch rolled back: {exc.message}") from exc
 
     # -- reads ----------------------------------------------------------------------------
-    def get_application(self, application_id: str, *, as_of: float | datetime | None = None) -> ApplicationRecord | None:
+    def get_application(
+        self, application_id: str, *, as_of: float | datetime | None = None
+    ) -> ApplicationRecord | None:
         ts = to_timestamp(as_of)
         rows = self._run(
             f"MATCH {_match('a', Label.APPLICATION, 'id')} WHERE a.submitted_at <= $ts "

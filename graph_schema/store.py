@@ -253,7 +253,9 @@ class GraphStore(ABC):
 
     # -- reads --------------------------------------------------------------------------
     @abstractmethod
-    def get_application(self, application_id: str, *, as_of: float | datetime | None = None) -> ApplicationRecord | None:
+    def get_application(
+        self, application_id: str, *, as_of: float | datetime | None = None
+    ) -> ApplicationRecord | None:
         """The stored application, or ``None`` (also when submitted after ``as_of``)."""
 
     def neighbours(
@@ -328,9 +330,7 @@ class GraphStore(ABC):
                 shared.append(SharedAttribute(attribute, rel_type, ids, total))
         return shared
 
-    def velocity(
-        self, application_id: str, window: timedelta, *, as_of: float | datetime | None = None
-    ) -> Velocity:
+    def velocity(self, application_id: str, window: timedelta, *, as_of: float | datetime | None = None) -> Velocity:
         """Velocity counts of an application's person, phone, device and bank account.
 
         The window ends at ``as_of`` when given, else at the application's own

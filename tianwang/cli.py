@@ -22,7 +22,7 @@ from rich.table import Table
 from graph_schema import open_store
 from graph_schema.store import GraphCounts, GraphStore
 from tianwang.errors import TianwangError
-from tianwang.ingest import IngestReport, ingest_file
+from tianwang.ingest import IngestReport, OnError, ingest_file
 from tianwang.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -50,10 +50,16 @@ class OnErrorChoice(StrEnum):
 
 StoreOption = Annotated[
     StoreKind | None,
-    typer.Option("--store", help="Graph store; default from TIANWANG_STORE, else neo4j if TIANWANG_NEO4J_URI is set, else embedded."),
+    typer.Option(
+        "--store",
+        help="Graph store; default from TIANWANG_STORE, else neo4j if TIANWANG_NEO4J_URI is set, else embedded.",
+    ),
 ]
 DbOption = Annotated[
-    Path | None, typer.Option("--db", help="SQLite file of the embedded store (default TIANWANG_DB_PATH); implies --store embedded.")
+    Path | None,
+    typer.Option(
+        "--db", help="SQLite file of the embedded store (default TIANWANG_DB_PATH); implies --store embedded."
+    ),
 ]
 
 
@@ -99,12 +105,16 @@ def _progress(total: int | None, what: str) -> Progress:
     )
 
 
-def _ingest(path: Path, store: GraphStore, on_error: str, batch_size: int) -> IngestReport:
+def _ingest(path: Path, store: GraphStore, on_error: OnError, batch_size: int) -> IngestReport:
     size = path.stat().st_size
     with _progress(size, f"ingest {path.name}") as bar:
         task = bar.add_task("ingest", total=size)
         return ingest_file(
-            path, store, on_error=on_error, batch_size=batch_size, progress=lambda n: bar.advance(task, n)  # type: ignore[arg-type]
+            path,
+            store,
+            on_error=on_error,
+            batch_size=batch_size,
+            progress=lambda n: bar.advance(task, n),
         )
 
 
@@ -136,10 +146,14 @@ def _counts_table(counts: GraphCounts, title: str) -> Table:
 
 @app.command()
 def ingest(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="NDJSON file, one application per line.")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="NDJSON file, one application per line.")
+    ],
     store: StoreOption = None,
     db: DbOption = None,
-    on_error: Annotated[OnErrorChoice, typer.Option("--on-error", help="After a bad line: skip it and go on, or stop.")] = OnErrorChoice.skip,
+    on_error: Annotated[
+        OnErrorChoice, typer.Option("--on-error", help="After a bad line: skip it and go on, or stop.")
+    ] = OnErrorChoice.skip,
     batch_size: Annotated[int, typer.Option(min=1, help="Applications per transaction.")] = 1000,
 ) -> None:
     """Validate and write applications from an NDJSON file into the graph.
@@ -149,9 +163,8 @@ def ingest(
     0 when every line was ingested or skipped, 1 when ingestion stopped at a bad line,
     2 on a configuration or store error.
     """
-    with _fail_cleanly():
-        with _open(store, db) as graph:
-            report = _ingest(file, graph, on_error.value, batch_size)
+    with _fail_cleanly(), _open(store, db) as graph:
+        report = _ingest(file, graph, "stop" if on_error is OnErrorChoice.stop else "skip", batch_size)
     _print_report(report)
     if report.stopped:
         raise typer.Exit(1)
@@ -198,9 +211,7 @@ def demo(
             after = graph.counts()
             out.print(_counts_table(after, f"graph after ingesting twice ({db_path})"))
         same = before == after and second.created == 0
-        out.print(
-            "re-ingest changed nothing: counts identical" if same else "[red]re-ingest changed the graph[/red]"
-        )
+        out.print("re-ingest changed nothing: counts identical" if same else "[red]re-ingest changed the graph[/red]")
         if not same or first.rejected:
             raise typer.Exit(1)
 

@@ -3,7 +3,7 @@
 | variable | meaning | default |
 | --- | --- | --- |
 | ``TIANWANG_ENV`` | ``dev``, ``test`` or ``prod`` | ``dev`` |
-| ``TIANWANG_SECRET`` | HMAC secret for personal-data keys (32+ bytes) | a built-in dev secret, refused outside dev/test |
+| ``TIANWANG_SECRET`` | HMAC secret for personal-data keys (32+ bytes) | a dev secret, refused in prod |
 | ``TIANWANG_STORE`` | ``embedded`` or ``neo4j`` | ``neo4j`` when ``TIANWANG_NEO4J_URI`` is set, else ``embedded`` |
 | ``TIANWANG_DB_PATH`` | SQLite file of the embedded store | ``~/.local/share/tianwang/graph.db`` |
 | ``TIANWANG_NEO4J_URI`` | Bolt URI of Neo4j (``neo4j://`` or ``bolt://``, ``+s`` for TLS) | unset |

@@ -72,5 +72,5 @@ def test_neo4j_unreachable_is_a_clear_error(keyer: PersonalDataKeyer) -> None:
     from graph_schema.neo4j_store import Neo4jGraphStore
     from tianwang.errors import StoreUnavailableError
 
-    with pytest.raises(StoreUnavailableError, match="cannot reach Neo4j at bolt://127.0.0.1:9"):
+    with pytest.raises(StoreUnavailableError, match=r"cannot reach Neo4j at bolt://127\.0\.0\.1:9"):
         Neo4jGraphStore("bolt://127.0.0.1:9", keyer)

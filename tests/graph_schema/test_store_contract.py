@@ -98,7 +98,9 @@ def test_get_application_returns_a_redacted_record(store: GraphStore) -> None:
     assert applicant["phone"] == "139****0001"
     assert len(applicant["id_hash"]) == 32
     assert applicant["phone_hash"] == applicant["id_registered_phone_hash"]
-    assert record.record["loan"] == {k: float(v) if k not in ("term_months", "product") else v for k, v in raw["loan"].items()}
+    assert record.record["loan"] == {
+        k: float(v) if k not in ("term_months", "product") else v for k, v in raw["loan"].items()
+    }
     assert store.get_application("NOPE") is None
 
 
@@ -180,7 +182,10 @@ def test_shared_attributes_see_the_same_person_and_contacts(store: GraphStore) -
     store.upsert_applications(
         [
             app(1, **{"applicant.id_number": person}),
-            app(2, **{"applicant.id_number": person, "applicant.emergency_contacts": [{"name": "赵六", "phone": contact}]}),
+            app(
+                2,
+                **{"applicant.id_number": person, "applicant.emergency_contacts": [{"name": "赵六", "phone": contact}]},
+            ),
             app(3, **{"applicant.phone": contact}),
         ]
     )

@@ -8,7 +8,9 @@ from tianwang.errors import ApplicationValidationError
 
 
 def test_a_valid_application_is_normalised() -> None:
-    raw = application(1, **{"applicant.phone": "+86 139-0000-0001", "applicant.bank_account": "6222 0200 0000 0000 001"})
+    raw = application(
+        1, **{"applicant.phone": "+86 139-0000-0001", "applicant.bank_account": "6222 0200 0000 0000 001"}
+    )
     app = parse_application(json.dumps(raw))
     assert isinstance(app, Application)
     assert app.applicant.phone == "13900000001"
