@@ -139,7 +139,7 @@ class EmbeddedGraphStore(GraphStore):
                 cur.close()
 
     # -- writes ---------------------------------------------------------------------------
-    def _write_batch(self, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
+    def write_graphs(self, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
         result = BulkUpsertResult()
         try:
             with self._transaction() as cur:

@@ -24,7 +24,6 @@ from tianwang.identifiers import (
     mask_name,
     mask_phone,
     normalize_address,
-    parse_resident_id,
 )
 from tianwang.privacy import PersonalDataKeyer
 
@@ -75,8 +74,9 @@ def application_graph(app: Application, keyer: PersonalDataKeyer) -> Application
     """Map one application to the nodes, relationships and redacted record it writes."""
     applicant = app.applicant
     # model_dump_json is canonical for a given model (fields in declaration order).
-    content_hash = keyer.key("application", app.model_dump_json())
-    record = app.model_dump(mode="json")
+    canonical = app.model_dump_json()
+    content_hash = keyer.key("application", canonical)
+    record = orjson.loads(canonical)
     rec_applicant = record["applicant"]
     at = app.submitted_ts
     app_key = app.application_id
@@ -84,16 +84,16 @@ def application_graph(app: Application, keyer: PersonalDataKeyer) -> Application
     rels: list[GraphRelationship] = []
 
     def attach(rel: RelType, label: Label, key: str, props: dict[str, Any]) -> None:
-        nodes.append(GraphNode(label, key, {k: v for k, v in props.items() if v is not None}))
+        nodes.append(GraphNode(label, key, props))
         rels.append(GraphRelationship(Label.APPLICATION, app_key, rel, label, key))
 
     def person(id_number: str) -> tuple[str, dict[str, Any]]:
-        region, birth, sex = parse_resident_id(id_number)
+        # validated already (GB 11643): read the fields by position
         return keyer.id_number(id_number), {
             "id_masked": mask_id_number(id_number),
-            "region_code": region,
-            "birth_year": birth.year,
-            "sex": sex,
+            "region_code": id_number[:6],
+            "birth_year": int(id_number[6:10]),
+            "sex": int(id_number[16]) % 2,
         }
 
     def phone_props(phone: str) -> dict[str, Any]:
@@ -132,11 +132,11 @@ def application_graph(app: Application, keyer: PersonalDataKeyer) -> Application
         attach(RelType.FROM_DEVICE, Label.DEVICE, applicant.device_id, {})
 
     employer = applicant.employer
+    employer_props = {"name": employer.name}
+    if employer.credit_code is not None:
+        employer_props["credit_code"] = employer.credit_code
     attach(
-        RelType.DECLARES_EMPLOYER,
-        Label.EMPLOYER,
-        employer_key(employer.name, employer.credit_code),
-        {"name": employer.name, "credit_code": employer.credit_code},
+        RelType.DECLARES_EMPLOYER, Label.EMPLOYER, employer_key(employer.name, employer.credit_code), employer_props
     )
 
     seen_contacts: set[str] = set()

@@ -158,7 +158,7 @@ class Neo4jGraphStore(GraphStore):
             )
 
     # -- writes ---------------------------------------------------------------------------
-    def _write_batch(self, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
+    def write_graphs(self, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
         try:
             with self._driver.session(database=self.database) as session:
                 return session.execute_write(_write_graphs, graphs)

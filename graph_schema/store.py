@@ -217,7 +217,7 @@ class GraphStore(ABC):
             If the id is stored with different content. Nothing is written then.
         """
         graph = application_graph(application, self.keyer)
-        result = self._write_batch([graph])
+        result = self.write_graphs([graph])
         if result.conflicts:
             raise ApplicationConflictError(application.application_id)
         return result.created == 1
@@ -239,7 +239,7 @@ class GraphStore(ABC):
             raise ValueError(f"batch_size must be at least 1, got: {batch_size}")
         total = BulkUpsertResult()
         for batch in _batched((application_graph(a, self.keyer) for a in applications), batch_size):
-            result = self._write_batch(batch)
+            result = self.write_graphs(batch)
             total.created += result.created
             total.unchanged += result.unchanged
             total.conflicts.extend(result.conflicts)
@@ -248,8 +248,12 @@ class GraphStore(ABC):
         return total
 
     @abstractmethod
-    def _write_batch(self, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
-        """Write the graphs of a batch of applications in one transaction."""
+    def write_graphs(self, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
+        """Write the graphs of a batch of applications in one transaction.
+
+        ``graphs`` come from :func:`~graph_schema.mapping.application_graph` with this
+        store's keyer. Bulk loaders map in one thread and write in another through this.
+        """
 
     # -- reads --------------------------------------------------------------------------
     @abstractmethod

@@ -346,16 +346,22 @@ def parse_application(data: str | bytes | Mapping[str, Any]) -> Application:
         Naming every bad field (dotted paths such as ``applicant.phone`` or
         ``applicant.emergency_contacts[0].phone``), never their values.
     """
-    if isinstance(data, str | bytes):
-        try:
-            data = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ApplicationValidationError(
-                [FieldError("(application)", f"not valid JSON ({exc.__class__.__name__})")]
-            ) from None
-    if not isinstance(data, Mapping):
-        raise ApplicationValidationError([FieldError("(application)", "must be a JSON object")])
     try:
+        if isinstance(data, str | bytes):
+            return Application.model_validate_json(data)
+        if not isinstance(data, Mapping):
+            raise ApplicationValidationError([FieldError("(application)", "must be a JSON object")])
         return Application.model_validate(data)
     except ValidationError as exc:
-        raise ApplicationValidationError(errors_from_pydantic(exc), _guess_id(data)) from None
+        errors = errors_from_pydantic(exc)
+        if isinstance(data, str | bytes):
+            kinds = {e["type"] for e in exc.errors(include_input=False) if not e["loc"]}
+            if "json_invalid" in kinds:
+                raise ApplicationValidationError([FieldError("(application)", "not valid JSON")]) from None
+            if kinds & {"model_type", "model_attributes_type", "dict_type"}:
+                raise ApplicationValidationError([FieldError("(application)", "must be a JSON object")]) from None
+            try:
+                data = json.loads(data)
+            except ValueError:
+                data = None
+        raise ApplicationValidationError(errors, _guess_id(data)) from None

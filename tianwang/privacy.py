@@ -35,18 +35,20 @@ class PersonalDataKeyer:
         re-ingested under a new secret.
     """
 
-    __slots__ = ("_mac",)
+    __slots__ = ("_secret",)
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 32:
             raise ValueError(f"the personal-data secret must be at least 32 bytes, got: {len(secret)} bytes")
-        self._mac = hmac.new(secret, digestmod=hashlib.sha256)
+        self._secret = bytes(secret)
+
+    def __repr__(self) -> str:
+        return f"PersonalDataKeyer(fingerprint={self.fingerprint()!r})"
 
     def key(self, kind: str, normalized_value: str) -> str:
         """The key of one normalised value of one kind (``"id"``, ``"phone"`` …)."""
-        mac = self._mac.copy()
-        mac.update(f"{kind}\x1f{normalized_value}".encode())
-        return mac.hexdigest()[:KEY_HEX_LENGTH]
+        digest = hmac.digest(self._secret, f"{kind}\x1f{normalized_value}".encode(), hashlib.sha256)
+        return digest.hex()[:KEY_HEX_LENGTH]
 
     def id_number(self, value: str) -> str:
         """Key of a resident identity number (normalised, upper-case ``X``)."""
