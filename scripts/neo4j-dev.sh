@@ -66,7 +66,8 @@ PY
 running_pid() {
   [ -f "$state/pid" ] || return 1
   local pid; pid=$(cat "$state/pid")
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
+  # the pid file may outlive the process (a killed session): check that it is our launcher
+  ps -p "$pid" -o args= 2>/dev/null | grep -q 'Launcher' && echo "$pid"
 }
 
 bolt_answers() {  # a Bolt handshake: the server answers with 4 bytes of version

@@ -18,8 +18,10 @@ if [ -z "${TIANWANG_NEO4J_URI:-}" ]; then
   if [ -n "${TIANWANG_NO_NEO4J:-}" ] && [ "${CI:-}" != "true" ]; then
     echo "test: TIANWANG_NO_NEO4J is set, Neo4j tests will skip" >&2
   else
+    already_running=""
+    "$here/scripts/neo4j-dev.sh" status >/dev/null 2>&1 && already_running=1
     line=$("$here/scripts/neo4j-dev.sh" start) || { echo "test: the dev Neo4j did not start" >&2; exit 1; }
-    started_neo4j=1
+    [ -n "$already_running" ] || started_neo4j=1
     export "${line?}"
   fi
 fi

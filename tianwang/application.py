@@ -354,6 +354,7 @@ def parse_application(data: str | bytes | Mapping[str, Any]) -> Application:
         return Application.model_validate(data)
     except ValidationError as exc:
         errors = errors_from_pydantic(exc)
+        parsed: Any = data
         if isinstance(data, str | bytes):
             kinds = {e["type"] for e in exc.errors(include_input=False) if not e["loc"]}
             if "json_invalid" in kinds:
@@ -361,7 +362,7 @@ def parse_application(data: str | bytes | Mapping[str, Any]) -> Application:
             if kinds & {"model_type", "model_attributes_type", "dict_type"}:
                 raise ApplicationValidationError([FieldError("(application)", "must be a JSON object")]) from None
             try:
-                data = json.loads(data)
+                parsed = json.loads(data)
             except ValueError:
-                data = None
-        raise ApplicationValidationError(errors, _guess_id(data)) from None
+                parsed = None
+        raise ApplicationValidationError(errors, _guess_id(parsed)) from None

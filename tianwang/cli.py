@@ -216,12 +216,9 @@ def demo(
             raise typer.Exit(1)
 
 
-try:
-    from fixtures.cli import app as fixtures_app
-except ImportError:  # pragma: no cover - the generator ships with the package
-    fixtures_app = None
-if fixtures_app is not None:
-    app.add_typer(fixtures_app, name="fixtures", help="Synthetic applications with planted fraud.")
+from fixtures.cli import app as fixtures_app  # noqa: E402 - mounted after the commands above
+
+app.add_typer(fixtures_app, name="fixtures", help="Synthetic applications with planted fraud.")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,74 @@
+"""Ingest benchmark: generate applications, ingest them into each store, print applications/s.
+
+    python bench/ingest.py [--applications 100000] [--seed 11] [--stores embedded,neo4j]
+
+The Neo4j figure needs ``TIANWANG_NEO4J_URI`` (``scripts/neo4j-dev.sh start`` prints one);
+the database is cleared first. Each figure is end to end: reading the NDJSON file,
+validating every line, mapping it to graph records and committing the batches. A second
+ingest of the same file measures the idempotent rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from fixtures.generator import generate
+from graph_schema.embedded import EmbeddedGraphStore
+from graph_schema.store import GraphStore
+from tianwang.ingest import ingest_file
+from tianwang.privacy import PersonalDataKeyer
+
+SECRET = b"tianwang-bench-secret-0123456789abcdef"
+
+
+def run(store: GraphStore, path: Path, batch_size: int) -> None:
+    first = ingest_file(path, store, batch_size=batch_size)
+    counts = store.counts()
+    second = ingest_file(path, store, batch_size=batch_size)
+    same = counts == store.counts()
+    print(
+        f"{store.kind:>8}: {first.created:,} applications in {first.seconds:.1f} s = "
+        f"{first.per_second:,.0f} applications/s; rerun {second.per_second:,.0f}/s, "
+        f"{second.unchanged:,} unchanged, counts {'unchanged' if same else 'CHANGED'}; "
+        f"{counts.total_nodes:,} nodes, {counts.total_relationships:,} relationships"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--applications", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--stores", default="embedded,neo4j")
+    parser.add_argument("--batch-size", type=int, default=2000)
+    args = parser.parse_args()
+    keyer = PersonalDataKeyer(SECRET)
+    with tempfile.TemporaryDirectory(prefix="tianwang-bench-") as tmp:
+        started = time.perf_counter()
+        generate(args.applications, args.seed, Path(tmp))
+        print(f"generated {args.applications:,} applications in {time.perf_counter() - started:.1f} s")
+        path = Path(tmp) / "applications.ndjson"
+        for kind in args.stores.split(","):
+            if kind == "embedded":
+                with EmbeddedGraphStore(Path(tmp) / "bench.db", keyer) as store:
+                    run(store, path, args.batch_size)
+            elif kind == "neo4j":
+                uri = os.environ.get("TIANWANG_NEO4J_URI")
+                if not uri:
+                    print("   neo4j: skipped, TIANWANG_NEO4J_URI is not set (scripts/neo4j-dev.sh start)")
+                    continue
+                from graph_schema.neo4j_store import Neo4jGraphStore
+
+                with Neo4jGraphStore(uri, keyer) as neo:
+                    neo.clear()
+                    run(neo, path, args.batch_size)
+                    neo.clear()
+            else:
+                parser.error(f"unknown store {kind!r}; choose from embedded, neo4j")
+
+
+if __name__ == "__main__":
+    main()
