@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--applications", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--stores", default="embedded,neo4j")
-    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=5000)
     args = parser.parse_args()
     keyer = PersonalDataKeyer(SECRET)
     with tempfile.TemporaryDirectory(prefix="tianwang-bench-") as tmp:

@@ -2,10 +2,10 @@
 
 Nodes and relationships live in two tables keyed by a 63-bit node id derived from
 (label, key), so a relationship can be written without first looking its ends up.
-A hash collision between two different nodes cannot merge them silently: the
-unique (label, key) index and the id primary key would disagree, and the batch
-fails. Labels and relationship types are stored as the integer codes of
-:mod:`graph_schema.schema`.
+A hash collision between two different nodes cannot merge them silently: a trigger
+refuses the second node and the batch fails. Applications and their redacted records
+are appended in arrival order. Labels and relationship types are stored as the
+integer codes of :mod:`graph_schema.schema`.
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ class EmbeddedGraphStore(GraphStore):
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=OFF")
-        self._conn.execute("PRAGMA cache_size=-65536")
+        self._conn.execute("PRAGMA cache_size=-262144")  # 256 MiB
+        self._conn.execute("PRAGMA mmap_size=4294967296")
         self._conn.execute("PRAGMA temp_store=MEMORY")
         self.applied_migrations = self._migrate()
         self._check_fingerprint()
@@ -191,13 +192,18 @@ class EmbeddedGraphStore(GraphStore):
                             )
                         )
                 cur.executemany(
-                    "INSERT INTO nodes (id, label, key, props) VALUES (?, ?, ?, ?) ON CONFLICT (label, key) DO NOTHING",
-                    node_rows.values(),
+                    "INSERT INTO nodes (id, label, key, props) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    sorted(node_rows.values()),
                 )
                 cur.executemany(
-                    "INSERT INTO edges (src, type, dst, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", edge_rows
+                    "INSERT INTO edges (src, type, dst, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    sorted(edge_rows),
                 )
-                cur.executemany("INSERT INTO applications VALUES (?, ?, ?, ?, ?, ?)", app_rows)
+                cur.executemany(
+                    "INSERT INTO applications (node_id, application_id, submitted_at, dealer_id, content_hash, record)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    app_rows,
+                )
         except sqlite3.Error as exc:
             raise StoreError(f"embedded store write failed, batch rolled back: {exc}") from exc
         return result

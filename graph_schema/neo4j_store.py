@@ -295,8 +295,12 @@ class Neo4jGraphStore(GraphStore):
 
     # -- lifecycle ------------------------------------------------------------------------
     def clear(self) -> None:
+        # Relationships first, then nodes, in bounded transactions: a single DETACH DELETE
+        # of a hub (a dealer with thousands of relationships) can exceed the memory cap.
+        while self._run("MATCH ()-[r]->() WITH r LIMIT 20000 DELETE r RETURN count(*) AS n")[0]["n"]:
+            pass
         excluded = " AND ".join(f"NOT n:{label}" for label in _INTERNAL)
-        while self._run(f"MATCH (n) WHERE {excluded} WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS n")[0]["n"]:
+        while self._run(f"MATCH (n) WHERE {excluded} WITH n LIMIT 20000 DELETE n RETURN count(*) AS n")[0]["n"]:
             pass
 
     def close(self) -> None:

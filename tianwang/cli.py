@@ -154,7 +154,7 @@ def ingest(
     on_error: Annotated[
         OnErrorChoice, typer.Option("--on-error", help="After a bad line: skip it and go on, or stop.")
     ] = OnErrorChoice.skip,
-    batch_size: Annotated[int, typer.Option(min=1, help="Applications per transaction.")] = 1000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Applications per transaction.")] = 5000,
 ) -> None:
     """Validate and write applications from an NDJSON file into the graph.
 
@@ -203,10 +203,10 @@ def demo(
         generate(applications, seed, data_dir)
         db_path = db or Path(tmp) / "demo.db"
         with open_store(_settings(db_path), "embedded") as graph:
-            first = _ingest(data_dir / "applications.ndjson", graph, "skip", 1000)
+            first = _ingest(data_dir / "applications.ndjson", graph, "skip", 5000)
             _print_report(first)
             before = graph.counts()
-            second = _ingest(data_dir / "applications.ndjson", graph, "skip", 1000)
+            second = _ingest(data_dir / "applications.ndjson", graph, "skip", 5000)
             _print_report(second)
             after = graph.counts()
             out.print(_counts_table(after, f"graph after ingesting twice ({db_path})"))

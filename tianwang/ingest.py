@@ -68,7 +68,7 @@ def ingest_file(
     store: GraphStore,
     *,
     on_error: OnError = "skip",
-    batch_size: int = 1000,
+    batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Validate and write every application of an NDJSON file.
