@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -317,41 +318,47 @@ def _public_properties(label: Label, props: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_graphs(tx: ManagedTransaction, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
-    """Write a batch in one managed transaction (re-run whole by the driver on a transient error)."""
+    """Write a batch in one managed transaction (re-run whole by the driver on a transient error).
+
+    Applications are merged first; only those this transaction created get their
+    attribute nodes merged and their relationships created. Every relationship touches
+    its application, so creating rather than merging them stays idempotent: a
+    concurrent writer of the same application waits on the uniqueness constraint, then
+    finds the node made and writes nothing more.
+    """
     result = BulkUpsertResult()
-    known = {
-        row["id"]: row["hash"]
-        for row in tx.run(
-            f"UNWIND $ids AS id MATCH (a:{Label.APPLICATION} {{application_id: id}}) RETURN id, a.content_hash AS hash",
-            ids=[g.application_id for g in graphs],
-        )
-    }
-    applications: list[dict[str, Any]] = []
+    first: dict[str, ApplicationGraph] = {}
+    for graph in graphs:
+        first.setdefault(graph.application_id, graph)
+    stored: dict[str, str] = {}
+    created: set[str] = set()
+    for row in tx.run(
+        f"UNWIND $rows AS row MERGE (n:{Label.APPLICATION} {{application_id: row.key}}) "
+        "ON CREATE SET n += row.props, n.write_token = $token "
+        "WITH row, n, n.write_token = $token AS created REMOVE n.write_token "
+        "RETURN row.key AS id, created, n.content_hash AS hash",
+        rows=[{"key": g.application_id, "props": g.application} for g in first.values()],
+        token=uuid.uuid4().hex,
+    ):
+        stored[row["id"]] = row["hash"]
+        if row["created"]:
+            created.add(row["id"])
     nodes: dict[Label, dict[str, dict[str, Any]]] = defaultdict(dict)
     rels: dict[tuple[Label, RelType, Label], list[dict[str, Any]]] = defaultdict(list)
     for graph in graphs:
-        previous = known.get(graph.application_id)
-        if previous is not None:
-            if previous == graph.content_hash:
-                result.unchanged += 1
-            else:
-                result.conflicts.append(graph.application_id)
-            continue
-        known[graph.application_id] = graph.content_hash
-        result.created += 1
-        applications.append({"key": graph.application_id, "props": graph.application})
-        for node in graph.nodes:
-            nodes[node.label].setdefault(node.key, node.properties)
-        for rel in graph.relationships:
-            rels[(rel.source_label, rel.type, rel.target_label)].append(
-                {"s": rel.source_key, "d": rel.target_key, "at": graph.submitted_ts}
-            )
-    if not applications:
-        return result
-    tx.run(
-        f"UNWIND $rows AS row MERGE (n:{Label.APPLICATION} {{application_id: row.key}}) ON CREATE SET n += row.props",
-        rows=applications,
-    ).consume()
+        if graph.application_id in created:
+            created.discard(graph.application_id)
+            result.created += 1
+            for node in graph.nodes:
+                nodes[node.label].setdefault(node.key, node.properties)
+            for rel in graph.relationships:
+                rels[(rel.source_label, rel.type, rel.target_label)].append(
+                    {"s": rel.source_key, "d": rel.target_key, "at": graph.submitted_ts}
+                )
+        elif stored[graph.application_id] == graph.content_hash:
+            result.unchanged += 1
+        else:
+            result.conflicts.append(graph.application_id)
     for label, by_key in nodes.items():
         key = NODE_TYPES[label].key
         tx.run(
@@ -363,7 +370,7 @@ def _write_graphs(tx: ManagedTransaction, graphs: list[ApplicationGraph]) -> Bul
             f"UNWIND $rows AS row "
             f"MATCH (s:{source} {{{NODE_TYPES[source].key}: row.s}}) "
             f"MATCH (d:{target} {{{NODE_TYPES[target].key}: row.d}}) "
-            f"MERGE (s)-[r:{rel_type}]->(d) ON CREATE SET r.at = row.at",
+            f"CREATE (s)-[r:{rel_type} {{at: row.at}}]->(d)",
             rows=rows,
         ).consume()
     return result

@@ -258,3 +258,10 @@ def test_clear(store: GraphStore) -> None:
     store.clear()
     assert store.counts().total_nodes == 0
     assert store.upsert_application(app(1)) is True
+
+
+def test_one_batch_with_the_same_application_twice(store: GraphStore) -> None:
+    result = store.upsert_applications([app(1), app(1), app(1, dealer_id="D-OTHER"), app(2)])
+    assert (result.created, result.unchanged, result.conflicts) == (2, 1, ["APP-000001"])
+    assert store.counts().relationships["SUBMITTED"] == 2
+    assert store.get_application("APP-000001").dealer_id == "D-BJ-001"
