@@ -1,16 +1,15 @@
 """The embedded graph store: one SQLite file in WAL mode, no server.
 
-Nodes and relationships live in two tables keyed by a 63-bit node id derived from
-(label, key), so a relationship can be written without first looking its ends up.
-A hash collision between two different nodes cannot merge them silently: a trigger
-refuses the second node and the batch fails. Applications and their redacted records
-are appended in arrival order. Labels and relationship types are stored as the
+Nodes get consecutive integer ids in arrival order and are found by (label, key)
+through a unique index; relationships refer to node ids. Since most of what an
+application writes is new, each batch appends to the end of every table, which keeps
+commits small as the store grows. Applications and their redacted records are
+appended in arrival order too. Labels and relationship types are stored as the
 integer codes of :mod:`graph_schema.schema`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sqlite3
@@ -18,7 +17,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 
 import orjson
@@ -41,7 +39,7 @@ from graph_schema.store import (
 from tianwang.errors import ConfigurationError, StoreError
 from tianwang.privacy import PersonalDataKeyer
 
-__all__ = ["EmbeddedGraphStore", "node_id"]
+__all__ = ["EmbeddedGraphStore"]
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +47,6 @@ _APPLICATION_CODE = NODE_TYPES[Label.APPLICATION].code
 _SUBMITTED_CODE = RELATIONSHIP_TYPES[RelType.SUBMITTED].code
 _FAR_FUTURE = float("inf")
 _SQL_VARIABLES = 900
-
-
-@lru_cache(maxsize=262_144)
-def node_id(label_code: int, key: str) -> int:
-    """The 63-bit id of a node in the embedded store."""
-    digest = hashlib.blake2b(f"{label_code}\x1f{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
 
 
 class EmbeddedGraphStore(GraphStore):
@@ -145,9 +136,9 @@ class EmbeddedGraphStore(GraphStore):
         try:
             with self._transaction() as cur:
                 known = self._content_hashes(cur, [g.application_id for g in graphs])
-                node_rows: dict[int, tuple[int, int, str, str]] = {}
-                edge_rows = []
-                app_rows = []
+                # (label code, key) -> properties of every node the new applications touch
+                new_nodes: dict[tuple[int, str], dict[str, object]] = {}
+                accepted = []
                 for graph in graphs:
                     previous = known.get(graph.application_id)
                     if previous is not None:
@@ -158,14 +149,28 @@ class EmbeddedGraphStore(GraphStore):
                         continue
                     known[graph.application_id] = graph.content_hash
                     result.created += 1
-                    app_node = node_id(_APPLICATION_CODE, graph.application_id)
-                    props = {k: v for k, v in graph.application.items() if k != "record"}
-                    node_rows[app_node] = (
-                        app_node,
-                        _APPLICATION_CODE,
-                        graph.application_id,
-                        orjson.dumps(props).decode(),
-                    )
+                    accepted.append(graph)
+                    new_nodes[(_APPLICATION_CODE, graph.application_id)] = {
+                        k: v for k, v in graph.application.items() if k != "record"
+                    }
+                    for node in graph.nodes:
+                        new_nodes.setdefault((NODE_TYPES[node.label].code, node.key), node.properties)
+                if not accepted:
+                    return result
+                ids = self._node_ids(cur, list(new_nodes))
+                missing = [k for k in new_nodes if k not in ids]
+                # New nodes get consecutive ids after the largest (the write lock is held),
+                # so every table grows at its end instead of being rewritten all over.
+                first = cur.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM nodes").fetchone()[0]
+                rows = []
+                for offset, (code, key) in enumerate(missing):
+                    ids[(code, key)] = first + offset
+                    rows.append((first + offset, code, key, orjson.dumps(new_nodes[(code, key)]).decode()))
+                cur.executemany("INSERT INTO nodes (id, label, key, props) VALUES (?, ?, ?, ?)", rows)
+                edge_rows = []
+                app_rows = []
+                for graph in accepted:
+                    app_node = ids[(_APPLICATION_CODE, graph.application_id)]
                     app_rows.append(
                         (
                             app_node,
@@ -176,25 +181,16 @@ class EmbeddedGraphStore(GraphStore):
                             graph.record_json,
                         )
                     )
-                    for node in graph.nodes:
-                        code = NODE_TYPES[node.label].code
-                        nid = node_id(code, node.key)
-                        if nid not in node_rows:
-                            node_rows[nid] = (nid, code, node.key, orjson.dumps(node.properties).decode())
                     at = graph.submitted_ts
                     for rel in graph.relationships:
                         edge_rows.append(
                             (
-                                node_id(NODE_TYPES[rel.source_label].code, rel.source_key),
+                                ids[(NODE_TYPES[rel.source_label].code, rel.source_key)],
                                 RELATIONSHIP_TYPES[rel.type].code,
-                                node_id(NODE_TYPES[rel.target_label].code, rel.target_key),
+                                ids[(NODE_TYPES[rel.target_label].code, rel.target_key)],
                                 at,
                             )
                         )
-                cur.executemany(
-                    "INSERT INTO nodes (id, label, key, props) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                    sorted(node_rows.values()),
-                )
                 cur.executemany(
                     "INSERT INTO edges (src, type, dst, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     sorted(edge_rows),
@@ -207,6 +203,23 @@ class EmbeddedGraphStore(GraphStore):
         except sqlite3.Error as exc:
             raise StoreError(f"embedded store write failed, batch rolled back: {exc}") from exc
         return result
+
+    @staticmethod
+    def _node_ids(cur: sqlite3.Cursor, keys: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        """Ids of the nodes among ``keys`` that exist already."""
+        by_label: dict[int, list[str]] = {}
+        for code, key in keys:
+            by_label.setdefault(code, []).append(key)
+        found: dict[tuple[int, str], int] = {}
+        for code, label_keys in by_label.items():
+            for i in range(0, len(label_keys), _SQL_VARIABLES):
+                chunk = label_keys[i : i + _SQL_VARIABLES]
+                marks = ",".join("?" * len(chunk))
+                for key, nid in cur.execute(
+                    f"SELECT key, id FROM nodes WHERE label = ? AND key IN ({marks})", (code, *chunk)
+                ):
+                    found[(code, key)] = nid
+        return found
 
     @staticmethod
     def _content_hashes(cur: sqlite3.Cursor, ids: list[str]) -> dict[str, str]:
@@ -240,11 +253,12 @@ class EmbeddedGraphStore(GraphStore):
         app_id, submitted, dealer, content_hash, record = rows[0]
         return ApplicationRecord(app_id, submitted, dealer, content_hash, json.loads(record))
 
+    def _id_of(self, ref: NodeRef) -> int | None:
+        rows = self._query("SELECT id FROM nodes WHERE label = ? AND key = ?", (NODE_TYPES[ref.label].code, ref.key))
+        return int(rows[0][0]) if rows else None
+
     def _get_node(self, ref: NodeRef, as_of: float | None) -> Node | None:
-        code = NODE_TYPES[ref.label].code
-        rows = self._query(
-            "SELECT props FROM nodes WHERE id = ? AND label = ? AND key = ?", (node_id(code, ref.key), code, ref.key)
-        )
+        rows = self._query("SELECT props FROM nodes WHERE label = ? AND key = ?", (NODE_TYPES[ref.label].code, ref.key))
         if not rows:
             return None
         props = json.loads(rows[0][0])
@@ -253,7 +267,9 @@ class EmbeddedGraphStore(GraphStore):
         return Node(ref.label, ref.key, props)
 
     def _adjacent(self, ref: NodeRef, as_of: float | None, limit: int) -> list[tuple[Relationship, Node]]:
-        nid = node_id(NODE_TYPES[ref.label].code, ref.key)
+        nid = self._id_of(ref)
+        if nid is None:
+            return []
         ts = _FAR_FUTURE if as_of is None else as_of
         rows = self._query(
             "SELECT e.type, e.at, 1, n.label, n.key, n.props FROM edges e JOIN nodes n ON n.id = e.dst"
@@ -278,7 +294,9 @@ class EmbeddedGraphStore(GraphStore):
     def _adjacent_applications(
         self, ref: NodeRef, exclude_id: str, as_of: float | None, limit: int
     ) -> tuple[list[str], int]:
-        nid = node_id(NODE_TYPES[ref.label].code, ref.key)
+        nid = self._id_of(ref)
+        if nid is None:
+            return [], 0
         ts = _FAR_FUTURE if as_of is None else as_of
         adjacent = (
             "SELECT e.src AS app, e.at AS at FROM edges e WHERE e.dst = ? AND e.at <= ?"
@@ -298,7 +316,9 @@ class EmbeddedGraphStore(GraphStore):
         return [row[0] for row in ids], int(total)
 
     def _window_applications(self, ref: NodeRef, rel_type: RelType, start: float, end: float) -> tuple[int, int]:
-        nid = node_id(NODE_TYPES[ref.label].code, ref.key)
+        nid = self._id_of(ref)
+        if nid is None:
+            return 0, 0
         code = RELATIONSHIP_TYPES[rel_type].code
         end_col, app_col = ("src", "dst") if rel_type is RelType.SUBMITTED else ("dst", "src")
         count, dealers = self._query(

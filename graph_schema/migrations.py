@@ -53,17 +53,11 @@ EMBEDDED_MIGRATIONS: tuple[Migration, ...] = (
         (
             "CREATE TABLE IF NOT EXISTS nodes (id INTEGER PRIMARY KEY, label INTEGER NOT NULL,"
             " key TEXT NOT NULL, props TEXT NOT NULL)",
-            # The id is a hash of (label, key), so the id is the key: no second index. Two
-            # different nodes with one id (a 63-bit hash collision) must not merge silently.
-            "CREATE TRIGGER IF NOT EXISTS nodes_id_collision BEFORE INSERT ON nodes"
-            " WHEN EXISTS (SELECT 1 FROM nodes WHERE id = NEW.id AND (label != NEW.label OR key != NEW.key))"
-            " BEGIN SELECT RAISE(ABORT, 'node id collision: two nodes hash to one id'); END",
+            "CREATE UNIQUE INDEX IF NOT EXISTS nodes_by_key ON nodes (label, key)",
             "CREATE TABLE IF NOT EXISTS edges (src INTEGER NOT NULL, type INTEGER NOT NULL, dst INTEGER NOT NULL,"
             " at REAL NOT NULL, PRIMARY KEY (src, type, dst)) WITHOUT ROWID",
             "CREATE INDEX IF NOT EXISTS edges_by_target ON edges (dst, type, at)",
-            # rows are appended in arrival order (seq), so the large records are written
-            # sequentially rather than scattered over the table by the hashed node id
-            "CREATE TABLE IF NOT EXISTS applications (seq INTEGER PRIMARY KEY, node_id INTEGER NOT NULL UNIQUE,"
+            "CREATE TABLE IF NOT EXISTS applications (node_id INTEGER PRIMARY KEY,"
             " application_id TEXT NOT NULL UNIQUE, submitted_at REAL NOT NULL, dealer_id TEXT NOT NULL,"
             " content_hash TEXT NOT NULL, record TEXT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS applications_by_time ON applications (submitted_at)",

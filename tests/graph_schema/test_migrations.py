@@ -75,17 +75,3 @@ def test_neo4j_unreachable_is_a_clear_error(keyer: PersonalDataKeyer) -> None:
     with pytest.raises(StoreUnavailableError, match=r"cannot reach Neo4j at bolt://127\.0\.0\.1:9"):
         Neo4jGraphStore("bolt://127.0.0.1:9", keyer)
 
-
-def test_embedded_node_id_collision_fails_the_batch(tmp_path: Path, keyer: PersonalDataKeyer) -> None:
-    from graph_schema.embedded import node_id
-    from tests.builders import application
-    from tianwang.application import parse_application
-
-    with EmbeddedGraphStore(tmp_path / "c.db", keyer) as store:
-        # a different node squatting on the id the dealer of the application will get
-        store._conn.execute(
-            "INSERT INTO nodes VALUES (?, 5, 'another-dealer', '{}')", (node_id(5, "D-BJ-001"),)
-        )
-        with pytest.raises(StoreError, match="node id collision"):
-            store.upsert_application(parse_application(application(1)))
-        assert store.counts().nodes == {"Dealer": 1}
