@@ -1,5 +1,72 @@
-"""Detectors: the base class and the built-in detectors (see DESIGN.md, "Detectors").
+"""Detectors: the SDK (base class, votes, context, registry) and the built-in detectors.
 
-The detector SDK and the built-ins are not written yet; this package holds their place
-in the layout so that the distribution and its imports are stable.
+Write a detector by subclassing :class:`Detector` (or :class:`SignalDetector` for a
+weighted list of signals), give it a unique ``name``, and register it: built-ins in
+:data:`~detectors.registry.BUILTIN_DETECTORS`, others through the entry-point group
+``tianwang.detectors`` (see ``examples/night_owl``).
 """
+
+from detectors.base import (
+    Detector,
+    DetectorError,
+    DetectorNotFittedError,
+    DetectorSettings,
+    DetectorSettingsError,
+    Evidence,
+    Layer,
+    Reason,
+    Vote,
+)
+from detectors.context import GraphLinks, LabelledContext, Link, PersonalKeys, ScoringContext, build_context
+from detectors.facts import ApplicationFacts, application_facts, monthly_instalment
+from detectors.forged_documents import ForgedDocumentsDetector
+from detectors.identity_theft import IdentityTheftDetector
+from detectors.multi_lending import MultiLendingDetector
+from detectors.registry import (
+    BUILTIN_DETECTORS,
+    ENTRY_POINT_GROUP,
+    DetectorRegistry,
+    DuplicateDetectorError,
+    PluginWarning,
+    UnknownDetectorError,
+    load_plugins,
+)
+from detectors.rules import RulesDetector
+from detectors.signals import Finding, SignalDetector, SignalSettings
+from detectors.watchlist import WatchlistDetector
+
+__all__ = [
+    "BUILTIN_DETECTORS",
+    "ENTRY_POINT_GROUP",
+    "ApplicationFacts",
+    "Detector",
+    "DetectorError",
+    "DetectorNotFittedError",
+    "DetectorRegistry",
+    "DetectorSettings",
+    "DetectorSettingsError",
+    "DuplicateDetectorError",
+    "Evidence",
+    "Finding",
+    "ForgedDocumentsDetector",
+    "GraphLinks",
+    "IdentityTheftDetector",
+    "LabelledContext",
+    "Layer",
+    "Link",
+    "MultiLendingDetector",
+    "PersonalKeys",
+    "PluginWarning",
+    "Reason",
+    "RulesDetector",
+    "ScoringContext",
+    "SignalDetector",
+    "SignalSettings",
+    "UnknownDetectorError",
+    "Vote",
+    "WatchlistDetector",
+    "application_facts",
+    "build_context",
+    "load_plugins",
+    "monthly_instalment",
+]

@@ -220,6 +220,10 @@ from fixtures.cli import app as fixtures_app  # noqa: E402 - mounted after the c
 
 app.add_typer(fixtures_app, name="fixtures", help="Synthetic applications with planted fraud.")
 
+from tianwang.scoring_cli import register as register_scoring  # noqa: E402
+
+register_scoring(app)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -1,0 +1,341 @@
+"""What a detector sees of one application: the :class:`ScoringContext`.
+
+The pipeline builds one context per application, once, before any detector runs:
+the validated :class:`~tianwang.application.Application` (raw, in memory only, never
+logged), the HMAC keys of its personal data, derived figures (:mod:`detectors.facts`),
+and, when a graph view is given, :class:`GraphLinks`: for each thing the application
+shares with others (its applicant, phone, device, account, address, contacts, the
+vehicle and its driver), how many other applications and identities share it, as the
+graph stood at the application's own time. Detectors then read only the context, so
+they make no graph queries of their own and can run in parallel under time budgets.
+
+Graph reads per application: one ``neighbours`` call (two SQL statements on the
+embedded store) for each of up to nine attribute nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from detectors.facts import ApplicationFacts, application_facts
+from graph_schema.schema import Label, RelType
+from graph_schema.store import NodeRef
+from tianwang.application import Application
+from tianwang.identifiers import is_mobile, mask_address, mask_id_number, mask_phone, normalize_address
+from tianwang.privacy import PersonalDataKeyer
+
+if TYPE_CHECKING:
+    from graph_schema.store import GraphView
+
+__all__ = [
+    "ApplicantResolver",
+    "DocumentLookup",
+    "GraphLinks",
+    "LabelledContext",
+    "Link",
+    "PersonalKeys",
+    "ScoringContext",
+    "WatchlistLookup",
+    "build_context",
+    "personal_keys",
+]
+
+#: Other applications read per attribute node: enough to count a ring, cheap for a hub.
+NEIGHBOUR_LIMIT = 40
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalKeys:
+    """HMAC keys (never raw values) of an application's personal data, plus plain keys."""
+
+    id_hash: str
+    phone_hash: str
+    registered_phone_hash: str | None
+    account_hash: str | None
+    vehicle_user_hash: str | None
+    contact_hashes: tuple[str, ...]
+    address_hash: str
+    device_id: str | None
+    employer_key: str
+
+
+def personal_keys(application: Application, keyer: PersonalDataKeyer) -> PersonalKeys:
+    """The keys of ``application``'s personal data under ``keyer``."""
+    from graph_schema.mapping import employer_key
+
+    a = application.applicant
+    return PersonalKeys(
+        id_hash=keyer.id_number(a.id_number),
+        phone_hash=keyer.phone(a.phone),
+        registered_phone_hash=keyer.phone(a.id_registered_phone) if a.id_registered_phone else None,
+        account_hash=keyer.account(a.bank_account) if a.bank_account else None,
+        vehicle_user_hash=(
+            keyer.id_number(application.vehicle.user_id_number) if application.vehicle.user_id_number else None
+        ),
+        contact_hashes=tuple(dict.fromkeys(keyer.phone(c.phone) for c in a.emergency_contacts)),
+        address_hash=keyer.address(normalize_address(a.address)),
+        device_id=a.device_id,
+        employer_key=employer_key(a.employer.name, a.employer.credit_code),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One attribute of the application and the other applications that share it.
+
+    ``applications`` counts other applications linked to the attribute (any way),
+    ``identities`` the distinct other applicants among them, ``as_applicant_phone``
+    and ``as_contact`` how many use a phone as their own or list it as a contact,
+    ``recent`` those within the window, ``recent_dealers`` the distinct dealers of
+    those and of the application itself.
+    Counts stop at :data:`NEIGHBOUR_LIMIT`.
+    """
+
+    kind: str
+    display: str
+    applications: int = 0
+    identities: int = 0
+    recent: int = 0
+    recent_dealers: int = 0
+    as_applicant_phone: int = 0
+    as_contact: int = 0
+    as_vehicle_user: int = 0
+    sample: tuple[str, ...] = ()
+    mobile: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class GraphLinks:
+    """Links of one application by kind; ``contacts`` has one entry per contact phone."""
+
+    person: Link | None = None
+    phone: Link | None = None
+    device: Link | None = None
+    account: Link | None = None
+    address: Link | None = None
+    vehicle: Link | None = None
+    vehicle_user: Link | None = None
+    contacts: tuple[Link, ...] = ()
+    window_days: float = 7.0
+
+    def get(self, kind: str) -> Link | None:
+        return getattr(self, kind, None) if kind != "contacts" else None
+
+    def counts(self) -> dict[str, float]:
+        """Flat numeric counts, named ``<kind>_<count>``, for rules and models."""
+        out: dict[str, float] = {}
+        for kind in ("person", "phone", "device", "account", "address", "vehicle", "vehicle_user"):
+            link = getattr(self, kind)
+            for name in ("applications", "identities", "recent", "recent_dealers", "as_applicant_phone",
+                         "as_contact", "as_vehicle_user"):
+                out[f"{kind}_{name}"] = float(getattr(link, name)) if link is not None else 0.0
+        out["contact_max_applications"] = float(max((c.applications for c in self.contacts), default=0))
+        out["contact_max_identities"] = float(max((c.identities for c in self.contacts), default=0))
+        out["contact_as_applicant_phone"] = float(sum(c.as_applicant_phone for c in self.contacts))
+        out["contact_recent"] = float(max((c.recent for c in self.contacts), default=0))
+        # a mobile listed as contact by other applicants who never used it as their own phone:
+        # an intermediary, not a family member (whose phone is their own) or an office landline
+        out["contact_intermediary_identities"] = float(max(
+            (c.identities for c in self.contacts if c.mobile and not c.as_applicant_phone), default=0))
+        return out
+
+
+class ApplicantResolver:
+    """Whose application is this: application id to the applicant's id key, cached.
+
+    Graph nodes of applications do not carry the applicant, so the pipeline tells the
+    resolver about every application it writes (:meth:`remember`); an id it has not
+    seen is read once from the store's redacted record. At most ``capacity`` ids are
+    kept (the oldest are forgotten first).
+    """
+
+    def __init__(self, capacity: int = 1_000_000) -> None:
+        self.capacity = capacity
+        self._ids: dict[str, str | None] = {}
+
+    def remember(self, application_id: str, id_hash: str) -> None:
+        if len(self._ids) >= self.capacity:
+            self._ids.pop(next(iter(self._ids)))
+        self._ids[application_id] = id_hash
+
+    def resolve(self, application_id: str, view: GraphView) -> str | None:
+        try:
+            return self._ids[application_id]
+        except KeyError:
+            record = view.store.get_application(application_id)
+            id_hash = record.record.get("applicant", {}).get("id_hash") if record is not None else None
+            if id_hash is not None:
+                self.remember(application_id, id_hash)
+            return id_hash
+
+
+class WatchlistLookup(Protocol):
+    """What the watchlist detector asks: which of these keys are listed."""
+
+    def lookup(self, kind: str, keys: Sequence[str]) -> dict[str, str | None]:
+        """Listed keys among ``keys`` of ``kind``, each with the reason it was listed."""
+        ...
+
+
+class DocumentLookup(Protocol):
+    """What the forged-documents detector asks: who else submitted a document file."""
+
+    def other_identities(self, sha256: str, id_hash: str, as_of: float) -> int:
+        """Distinct identities other than ``id_hash`` that submitted ``sha256`` before ``as_of``."""
+        ...
+
+
+@dataclass(slots=True)
+class ScoringContext:
+    """Everything a detector may read about one application.
+
+    ``application`` holds raw personal data: detectors read it but never log it or put
+    it in evidence unmasked.
+    """
+
+    application: Application
+    keys: PersonalKeys
+    facts: ApplicationFacts
+    links: GraphLinks | None = None
+    view: GraphView | None = None
+    watchlist: WatchlistLookup | None = None
+    documents: DocumentLookup | None = None
+    attachments: Mapping[str, bytes] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def application_id(self) -> str:
+        return self.application.application_id
+
+    @property
+    def as_of(self) -> float:
+        return self.application.submitted_ts
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledContext:
+    """A context with its label, for :meth:`detectors.base.Detector.fit`."""
+
+    context: ScoringContext
+    fraud: bool
+    typology: str | None = None
+
+
+def build_context(
+    application: Application,
+    keyer: PersonalDataKeyer,
+    *,
+    view: GraphView | None = None,
+    window: timedelta = timedelta(days=7),
+    watchlist: WatchlistLookup | None = None,
+    documents: DocumentLookup | None = None,
+    attachments: Mapping[str, bytes] | None = None,
+    applicants: ApplicantResolver | None = None,
+) -> ScoringContext:
+    """Build the context of ``application``; with ``view``, read its graph links as of the view."""
+    keys = personal_keys(application, keyer)
+    links = None
+    if view is not None:
+        links = graph_links(application, keys, view, window, applicants or ApplicantResolver(capacity=10_000))
+    return ScoringContext(
+        application=application,
+        keys=keys,
+        facts=application_facts(application),
+        links=links,
+        view=view,
+        watchlist=watchlist,
+        documents=documents,
+        attachments=dict(attachments or {}),
+    )
+
+
+def graph_links(
+    application: Application, keys: PersonalKeys, view: GraphView, window: timedelta, applicants: ApplicantResolver
+) -> GraphLinks:
+    """Read the links of ``application`` from ``view`` (see :class:`GraphLinks`)."""
+    own = application.application_id
+    start = application.submitted_ts - window.total_seconds()
+    a = application.applicant
+
+    def link(kind: str, ref: NodeRef, display: str) -> Link:
+        return _link(view, ref, kind, display, own, keys.id_hash, start, application.dealer_id, applicants)
+
+    contacts = tuple(
+        replace(link("contact", NodeRef(Label.PHONE, h), mask_phone(c.phone)), mobile=is_mobile(c.phone))
+        for h, c in zip(keys.contact_hashes, _unique_contacts(application), strict=False)
+    )
+    vin = application.vehicle.vin
+    user = application.vehicle.user_id_number
+    return GraphLinks(
+        person=link("person", NodeRef(Label.PERSON, keys.id_hash), mask_id_number(a.id_number)),
+        phone=link("phone", NodeRef(Label.PHONE, keys.phone_hash), mask_phone(a.phone)),
+        device=link("device", NodeRef(Label.DEVICE, keys.device_id), "device") if keys.device_id else None,
+        account=link("account", NodeRef(Label.BANK_ACCOUNT, keys.account_hash), "bank account")
+        if keys.account_hash
+        else None,
+        address=link("address", NodeRef(Label.ADDRESS, keys.address_hash), mask_address(a.address)),
+        vehicle=link("vehicle", NodeRef(Label.VEHICLE, vin), vin[:11] + "******") if vin else None,
+        vehicle_user=link("vehicle_user", NodeRef(Label.PERSON, keys.vehicle_user_hash), mask_id_number(user))
+        if keys.vehicle_user_hash and user and keys.vehicle_user_hash != keys.id_hash
+        else None,
+        contacts=contacts,
+        window_days=window.total_seconds() / 86400,
+    )
+
+
+def _unique_contacts(application: Application) -> list[Any]:
+    seen: set[str] = set()
+    out = []
+    for contact in application.applicant.emergency_contacts:
+        if contact.phone not in seen:
+            seen.add(contact.phone)
+            out.append(contact)
+    return out
+
+
+def _link(
+    view: GraphView,
+    ref: NodeRef,
+    kind: str,
+    display: str,
+    own: str,
+    own_id: str,
+    start: float,
+    dealer: str,
+    applicants: ApplicantResolver,
+) -> Link:
+    sub = view.neighbours(ref, hops=1, limit=NEIGHBOUR_LIMIT)
+    rel_of: dict[str, RelType] = {}
+    for rel in sub.relationships:
+        other = rel.source if rel.source != ref else rel.target
+        # a phone can be both applicant phone and contact of one application: keep the stronger
+        if other.label is Label.APPLICATION and other.key != own and rel_of.get(other.key) is not RelType.USES_PHONE:
+            rel_of[other.key] = rel.type
+    apps = [n for n in sub.nodes if n.label is Label.APPLICATION and n.key != own]
+    identities: set[str] = set()
+    recent = 0
+    dealers: set[str] = {dealer}
+    for node in apps:
+        props = node.properties
+        id_hash = applicants.resolve(node.key, view)
+        if id_hash and id_hash != own_id:
+            identities.add(id_hash)
+        if props.get("submitted_at", 0.0) > start:
+            recent += 1
+            dealers.add(str(props.get("dealer_id")))
+    types = list(rel_of.values())
+    return Link(
+        kind=kind,
+        display=display,
+        applications=len(apps),
+        identities=len(identities),
+        recent=recent,
+        recent_dealers=len(dealers),
+        as_applicant_phone=types.count(RelType.USES_PHONE),
+        as_contact=types.count(RelType.LISTS_CONTACT),
+        as_vehicle_user=types.count(RelType.VEHICLE_USER),
+        sample=tuple(sorted(n.key for n in apps)[:5]),
+    )

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from detectors import WatchlistDetector
+from detectors.context import build_context
+from tianwang.application import parse_application
+from tianwang.scoring.persistence import InMemoryWatchlist, SqliteWatchlist
+
+from ..builders import application, mobile, resident_id
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def watchlist(request: pytest.FixtureRequest, keyer, tmp_path):
+    if request.param == "memory":
+        return InMemoryWatchlist(keyer)
+    return SqliteWatchlist(tmp_path / "scoring.db", keyer)
+
+
+def _vote(keyer, watchlist, **overrides: object):
+    app = parse_application(application(1, **overrides))
+    return WatchlistDetector().score(build_context(app, keyer, watchlist=watchlist))
+
+
+def test_no_hit_no_news(keyer, watchlist) -> None:
+    vote = _vote(keyer, watchlist)
+    assert vote.codes == [] and not vote.hard and vote.score == vote.baseline
+
+
+def test_a_listed_identity_decides_alone(keyer, watchlist) -> None:
+    watchlist.add("id", resident_id(sequence=1), reason="confirmed fraud 2025-11")
+    vote = _vote(keyer, watchlist)
+    assert vote.hard and vote.codes == ["WATCHLIST_ID"]
+    assert "110***********" in vote.reasons[0].text and resident_id(sequence=1) not in repr(vote)
+    assert "confirmed fraud 2025-11" in vote.reasons[0].text
+
+
+def test_phones_devices_accounts_and_employers_weigh(keyer, watchlist) -> None:
+    watchlist.add("phone", mobile(900001))  # the emergency contact of application 1
+    watchlist.add("device", "dev-1")
+    vote = _vote(keyer, watchlist)
+    assert set(vote.codes) == {"WATCHLIST_PHONE", "WATCHLIST_DEVICE"}
+    assert not vote.hard and vote.score > 0.5
+    assert watchlist.remove("device", "dev-1")
+    assert not watchlist.remove("device", "dev-1")
+    assert _vote(keyer, watchlist).codes == ["WATCHLIST_PHONE"]
+    watchlist.add("employer", "北京星河科技有限公司")
+    watchlist.add("account", "622202" + "1".zfill(13))
+    codes = _vote(keyer, watchlist, **{"applicant.employer": {"name": "北京星河科技有限公司"}}).codes
+    assert {"WATCHLIST_EMPLOYER", "WATCHLIST_ACCOUNT"} <= set(codes)
+
+
+def test_weigh_mode_never_decides(keyer, watchlist) -> None:
+    watchlist.add("id", resident_id(sequence=1))
+    app = parse_application(application(1))
+    vote = WatchlistDetector({"on_hit": "weigh"}).score(build_context(app, keyer, watchlist=watchlist))
+    assert not vote.hard and vote.codes == ["WATCHLIST_ID"]
+
+
+def test_the_sqlite_list_holds_keys_not_values(keyer, tmp_path) -> None:
+    path = tmp_path / "scoring.db"
+    listed = SqliteWatchlist(path, keyer)
+    listed.add("phone", mobile(4242))
+    listed.add("id", resident_id(sequence=42))
+    listed.close()
+    raw = path.read_bytes() + (path.with_name("scoring.db-wal").read_bytes()
+                               if path.with_name("scoring.db-wal").exists() else b"")
+    assert mobile(4242).encode() not in raw and resident_id(sequence=42).encode() not in raw
+    assert keyer.phone(mobile(4242)).encode() in raw

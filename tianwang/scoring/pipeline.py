@@ -1,0 +1,326 @@
+"""The scoring pipeline: one application in, one explained decision out.
+
+Steps, each timed: **validate** (schema v1), **upsert** into the graph store
+(idempotent), **context** (the application's graph links as of its own time),
+**fast** layer, **deep** layer, **vote**, **decide**, **record**.
+
+Every detector runs in a thread pool under its own time budget. The pipeline waits
+for a detector at most until its budget is spent; one that is late or raises is left
+out of the vote, and the decision says which and why (the late thread may finish in
+the background; a detector with too many calls still running is skipped until they
+finish, so a hung detector cannot exhaust the pool). A hard vote from the fast layer
+(a watchlisted identity) decides alone and the deep layer is skipped. Shadow
+detectors run and are recorded but do not vote. The configuration comes from a
+:class:`~tianwang.scoring.config.ConfigSource` and is reloaded when its file changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from detectors.base import Detector, DetectorError, Reason, Vote
+from detectors.context import ApplicantResolver, LabelledContext, ScoringContext, build_context
+from graph_schema.schema import SCHEMA_VERSION
+from graph_schema.store import GraphStore
+from tianwang.application import Application, parse_application
+from tianwang.errors import TianwangError
+from tianwang.scoring.config import ConfigSource, LoadedConfig
+from tianwang.scoring.decisions import Decision, DetectorOutcome, StrategyResult
+from tianwang.scoring.persistence import DecisionLog, DocumentIndex, InMemoryDecisionLog, InMemoryDocumentIndex
+from tianwang.scoring.strategy import AssignedStrategy, assign_strategy
+from tianwang.scoring.voting import apply_vetoes, band_for, fuse
+
+__all__ = ["ScoringPipeline"]
+
+log = logging.getLogger(__name__)
+
+_MAX_REASONS = 8
+
+
+def _describe(exc: BaseException) -> str:
+    """Why a detector failed, without echoing data: Tianwang's own messages are safe, others are not."""
+    if isinstance(exc, TianwangError):
+        return f"{type(exc).__name__}: {exc}"
+    return f"raised {type(exc).__name__}"
+
+
+def _timed_score(detector: Detector, context: ScoringContext) -> tuple[Vote, float]:
+    started = time.perf_counter()
+    vote = detector.score(context)
+    if not isinstance(vote, Vote):
+        raise DetectorError(f"detector {detector.name!r} returned {type(vote).__name__}, not a Vote")
+    return vote, (time.perf_counter() - started) * 1000
+
+
+class ScoringPipeline:
+    """Scores applications against a graph store under a (reloadable) configuration.
+
+    Parameters
+    ----------
+    store : GraphStore
+        Where applications are upserted and graph links read.
+    config : ConfigSource or LoadedConfig
+        A source is checked for changes on every call (cheaply); a loaded
+        configuration is fixed.
+    watchlist, documents, decisions
+        The watchlist lookup, the document index and the decision log (in-memory
+        ones by default).
+    max_workers : int
+        Threads that run detectors.
+    max_backlog : int
+        Calls of one detector still running past their budget after which it is
+        skipped until they finish.
+    """
+
+    def __init__(
+        self,
+        store: GraphStore,
+        config: ConfigSource | LoadedConfig,
+        *,
+        watchlist: Any = None,
+        documents: DocumentIndex | None = None,
+        decisions: DecisionLog | None = None,
+        max_workers: int = 16,
+        max_backlog: int = 4,
+    ) -> None:
+        self.store = store
+        self.keyer = store.keyer
+        self._source = config if isinstance(config, ConfigSource) else None
+        self._fixed = config if isinstance(config, LoadedConfig) else None
+        self.watchlist = watchlist
+        self.documents: DocumentIndex = documents if documents is not None else InMemoryDocumentIndex()
+        self.decisions: DecisionLog = decisions if decisions is not None else InMemoryDecisionLog()
+        self.max_backlog = max_backlog
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tianwang-detector")
+        self.applicants = ApplicantResolver()
+        self._inflight: Counter[str] = Counter()
+        self._inflight_lock = threading.Lock()
+        self._store_info = {"kind": store.kind, "schema_version": SCHEMA_VERSION,
+                            "keyer_fingerprint": self.keyer.fingerprint()}
+
+    # -- configuration --------------------------------------------------------------------
+    @property
+    def loaded(self) -> LoadedConfig:
+        """The configuration in force (reloaded first when its file changed)."""
+        if self._source is not None:
+            return self._source.current()
+        assert self._fixed is not None
+        return self._fixed
+
+    @property
+    def config_error(self) -> str | None:
+        """Why the last reload was refused, if it was."""
+        return self._source.last_error if self._source is not None else None
+
+    # -- contexts and training ------------------------------------------------------------
+    def context(self, application: Application, *, attachments: Mapping[str, bytes] | None = None) -> ScoringContext:
+        """The context of a stored application, as the graph stood at its submission."""
+        window = timedelta(days=self.loaded.config.velocity_window_days)
+        context = build_context(application, self.keyer, view=self.store.as_of(application.submitted_ts),
+                                window=window, watchlist=self.watchlist, documents=self.documents,
+                                attachments=attachments, applicants=self.applicants)
+        self.applicants.remember(application.application_id, context.keys.id_hash)
+        return context
+
+    def ingest(self, application: Application) -> ScoringContext:
+        """Upsert ``application``, build its context and index its documents, without scoring."""
+        self.store.upsert_application(application)
+        context = self.context(application)
+        self._index_documents(context)
+        return context
+
+    def fit(self, history: Sequence[LabelledContext]) -> dict[str, dict[str, Any]]:
+        """Fit every detector that trains on ``history``; return what each learned."""
+        report = {}
+        for name, detector in self.loaded.detectors.items():
+            if detector.supports_training or detector.needs_training:
+                started = time.perf_counter()
+                detector.fit(history)
+                report[name] = {**detector.fit_details, "seconds": round(time.perf_counter() - started, 3)}
+                log.info("detector fitted", extra={"detector": name, "samples": len(history)})
+        return report
+
+    # -- scoring --------------------------------------------------------------------------
+    def score(
+        self, application: Application | str | bytes | Mapping[str, Any], *,
+        attachments: Mapping[str, bytes] | None = None,
+    ) -> Decision:
+        """Validate, upsert, score, decide and record one application.
+
+        Raises
+        ------
+        ApplicationValidationError
+            If the application is invalid (nothing is written).
+        ApplicationConflictError
+            If its id is stored with different content.
+        """
+        timings: dict[str, float] = {}
+        t0 = mark = time.perf_counter()
+
+        def lap(step: str) -> None:
+            nonlocal mark
+            now = time.perf_counter()
+            timings[step] = (now - mark) * 1000
+            mark = now
+
+        app = application if isinstance(application, Application) else parse_application(application)
+        lap("validate")
+        self.store.upsert_application(app)
+        lap("upsert")
+        loaded = self.loaded
+        context = self.context(app, attachments=attachments)
+        lap("context")
+        assigned = assign_strategy(app.application_id, loaded.config)
+        by_layer: dict[str, list[str]] = {"fast": [], "deep": []}
+        for name, detector in loaded.detectors.items():
+            by_layer[detector.layer].append(name)
+        outcomes = self._run_layer(by_layer["fast"], context, loaded)
+        lap("fast")
+        hard = [o for o in outcomes.values() if o.status == "ok" and o.mode == "active" and o.vote is not None
+                and o.vote.hard] if loaded.config.hard_decisions else []
+        if hard:
+            for name in by_layer["deep"]:
+                detector = loaded.detectors[name]
+                outcomes[name] = DetectorOutcome(
+                    name, detector.version, loaded.config.detectors[name].mode, "deep", "skipped", 0.0,
+                    why=f"decided by the hard finding of {hard[0].detector}",
+                )
+        else:
+            outcomes.update(self._run_layer(by_layer["deep"], context, loaded))
+        lap("deep")
+        decision = self._decide(app, loaded, assigned, outcomes, hard, timings)
+        lap("vote")
+        self._index_documents(context)
+        self.decisions.put(decision.as_dict())
+        lap("record")
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        decision.timings_ms = timings
+        return decision
+
+    def _index_documents(self, context: ScoringContext) -> None:
+        for doc in context.application.documents:
+            if doc.sha256:
+                self.documents.add(doc.sha256, context.keys.id_hash, context.as_of)
+
+    def _run_layer(self, names: Sequence[str], context: ScoringContext,
+                   loaded: LoadedConfig) -> dict[str, DetectorOutcome]:
+        outcomes: dict[str, DetectorOutcome] = {}
+        futures: dict[str, Future[tuple[Vote, float]]] = {}
+        started = time.perf_counter()
+        for name in names:
+            detector = loaded.detectors[name]
+            dc = loaded.config.detectors[name]
+            with self._inflight_lock:
+                busy = self._inflight[name]
+                if busy < self.max_backlog:
+                    self._inflight[name] += 1
+            if busy >= self.max_backlog:
+                outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "skipped", 0.0,
+                                                 why=f"{busy} earlier calls still running past their budget")
+                continue
+            future = self._pool.submit(_timed_score, detector, context)
+            future.add_done_callback(partial(self._done, name))
+            futures[name] = future
+        for name, future in futures.items():
+            detector = loaded.detectors[name]
+            dc = loaded.config.detectors[name]
+            remaining = started + dc.budget_ms / 1000 - time.perf_counter()
+            try:
+                vote, ms = future.result(timeout=max(remaining, 0.0))
+            except FutureTimeout:
+                outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "timeout",
+                                                 (time.perf_counter() - started) * 1000,
+                                                 why=f"no vote within its budget of {dc.budget_ms:g} ms")
+                log.warning("detector timed out", extra={"detector": name, "budget_ms": dc.budget_ms,
+                                                         "application_id": context.application_id})
+            except Exception as exc:
+                outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "error",
+                                                 (time.perf_counter() - started) * 1000, why=_describe(exc))
+                log.warning("detector failed", extra={"detector": name, "error": type(exc).__name__,
+                                                      "application_id": context.application_id})
+            else:
+                outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "ok", ms, vote)
+        return outcomes
+
+    def _done(self, name: str, _future: object = None) -> None:
+        with self._inflight_lock:
+            self._inflight[name] -= 1
+
+    def _strategy_result(self, name: str, role: str, strategy: Any, loaded: LoadedConfig,
+                         outcomes: dict[str, DetectorOutcome]) -> tuple[StrategyResult, dict[str, float], list[str]]:
+        members = set(strategy.detectors or loaded.detectors)
+        cfg = loaded.config.detectors
+        votes = {n: o.vote for n, o in outcomes.items()
+                 if o.status == "ok" and o.vote is not None and o.mode == "active" and n in members}
+        weights = {n: strategy.weights.get(n, cfg[n].weight) for n in votes}
+        fused = fuse(votes, weights, strategy.prior)
+        band = band_for(fused.fraud_score, strategy.thresholds)
+        vetoes = {n: cfg[n].veto for n in votes if cfg[n].veto is not None}
+        score, band, fired = apply_vetoes(fused.fraud_score, band, votes, vetoes, strategy.thresholds)  # type: ignore[arg-type]
+        return StrategyResult(name, role, score, band), {n: fused.contributions[n] for n in votes}, fired
+
+    def _decide(self, app: Application, loaded: LoadedConfig, assigned: AssignedStrategy,
+                outcomes: dict[str, DetectorOutcome], hard: list[DetectorOutcome],
+                timings: dict[str, float]) -> Decision:
+        result, contributions, fired = self._strategy_result(assigned.name, assigned.role, assigned.strategy,
+                                                             loaded, outcomes)
+        for name, c in contributions.items():
+            outcomes[name].voting = True
+            outcomes[name].contribution = c
+            outcomes[name].weight = assigned.strategy.weights.get(name, loaded.config.detectors[name].weight)
+        other = None
+        if assigned.other is not None and assigned.other_name is not None:
+            other_role = "champion" if assigned.role == "challenger" else "challenger"
+            other = self._strategy_result(assigned.other_name, other_role, assigned.other, loaded, outcomes)[0]
+        fraud_score, band, decided_by = result.fraud_score, result.band, "vote"
+        if fired:
+            decided_by = f"veto:{fired[0]}"
+        if hard:
+            fraud_score, band, decided_by = 1000, "reject", f"hard:{hard[0].detector}"
+        ranked = sorted(outcomes.values(), key=lambda o: -(contributions.get(o.detector, 0.0)))
+        reasons: list[tuple[str, Reason]] = []
+        for outcome in ranked:
+            if outcome.vote is None or not (outcome.detector in hard_names(hard) or
+                                            contributions.get(outcome.detector, 0.0) > 0):
+                continue
+            reasons.extend((outcome.detector, r) for r in outcome.vote.reasons)
+        order = [o.detector for o in sorted(outcomes.values(), key=lambda o: (o.layer != "fast", o.detector))]
+        return Decision(
+            application_id=app.application_id,
+            submitted_at=app.submitted_at.isoformat(),
+            fraud_score=fraud_score,
+            band=band,
+            strategy=assigned.name,
+            role=assigned.role,
+            decided_by=decided_by,
+            reasons=reasons[:_MAX_REASONS],
+            outcomes=[outcomes[n] for n in order],
+            timings_ms=timings,
+            config_version=loaded.version,
+            store=self._store_info,
+            other_strategy=other,
+            vetoes=fired,
+        )
+
+    def close(self) -> None:
+        """Stop the detector threads (late ones finish in the background)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> ScoringPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def hard_names(hard: Sequence[DetectorOutcome]) -> set[str]:
+    return {o.detector for o in hard}

@@ -1,0 +1,212 @@
+"""The scoring commands of the ``tianwang`` CLI: ``score``, ``backtest`` and ``evaluate``.
+
+:func:`register` adds them to the main Typer app (``tianwang/cli.py`` calls it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+console = Console(stderr=True)
+out = Console()
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Detector and strategy YAML (default: the configuration shipped with Tianwang)."),
+]
+ApplicationsOption = Annotated[
+    Path, typer.Option("--applications", exists=True, dir_okay=False, help="Applications, NDJSON (schema v1).")
+]
+LabelsOption = Annotated[
+    Path, typer.Option("--labels", exists=True, dir_okay=False, help="Labels, NDJSON: application_id, label, typology.")
+]
+TrainOption = Annotated[
+    float, typer.Option("--train-fraction", min=0.0, max=0.99, help="Share of labelled applications to train on.")
+]
+JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON to this file.")]
+
+
+@contextmanager
+def _fail_cleanly() -> Iterator[None]:
+    from tianwang.errors import TianwangError
+
+    try:
+        yield
+    except TianwangError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _registry() -> Any:
+    from detectors.registry import DetectorRegistry
+
+    return DetectorRegistry.with_plugins()
+
+
+def _config_path(config: Path | None) -> Path:
+    from tianwang.scoring.config import DEFAULT_CONFIG_PATH
+
+    return config or DEFAULT_CONFIG_PATH
+
+
+def _fmt(x: float) -> str:
+    return "n/a" if isinstance(x, float) and math.isnan(x) else f"{x:.4f}"
+
+
+def _report_table(report: Any, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("AUROC", _fmt(report.auroc))
+    table.add_row("AUPRC", _fmt(report.auprc))
+    table.add_row("recall at 1 % FPR", _fmt(report.recall_at_1pct_fpr))
+    table.add_row("applications scored", f"{report.n_scored:,}")
+    table.add_row("applications trained on (labelled)", f"{report.n_trained:,}")
+    table.add_row("legitimate sent to review or reject", _fmt(report.legit_flagged_rate))
+    table.add_row("latency p50 / p99 (ms)", f"{report.latency_ms['p50']:.2f} / {report.latency_ms['p99']:.2f}")
+    for name, auc in report.per_detector.items():
+        table.add_row(f"detector {name}: AUROC", _fmt(auc))
+    for name, (typology, recall) in report.own_typology_recall.items():
+        table.add_row(f"detector {name}: recall on {typology} at 1 % FPR", _fmt(recall))
+    for typology, recall in report.per_typology.items():
+        table.add_row(f"typology {typology}: recall in review or reject", _fmt(recall))
+    for band, n in report.band_counts.items():
+        table.add_row(f"band {band}", f"{n:,}")
+    return table
+
+
+def _run_backtest(applications: Path, labels: Path, train_fraction: float, config: Path | None,
+                  json_out: Path | None, decisions_out: IO[bytes] | None, title: str) -> None:
+    from tianwang.scoring.backtest import run_backtest
+    from tianwang.scoring.config import load_config
+
+    with _fail_cleanly():
+        loaded = load_config(_config_path(config), _registry())
+
+        def write(decision: Any, label: Any) -> None:
+            if decisions_out is not None:
+                decisions_out.write(orjson.dumps(decision.as_dict()) + b"\n")
+
+        with console.status("backtest: ingesting, training, scoring in time order …", spinner="dots"):
+            report = run_backtest(applications, labels, loaded, train_fraction=train_fraction,
+                                  on_decision=write if decisions_out is not None else None)
+    out.print(_report_table(report, title))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"metrics written to {json_out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``score``, ``backtest`` and ``evaluate`` to ``app``."""
+
+    @app.command()
+    def score(
+        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Applications, NDJSON.")],
+        output: Annotated[Path | None, typer.Option("--out", help="Decisions NDJSON (default: stdout).")] = None,
+        config: ConfigOption = None,
+        db: Annotated[
+            Path | None, typer.Option("--db", help="Embedded store file (default: TIANWANG_DB_PATH).")
+        ] = None,
+    ) -> None:
+        """Score applications in time order and write one decision per line (NDJSON).
+
+        Applications are validated, written into the graph and scored; decisions are
+        also recorded in the decision log beside the store. A bad line is reported
+        (fields and reasons, never values) and skipped. Exit status 1 if any line was bad.
+        """
+        from graph_schema import open_store
+        from tianwang.application import parse_application
+        from tianwang.errors import ApplicationValidationError
+        from tianwang.scoring import (
+            ConfigSource,
+            ScoringPipeline,
+            SqliteDecisionLog,
+            SqliteDocumentIndex,
+            SqliteWatchlist,
+            scoring_db_path,
+        )
+        from tianwang.settings import load_settings
+
+        bad = 0
+        with _fail_cleanly():
+            settings = load_settings(**({"db_path": db} if db is not None else {}))
+            applications = []
+            with file.open("rb") as lines:
+                for number, raw in enumerate(lines, start=1):
+                    if not raw.strip():
+                        continue
+                    try:
+                        applications.append(parse_application(raw))
+                    except ApplicationValidationError as exc:
+                        bad += 1
+                        console.print(f"[yellow]rejected[/yellow] line {number}: {exc}")
+            applications.sort(key=lambda a: (a.submitted_ts, a.application_id))
+            side = scoring_db_path(settings.db_path)
+            source = ConfigSource(_config_path(config), _registry())
+            with open_store(settings, "neo4j" if settings.store == "neo4j" and db is None else "embedded") as store:
+                pipeline = ScoringPipeline(store, source, watchlist=SqliteWatchlist(side, store.keyer),
+                                           documents=SqliteDocumentIndex(side), decisions=SqliteDecisionLog(side))
+                sink = output.open("wb") if output is not None else sys.stdout.buffer
+                try:
+                    for application in applications:
+                        decision = pipeline.score(application)
+                        sink.write(orjson.dumps(decision.as_dict()) + b"\n")
+                finally:
+                    pipeline.close()
+                    if output is not None:
+                        sink.close()
+                    else:
+                        sink.flush()
+        console.print(f"scored {len(applications):,} applications, {bad} rejected lines")
+        if bad:
+            raise typer.Exit(1)
+
+    @app.command()
+    def evaluate(
+        applications: ApplicationsOption,
+        labels: LabelsOption,
+        train_fraction: TrainOption = 0.6,
+        json_out: JsonOption = None,
+        config: ConfigOption = None,
+    ) -> None:
+        """Backtest on a fresh embedded store and print the metrics.
+
+        Trains what needs training on the earliest share of labelled applications (by
+        submitted_at), then scores the rest in time order, each seeing the graph as it
+        stood at its own time. --json writes auroc, auprc, recall_at_1pct_fpr,
+        n_scored, per_detector, per_typology and latency_ms.
+        """
+        _run_backtest(applications, labels, train_fraction, config, json_out, None, "evaluate")
+
+    @app.command()
+    def backtest(
+        applications: ApplicationsOption,
+        labels: LabelsOption,
+        train_fraction: TrainOption = 0.6,
+        json_out: JsonOption = None,
+        config: ConfigOption = None,
+        decisions: Annotated[Path | None, typer.Option("--decisions", help="Write every decision (NDJSON).")] = None,
+    ) -> None:
+        """Like evaluate, and write every decision of the scored share with --decisions."""
+        sink = decisions.open("wb") if decisions is not None else None
+        try:
+            _run_backtest(applications, labels, train_fraction, config, json_out, sink, "backtest")
+        finally:
+            if sink is not None:
+                sink.close()
