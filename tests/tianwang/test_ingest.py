@@ -94,7 +94,17 @@ def test_cli_reports_configuration_errors(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_every_command_has_help() -> None:
     runner = CliRunner()
-    commands = ([], ["ingest"], ["stats"], ["migrate"], ["demo"], ["fixtures", "generate"], ["score"], ["evaluate"], ["backtest"])
+    commands = (
+        [],
+        ["ingest"],
+        ["stats"],
+        ["migrate"],
+        ["demo"],
+        ["fixtures", "generate"],
+        ["score"],
+        ["evaluate"],
+        ["backtest"],
+    )
     for command in commands:
         result = runner.invoke(cli, [*command, "--help"])
         assert result.exit_code == 0, (command, result.output)
