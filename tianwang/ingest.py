@@ -13,14 +13,13 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from graph_schema.mapping import ApplicationGraph, application_graph
-from graph_schema.store import BulkUpsertResult, GraphStore
+from graph_schema.store import GraphStore
 from tianwang.application import parse_application
 from tianwang.errors import ApplicationValidationError
 
@@ -95,45 +94,28 @@ def ingest_file(
     batch: list[ApplicationGraph] = []
     lines_of: dict[str, int] = {}
     pending_bytes = 0
-    # Mapping (and validation) happen here while the previous batch is written in a
-    # writer thread: SQLite and the Neo4j driver release the GIL while they work.
-    in_flight: tuple[Future[BulkUpsertResult], dict[str, int], int] | None = None
 
-    def collect() -> None:
-        nonlocal in_flight
-        if in_flight is None:
-            return
-        future, lines, size = in_flight
-        in_flight = None
-        result = future.result()
-        report.created += result.created
-        report.unchanged += result.unchanged
-        for application_id in result.conflicts:
-            report.errors.append(
-                LineError(
-                    lines[application_id],
-                    "application_id is already stored with different content (applications are immutable)",
-                    application_id,
-                )
-            )
-        if progress is not None and size:
-            progress(size)
-
-    def flush(writer: ThreadPoolExecutor) -> None:
-        nonlocal in_flight, pending_bytes, batch, lines_of
-        collect()
+    def flush() -> None:
+        nonlocal pending_bytes
         if batch:
-            in_flight = (writer.submit(store.write_graphs, batch), lines_of, pending_bytes)
-            batch, lines_of, pending_bytes = [], {}, 0
-        elif progress is not None and pending_bytes:
+            result = store.write_graphs(batch)
+            report.created += result.created
+            report.unchanged += result.unchanged
+            for application_id in result.conflicts:
+                report.errors.append(
+                    LineError(
+                        lines_of[application_id],
+                        "application_id is already stored with different content (applications are immutable)",
+                        application_id,
+                    )
+                )
+            batch.clear()
+            lines_of.clear()
+        if progress is not None and pending_bytes:
             progress(pending_bytes)
             pending_bytes = 0
 
-    with (
-        open(path, "rb") as lines,
-        _fewer_collections(),
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="tianwang-ingest") as writer,
-    ):
+    with open(path, "rb") as lines, _fewer_collections():
         for number, raw in enumerate(lines, start=1):
             pending_bytes += len(raw)
             if not raw.strip():
@@ -150,13 +132,12 @@ def ingest_file(
             if application.application_id in lines_of:
                 # The same id twice in one batch: write the batch first so that the second
                 # is compared with what is stored, as it would be in a later batch.
-                flush(writer)
+                flush()
             batch.append(application_graph(application, store.keyer))
             lines_of[application.application_id] = number
             if len(batch) >= batch_size:
-                flush(writer)
-        flush(writer)
-        collect()
+                flush()
+        flush()
     report.errors.sort(key=lambda e: e.line)
     report.seconds = time.perf_counter() - started
     return report
