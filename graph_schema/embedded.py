@@ -76,6 +76,9 @@ class EmbeddedGraphStore(GraphStore):
         self._conn.execute("PRAGMA cache_size=-262144")  # 256 MiB
         self._conn.execute("PRAGMA mmap_size=4294967296")
         self._conn.execute("PRAGMA temp_store=MEMORY")
+        # Checkpoint every ~40 MiB of WAL instead of 4 MiB: the checkpoint (and its fsync) lands on
+        # one request in thousands instead of one in a hundred, which keeps it out of the p99.
+        self._conn.execute("PRAGMA wal_autocheckpoint=10000")
         self.applied_migrations = self._migrate()
         self._check_fingerprint()
 

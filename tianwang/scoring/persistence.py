@@ -66,6 +66,7 @@ class _Sqlite:
         self._lock = threading.Lock()
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA wal_autocheckpoint=10000")
         for statement in schema:
             self._conn.execute(statement)
 
