@@ -92,7 +92,7 @@ def _fail_cleanly():
         raise typer.Exit(2) from None
 
 
-def _progress(total: int | None, what: str) -> Progress:
+def _progress(what: str) -> Progress:
     return Progress(
         TextColumn(f"[bold]{what}"),
         BarColumn(),
@@ -107,7 +107,7 @@ def _progress(total: int | None, what: str) -> Progress:
 
 def _ingest(path: Path, store: GraphStore, on_error: OnError, batch_size: int) -> IngestReport:
     size = path.stat().st_size
-    with _progress(size, f"ingest {path.name}") as bar:
+    with _progress(f"ingest {path.name}") as bar:
         task = bar.add_task("ingest", total=size)
         return ingest_file(
             path,
