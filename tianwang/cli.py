@@ -6,7 +6,6 @@ Every command has ``--help``. Store selection follows the settings (``TIANWANG_S
 
 from __future__ import annotations
 
-import logging
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from graph_schema import open_store
 from graph_schema.store import GraphCounts, GraphStore
 from tianwang.errors import TianwangError
 from tianwang.ingest import IngestReport, OnError, ingest_file
+from tianwang.logs import configure_logging
 from tianwang.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -68,7 +68,7 @@ def main(
     log_level: Annotated[str, typer.Option(help="Logging level: DEBUG, INFO, WARNING, ERROR.")] = "WARNING",
 ) -> None:
     """Tianwang (天网): graph-based anti-fraud for auto-loan applications."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(log_level)
 
 
 def _settings(db: Path | None = None) -> Settings:
