@@ -33,7 +33,9 @@ from graph_schema.store import (
     Node,
     NodeRef,
     Relationship,
+    RingRecord,
     build_export,
+    check_rings,
     to_timestamp,
 )
 from tianwang.errors import ConfigurationError, StoreError
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 
 _APPLICATION_CODE = NODE_TYPES[Label.APPLICATION].code
 _SUBMITTED_CODE = RELATIONSHIP_TYPES[RelType.SUBMITTED].code
+_PERSON_CODE = NODE_TYPES[Label.PERSON].code
+_RING_CODE = NODE_TYPES[Label.RING].code
+_MEMBER_OF_CODE = RELATIONSHIP_TYPES[RelType.MEMBER_OF].code
 _FAR_FUTURE = float("inf")
 _SQL_VARIABLES = 900
 
@@ -206,6 +211,54 @@ class EmbeddedGraphStore(GraphStore):
         except sqlite3.Error as exc:
             raise StoreError(f"embedded store write failed, batch rolled back: {exc}") from exc
         return result
+
+    def write_rings(self, rings: list[RingRecord], *, detected_at: float) -> None:
+        check_rings(rings)
+        try:
+            with self._transaction() as cur:
+                cur.execute("DELETE FROM edges WHERE type = ?", (_MEMBER_OF_CODE,))
+                cur.execute("DELETE FROM nodes WHERE label = ?", (_RING_CODE,))
+                if not rings:
+                    return
+                persons = self._node_ids(cur, [(_PERSON_CODE, m) for ring in rings for m in ring.members])
+                first = cur.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM nodes").fetchone()[0]
+                node_rows = []
+                edge_rows = []
+                for offset, ring in enumerate(rings):
+                    props = {**ring.properties, "detected_at": detected_at}
+                    node_rows.append((first + offset, _RING_CODE, ring.ring_id, orjson.dumps(props).decode()))
+                    for member in ring.members:
+                        person = persons.get((_PERSON_CODE, member))
+                        if person is not None:
+                            edge_rows.append((person, _MEMBER_OF_CODE, first + offset, detected_at))
+                cur.executemany("INSERT INTO nodes (id, label, key, props) VALUES (?, ?, ?, ?)", node_rows)
+                cur.executemany("INSERT INTO edges (src, type, dst, at) VALUES (?, ?, ?, ?)", sorted(edge_rows))
+        except sqlite3.Error as exc:
+            raise StoreError(f"embedded store ring write failed, rolled back: {exc}") from exc
+
+    def rings(self) -> list[RingRecord]:
+        return self._rings_where("", ())
+
+    def ring_of(self, application_id: str) -> RingRecord | None:
+        found = self._rings_where(
+            " AND r.id IN (SELECT m.dst FROM applications a JOIN edges s ON s.dst = a.node_id AND s.type = ?"
+            " JOIN edges m ON m.src = s.src AND m.type = ? WHERE a.application_id = ?)",
+            (_SUBMITTED_CODE, _MEMBER_OF_CODE, application_id),
+        )
+        return found[0] if found else None
+
+    def _rings_where(self, condition: str, params: tuple[object, ...]) -> list[RingRecord]:
+        rows = self._query(
+            "SELECT r.key, r.props, p.key FROM nodes r LEFT JOIN edges e ON e.dst = r.id AND e.type = ?"
+            f" LEFT JOIN nodes p ON p.id = e.src WHERE r.label = ?{condition} ORDER BY r.key, p.key",
+            (_MEMBER_OF_CODE, _RING_CODE, *params),
+        )
+        rings: dict[str, tuple[str, list[str]]] = {}
+        for ring_id, props, member in rows:
+            entry = rings.setdefault(ring_id, (props, []))
+            if member is not None:
+                entry[1].append(member)
+        return [RingRecord(k, tuple(members), json.loads(props)) for k, (props, members) in rings.items()]
 
     @staticmethod
     def _node_ids(cur: sqlite3.Cursor, keys: list[tuple[int, str]]) -> dict[tuple[int, str], int]:

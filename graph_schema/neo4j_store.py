@@ -31,7 +31,9 @@ from graph_schema.store import (
     Node,
     NodeRef,
     Relationship,
+    RingRecord,
     build_export,
+    check_rings,
     to_timestamp,
 )
 from tianwang.errors import ConfigurationError, StoreError, StoreUnavailableError
@@ -167,6 +169,42 @@ class Neo4jGraphStore(GraphStore):
             raise StoreUnavailableError(f"Neo4j at {self.uri} is unavailable, batch not written: {exc}") from exc
         except Neo4jError as exc:
             raise StoreError(f"Neo4j write failed, batch rolled back: {exc.message}") from exc
+
+    def write_rings(self, rings: list[RingRecord], *, detected_at: float) -> None:
+        check_rings(rings)
+        rows = [
+            {"id": r.ring_id, "props": {**r.properties, "detected_at": detected_at}, "members": list(r.members)}
+            for r in rings
+        ]
+        try:
+            with self._driver.session(database=self.database) as session:
+                session.execute_write(_write_rings, rows, detected_at)
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailableError(f"Neo4j at {self.uri} is unavailable, rings not written: {exc}") from exc
+        except Neo4jError as exc:
+            raise StoreError(f"Neo4j ring write failed, rolled back: {exc.message}") from exc
+
+    def rings(self) -> list[RingRecord]:
+        return self._read_rings(f"MATCH (r:{Label.RING}) ", {})
+
+    def ring_of(self, application_id: str) -> RingRecord | None:
+        found = self._read_rings(
+            f"MATCH {_match('a', Label.APPLICATION, 'id')}<-[:{RelType.SUBMITTED}]-(:{Label.PERSON})"
+            f"-[:{RelType.MEMBER_OF}]->(r:{Label.RING}) WITH DISTINCT r ",
+            {"id": application_id},
+        )
+        return found[0] if found else None
+
+    def _read_rings(self, match: str, params: dict[str, Any]) -> list[RingRecord]:
+        rows = self._run(
+            match + f"OPTIONAL MATCH (p:{Label.PERSON})-[:{RelType.MEMBER_OF}]->(r) "
+            "WITH r, p.id_hash AS member ORDER BY member "
+            "RETURN r.ring_id AS id, properties(r) AS props, collect(member) AS members ORDER BY id",
+            **params,
+        )
+        return [
+            RingRecord(row["id"], tuple(row["members"]), _public_properties(Label.RING, row["props"])) for row in rows
+        ]
 
     # -- reads ----------------------------------------------------------------------------
     def get_application(
@@ -315,6 +353,18 @@ def _public_properties(label: Label, props: dict[str, Any]) -> dict[str, Any]:
     if label is Label.APPLICATION:
         props.pop("record", None)
     return props
+
+
+def _write_rings(tx: ManagedTransaction, rows: list[dict[str, Any]], detected_at: float) -> None:
+    """Replace every ring in one transaction: old rings detached and deleted, new ones created."""
+    tx.run(f"MATCH (r:{Label.RING}) DETACH DELETE r").consume()
+    tx.run(f"UNWIND $rows AS row CREATE (r:{Label.RING} {{ring_id: row.id}}) SET r += row.props", rows=rows).consume()
+    tx.run(
+        f"UNWIND $rows AS row MATCH (r:{Label.RING} {{ring_id: row.id}}) UNWIND row.members AS member "
+        f"MATCH (p:{Label.PERSON} {{id_hash: member}}) CREATE (p)-[:{RelType.MEMBER_OF} {{at: $at}}]->(r)",
+        rows=rows,
+        at=detected_at,
+    ).consume()
 
 
 def _write_graphs(tx: ManagedTransaction, graphs: list[ApplicationGraph]) -> BulkUpsertResult:

@@ -32,10 +32,12 @@ __all__ = [
     "Node",
     "NodeRef",
     "Relationship",
+    "RingRecord",
     "SharedAttribute",
     "Subgraph",
     "Velocity",
     "build_export",
+    "check_rings",
     "to_timestamp",
 ]
 
@@ -180,6 +182,20 @@ class GraphExport:
         return int(self.edge_index.shape[1])
 
 
+@dataclass(frozen=True, slots=True)
+class RingRecord:
+    """A ring as stored: its id, its members (``Person`` keys) and its properties.
+
+    ``properties`` hold the ring's statistics and risk as flat values a property graph
+    can store (strings, numbers, booleans, lists of one of them); :meth:`GraphStore.rings`
+    adds ``detected_at``. Members are sorted.
+    """
+
+    ring_id: str
+    members: tuple[str, ...]
+    properties: dict[str, Any]
+
+
 @dataclass(slots=True)
 class BulkUpsertResult:
     """What a bulk upsert did: applications written, found unchanged, and in conflict."""
@@ -254,6 +270,29 @@ class GraphStore(ABC):
         ``graphs`` come from :func:`~graph_schema.mapping.application_graph` with this
         store's keyer. Bulk loaders map in one thread and write in another through this.
         """
+
+    @abstractmethod
+    def write_rings(self, rings: list[RingRecord], *, detected_at: float) -> None:
+        """Replace every stored ring by ``rings``, in one transaction.
+
+        Previous ``Ring`` nodes and their ``MEMBER_OF`` relationships are deleted; each
+        ring becomes a ``Ring`` node with its properties and ``detected_at``, and each
+        member a ``(Person)-[:MEMBER_OF {at: detected_at}]->(Ring)`` relationship.
+        Members that are not stored persons are skipped.
+
+        Raises
+        ------
+        ValueError
+            If two rings have the same id, or a person is a member of two rings.
+        """
+
+    @abstractmethod
+    def rings(self) -> list[RingRecord]:
+        """Every stored ring, by ring id, with its members and properties."""
+
+    @abstractmethod
+    def ring_of(self, application_id: str) -> RingRecord | None:
+        """The ring of the application's applicant, or ``None``."""
 
     # -- reads --------------------------------------------------------------------------
     @abstractmethod
@@ -451,6 +490,20 @@ class GraphView:
 
     def export_edges(self) -> GraphExport:
         return self.store.export_edges(as_of=self.moment)
+
+
+def check_rings(rings: list[RingRecord]) -> None:
+    """Raise :class:`ValueError` if ring ids repeat or a person is in two rings."""
+    ids: set[str] = set()
+    members: set[str] = set()
+    for ring in rings:
+        if ring.ring_id in ids:
+            raise ValueError(f"ring id {ring.ring_id!r} appears twice")
+        ids.add(ring.ring_id)
+        for member in ring.members:
+            if member in members:
+                raise ValueError(f"a person is a member of two rings (second: {ring.ring_id!r})")
+            members.add(member)
 
 
 def _batched(items: Iterable[ApplicationGraph], size: int) -> Iterator[list[ApplicationGraph]]:

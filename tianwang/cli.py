@@ -224,6 +224,10 @@ from tianwang.scoring_cli import register as register_scoring  # noqa: E402
 
 register_scoring(app)
 
+from tianwang.rings.cli import register_rings  # noqa: E402
+
+register_rings(app)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

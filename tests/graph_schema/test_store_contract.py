@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
-from graph_schema.store import GraphStore, NodeRef
+from graph_schema.store import GraphStore, NodeRef, RingRecord
 from tests.builders import T0, account, application, mobile, resident_id
 from tianwang.application import Application, parse_application
 from tianwang.errors import ApplicationConflictError, ApplicationNotFoundError
@@ -265,3 +265,53 @@ def test_one_batch_with_the_same_application_twice(store: GraphStore) -> None:
     assert (result.created, result.unchanged, result.conflicts) == (2, 1, ["APP-000001"])
     assert store.counts().relationships["SUBMITTED"] == 2
     assert store.get_application("APP-000001").dealer_id == "D-BJ-001"
+
+
+def _person_of(store: GraphStore, application_id: str) -> str:
+    return store.get_application(application_id).record["applicant"]["id_hash"]
+
+
+def test_write_rings_and_read_them_back(store: GraphStore) -> None:
+    store.upsert_applications(ring_of_three())
+    members = tuple(sorted(_person_of(store, f"APP-00000{n}") for n in (1, 2, 3)))
+    props = {"size": 3, "risk": 0.75, "dealers": ["D-BJ-001"], "shared_labels": ["Phone", "Device"], "hot": True}
+    store.write_rings([RingRecord("R-000001", (*members, "not-stored"), props)], detected_at=T0.timestamp() + 99)
+    [ring] = store.rings()
+    assert ring.ring_id == "R-000001" and ring.members == members
+    assert ring.properties == {**props, "detected_at": T0.timestamp() + 99}
+    assert store.ring_of("APP-000002") == ring
+    assert store.ring_of("APP-000004") is None and store.ring_of("NOPE") is None
+    counts = store.counts()
+    assert counts.nodes["Ring"] == 1 and counts.relationships["MEMBER_OF"] == 3
+    person = NodeRef(Label.PERSON, members[0])
+    around = store.neighbours(person, hops=1)
+    assert NodeRef(Label.RING, "R-000001") in {n.ref for n in around.nodes}
+    assert RelType.MEMBER_OF in {r.type for r in around.relationships}
+
+
+def test_write_rings_replaces_previous_rings(store: GraphStore) -> None:
+    store.upsert_applications(ring_of_three())
+    one, two, three, four = (_person_of(store, f"APP-00000{n}") for n in (1, 2, 3, 4))
+    store.write_rings([RingRecord("R-000001", (one, two, three), {"size": 3})], detected_at=T0.timestamp())
+    store.write_rings(
+        [RingRecord("R-000001", (one, two), {"size": 2}), RingRecord("R-000002", (three, four), {"size": 2})],
+        detected_at=T0.timestamp() + 1,
+    )
+    rings = store.rings()
+    assert [r.ring_id for r in rings] == ["R-000001", "R-000002"]
+    assert rings[0].members == tuple(sorted((one, two))) and rings[0].properties["size"] == 2
+    assert store.ring_of("APP-000004").ring_id == "R-000002"
+    assert store.counts().relationships["MEMBER_OF"] == 4
+    store.write_rings([], detected_at=T0.timestamp() + 2)
+    assert store.rings() == [] and "MEMBER_OF" not in store.counts().relationships
+    assert store.ring_of("APP-000001") is None
+
+
+def test_write_rings_refuses_overlapping_rings(store: GraphStore) -> None:
+    store.upsert_applications(ring_of_three())
+    one = _person_of(store, "APP-000001")
+    with pytest.raises(ValueError, match="two rings"):
+        store.write_rings([RingRecord("R-1", (one,), {}), RingRecord("R-2", (one,), {})], detected_at=0.0)
+    with pytest.raises(ValueError, match="appears twice"):
+        store.write_rings([RingRecord("R-1", (), {}), RingRecord("R-1", (), {})], detected_at=0.0)
+    assert store.rings() == []
