@@ -1,5 +1,15 @@
-"""Graph neural networks, node embeddings and the FAISS similarity index.
+"""Graph models for fraud scoring, and their results on public data.
 
-Not written yet. This ``__init__`` must never import torch or faiss: importing the core
-stays fast.
+Modules (import them directly; this ``__init__`` imports nothing, so importing the
+core never loads torch or faiss):
+
+* :mod:`embeddings.aggregates` — label-free neighbour aggregates of node features.
+* :mod:`embeddings.entity_history` — point-in-time history features of a transaction's entities.
+* :mod:`embeddings.transaction_features` — the S-FFSD feature matrix built from those histories.
+* :mod:`embeddings.boosted_node_classifier` — bagged gradient boosting on such features.
+* :mod:`embeddings.sage_sep_net` — the torch module: residual GraphSAGE with separate ego/neighbour weights.
+* :mod:`embeddings.gnn_node_classifier` — full-batch training of that module, early-stopped on validation nodes.
+* :mod:`embeddings.public_eval` — ``evaluate_public("tolokers" | "s-ffsd")`` and its :class:`PublicResult`.
+
+The FAISS similarity index is not written yet.
 """

@@ -29,4 +29,4 @@ fi
 echo "test: ruff" >&2
 ruff check .
 echo "test: pytest (TIANWANG_NEO4J_URI=${TIANWANG_NEO4J_URI:-unset})" >&2
-python -m pytest -m "" --doctest-modules tianwang graph_schema fixtures detectors tests "$@"
+python -m pytest -m "" --doctest-modules tianwang graph_schema fixtures detectors embeddings tests "$@"

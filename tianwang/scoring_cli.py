@@ -90,8 +90,15 @@ def _report_table(report: Any, title: str) -> Table:
     return table
 
 
-def _run_backtest(applications: Path, labels: Path, train_fraction: float, config: Path | None,
-                  json_out: Path | None, decisions_out: IO[bytes] | None, title: str) -> None:
+def _run_backtest(
+    applications: Path,
+    labels: Path,
+    train_fraction: float,
+    config: Path | None,
+    json_out: Path | None,
+    decisions_out: IO[bytes] | None,
+    title: str,
+) -> None:
     from tianwang.scoring.backtest import run_backtest
     from tianwang.scoring.config import load_config
 
@@ -103,12 +110,50 @@ def _run_backtest(applications: Path, labels: Path, train_fraction: float, confi
                 decisions_out.write(orjson.dumps(decision.as_dict()) + b"\n")
 
         with console.status("backtest: ingesting, training, scoring in time order …", spinner="dots"):
-            report = run_backtest(applications, labels, loaded, train_fraction=train_fraction,
-                                  on_decision=write if decisions_out is not None else None)
+            report = run_backtest(
+                applications,
+                labels,
+                loaded,
+                train_fraction=train_fraction,
+                on_decision=write if decisions_out is not None else None,
+            )
     out.print(_report_table(report, title))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"metrics written to {json_out}")
+
+
+def _evaluate_public(dataset: str, json_out: Path | None) -> None:
+    from embeddings.public_eval import evaluate_public
+
+    with _fail_cleanly():
+        result = evaluate_public(dataset)
+    table = Table(title=f"{result.dataset}: {result.model}")
+    table.add_column("split", justify="right")
+    table.add_column("AUROC", justify="right")
+    table.add_column("AUPRC", justify="right")
+    for split in result.splits:
+        table.add_row(str(split.split), f"{split.auroc:.4f}", f"{split.auprc:.4f}")
+    table.add_row(
+        "mean ± std",
+        f"{result.auroc_mean:.4f} ± {result.auroc_std:.4f}",
+        f"{result.auprc_mean:.4f} ± {result.auprc_std:.4f}",
+    )
+    Console().print(table)
+    console.print(result.summary())
+    if json_out is not None:
+        payload = {
+            "dataset": result.dataset,
+            "model": result.model,
+            "auroc_mean": result.auroc_mean,
+            "auroc_std": result.auroc_std,
+            "auprc_mean": result.auprc_mean,
+            "auprc_std": result.auprc_std,
+            "splits": [{"split": m.split, "auroc": m.auroc, "auprc": m.auprc, "f1": m.f1} for m in result.splits],
+            "seconds": result.seconds,
+        }
+        json_out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         console.print(f"metrics written to {json_out}")
 
 
@@ -160,8 +205,13 @@ def register(app: typer.Typer) -> None:
             side = scoring_db_path(settings.db_path)
             source = ConfigSource(_config_path(config), _registry())
             with open_store(settings, "neo4j" if settings.store == "neo4j" and db is None else "embedded") as store:
-                pipeline = ScoringPipeline(store, source, watchlist=SqliteWatchlist(side, store.keyer),
-                                           documents=SqliteDocumentIndex(side), decisions=SqliteDecisionLog(side))
+                pipeline = ScoringPipeline(
+                    store,
+                    source,
+                    watchlist=SqliteWatchlist(side, store.keyer),
+                    documents=SqliteDocumentIndex(side),
+                    decisions=SqliteDecisionLog(side),
+                )
                 sink = output.open("wb") if output is not None else sys.stdout.buffer
                 try:
                     for application in applications:
@@ -179,11 +229,26 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def evaluate(
-        applications: ApplicationsOption,
-        labels: LabelsOption,
+        applications: Annotated[
+            Path | None,
+            typer.Option("--applications", exists=True, dir_okay=False, help="Applications, NDJSON (schema v1)."),
+        ] = None,
+        labels: Annotated[
+            Path | None,
+            typer.Option(
+                "--labels", exists=True, dir_okay=False, help="Labels, NDJSON: application_id, label, typology."
+            ),
+        ] = None,
         train_fraction: TrainOption = 0.6,
         json_out: JsonOption = None,
         config: ConfigOption = None,
+        dataset: Annotated[
+            str | None,
+            typer.Option(
+                "--dataset",
+                help="A public data set instead: tolokers (10 standard splits) or s-ffsd (stratified 80/20, seed 2).",
+            ),
+        ] = None,
     ) -> None:
         """Backtest on a fresh embedded store and print the metrics.
 
@@ -191,7 +256,16 @@ def register(app: typer.Typer) -> None:
         submitted_at), then scores the rest in time order, each seeing the graph as it
         stood at its own time. --json writes auroc, auprc, recall_at_1pct_fpr,
         n_scored, per_detector, per_typology and latency_ms.
+
+        With --dataset, evaluates the node classifier on a public data set from
+        TIANWANG_DATA_DIR and prints mean and std of AUROC and AUPRC over its splits.
         """
+        if dataset is not None:
+            _evaluate_public(dataset, json_out)
+            return
+        if applications is None or labels is None:
+            console.print("[red]error:[/red] give --applications and --labels, or --dataset")
+            raise typer.Exit(2)
         _run_backtest(applications, labels, train_fraction, config, json_out, None, "evaluate")
 
     @app.command()
