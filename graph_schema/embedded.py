@@ -158,9 +158,7 @@ class EmbeddedGraphStore(GraphStore):
                     known[graph.application_id] = graph.content_hash
                     result.created += 1
                     accepted.append(graph)
-                    new_nodes[(_APPLICATION_CODE, graph.application_id)] = {
-                        k: v for k, v in graph.application.items() if k != "record"
-                    }
+                    new_nodes[(_APPLICATION_CODE, graph.application_id)] = graph.application
                     for node in graph.nodes:
                         new_nodes.setdefault((NODE_TYPES[node.label].code, node.key), node.properties)
                 if not accepted:

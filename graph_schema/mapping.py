@@ -58,6 +58,7 @@ class ApplicationGraph:
     submitted_ts: float
     content_hash: str
     application: dict[str, Any]
+    """Properties of the Application node (the redacted record is ``record_json``, apart)."""
     record_json: str
     nodes: list[GraphNode] = field(default_factory=list)
     relationships: list[GraphRelationship] = field(default_factory=list)
@@ -135,9 +136,7 @@ def application_graph(app: Application, keyer: PersonalDataKeyer) -> Application
     employer_props = {"name": employer.name}
     if employer.credit_code is not None:
         employer_props["credit_code"] = employer.credit_code
-    attach(
-        RelType.DECLARES_EMPLOYER, Label.EMPLOYER, employer_key(employer.name, employer.credit_code), employer_props
-    )
+    attach(RelType.DECLARES_EMPLOYER, Label.EMPLOYER, employer_key(employer.name, employer.credit_code), employer_props)
 
     seen_contacts: set[str] = set()
     for contact, rec_contact in zip(applicant.emergency_contacts, rec_applicant["emergency_contacts"], strict=True):
@@ -172,7 +171,6 @@ def application_graph(app: Application, keyer: PersonalDataKeyer) -> Application
         "content_hash": content_hash,
     }
     record_json = orjson.dumps(record).decode()
-    application_props["record"] = record_json
     return ApplicationGraph(
         application_id=app_key,
         submitted_ts=at,

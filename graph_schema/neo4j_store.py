@@ -384,10 +384,10 @@ def _write_graphs(tx: ManagedTransaction, graphs: list[ApplicationGraph]) -> Bul
     created: set[str] = set()
     for row in tx.run(
         f"UNWIND $rows AS row MERGE (n:{Label.APPLICATION} {{application_id: row.key}}) "
-        "ON CREATE SET n += row.props, n.write_token = $token "
+        "ON CREATE SET n += row.props, n.record = row.record, n.write_token = $token "
         "WITH row, n, n.write_token = $token AS created REMOVE n.write_token "
         "RETURN row.key AS id, created, n.content_hash AS hash",
-        rows=[{"key": g.application_id, "props": g.application} for g in first.values()],
+        rows=[{"key": g.application_id, "props": g.application, "record": g.record_json} for g in first.values()],
         token=uuid.uuid4().hex,
     ):
         stored[row["id"]] = row["hash"]
