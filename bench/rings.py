@@ -27,13 +27,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
-from fixtures.frame import CONTACT_SLOTS
-from fixtures.generator import build_traffic, generate
-from fixtures.mix import TYPOLOGIES, FraudMix
+from fixtures.generator import generate
+from fixtures.graph_export import export_from_columns
+from fixtures.mix import TYPOLOGIES
 from graph_schema.embedded import EmbeddedGraphStore
-from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
 from graph_schema.store import GraphExport
 from tianwang.ingest import ingest_file
 from tianwang.privacy import PersonalDataKeyer
@@ -41,82 +39,6 @@ from tianwang.rings.job import RingReport, detect_rings, detect_rings_in_export
 
 SECRET = b"tianwang-bench-secret-0123456789abcdef"
 RING_TYPOLOGIES = ("cash_out_ring", "dealer_collusion", "synthetic_identity")
-
-
-class _Builder:
-    """Nodes numbered label by label from the distinct values of each column."""
-
-    def __init__(self) -> None:
-        self.labels: list[npt.NDArray[np.int16]] = []
-        self.keys: list[str] = []
-        self.src: list[npt.NDArray[np.int64]] = []
-        self.dst: list[npt.NDArray[np.int64]] = []
-        self.types: list[npt.NDArray[np.int16]] = []
-        self.at: list[npt.NDArray[np.float64]] = []
-
-    def nodes(self, label: Label, values: npt.NDArray[np.generic]) -> npt.NDArray[np.int64]:
-        """Node ids of ``values`` (one node per distinct value)."""
-        distinct, inverse = np.unique(values, return_inverse=True)
-        first = len(self.keys)
-        prefix = label.lower()[:4]
-        self.keys.extend(f"{prefix}-{k}" for k in range(len(distinct)))
-        self.labels.append(np.full(len(distinct), NODE_TYPES[label].code, dtype=np.int16))
-        return (first + inverse).astype(np.int64)
-
-    def edges(self, rel: RelType, src: npt.NDArray[np.int64], dst: npt.NDArray[np.int64],
-              at: npt.NDArray[np.float64]) -> None:
-        self.src.append(src)
-        self.dst.append(dst)
-        self.types.append(np.full(len(src), RELATIONSHIP_TYPES[rel].code, dtype=np.int16))
-        self.at.append(at)
-
-    def export(self) -> GraphExport:
-        return GraphExport(
-            node_label=np.concatenate(self.labels),
-            node_key=self.keys,
-            edge_index=np.vstack([np.concatenate(self.src), np.concatenate(self.dst)]),
-            edge_type=np.concatenate(self.types),
-            edge_at=np.concatenate(self.at),
-        )
-
-
-def export_from_columns(n: int, seed: int) -> tuple[GraphExport, dict[str, object]]:
-    """The graph export of ``n`` generated applications, and the truth (typology and ring per application)."""
-    traffic = build_traffic(n, seed, FraudMix())
-    f, order = traffic.frame, traffic.order
-    b = _Builder()
-    at = f.ts[order].astype(np.float64)
-    apps = np.arange(n, dtype=np.int64)
-    b.labels.append(np.full(n, NODE_TYPES[Label.APPLICATION].code, dtype=np.int16))
-    b.keys.extend(f"APP-{k + 1:08d}" for k in range(n))
-
-    user = f.user_id[order]
-    has_user = user != ""
-    people = b.nodes(Label.PERSON, np.concatenate([f.id_number[order], user[has_user]]))
-    b.edges(RelType.SUBMITTED, people[:n], apps, at)
-    b.edges(RelType.VEHICLE_USER, apps[has_user], people[n:], at[has_user])
-
-    count = f.contact_count[order]
-    slots = [k for k in range(CONTACT_SLOTS)]
-    contact = np.where(f.contact_landline[order], -f.contact_phone[order], f.contact_phone[order])
-    listed = np.column_stack([count > k for k in slots])
-    phones = b.nodes(Label.PHONE, np.concatenate([f.phone[order], contact[listed]]))
-    b.edges(RelType.USES_PHONE, apps, phones[:n], at)
-    owner = np.broadcast_to(apps[:, None], listed.shape)[listed]
-    b.edges(RelType.LISTS_CONTACT, owner, phones[n:], at[owner])
-
-    for label, rel, values, present in (
-        (Label.ADDRESS, RelType.LIVES_AT, f.address[order].astype(str), None),
-        (Label.BANK_ACCOUNT, RelType.PAYS_FROM, f.account[order], f.account[order] > 0),
-        (Label.DEVICE, RelType.FROM_DEVICE, f.device[order], f.device[order] > 0),
-        (Label.EMPLOYER, RelType.DECLARES_EMPLOYER, f.employer[order], None),
-        (Label.DEALER, RelType.AT_DEALER, f.dealer[order], None),
-        (Label.VEHICLE, RelType.FOR_VEHICLE, f.vin[order], f.vin[order] != ""),
-    ):
-        rows = apps if present is None else apps[present]
-        b.edges(rel, rows, b.nodes(label, values[rows]), at[rows])
-    truth = {"typology": f.typology[order], "ring": f.ring[order]}
-    return b.export(), truth
 
 
 def _until(export: GraphExport, moment: float) -> GraphExport:

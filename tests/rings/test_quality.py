@@ -1,32 +1,20 @@
-"""Quality floor on generated data, with the benchmark's column export (no store: fast)."""
+"""Quality floor on generated data, on the column export of the generator (no store: fast)."""
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
+from fixtures.graph_export import export_from_columns
 from fixtures.mix import TYPOLOGIES
 from tianwang.rings import detect_rings_in_export
 
 N, SEED, THRESHOLD = 30_000, 5, 0.5
 
 
-def _bench() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "bench" / "rings.py"
-    spec = importlib.util.spec_from_file_location("bench_rings", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def caught() -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    export, truth = _bench().export_from_columns(N, SEED)
+    export, truth = export_from_columns(N, SEED)
     report = detect_rings_in_export(export)
     flagged = np.zeros(N, dtype=bool)
     for ring in report.rings:
