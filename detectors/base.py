@@ -243,6 +243,15 @@ class Detector(ABC):
         if self.needs_training and not self.is_fitted:
             raise DetectorNotFittedError(f"detector {self.name!r} needs fit() on labelled history before score()")
 
+    def observe(self, context: ScoringContext) -> None:  # noqa: B027 - a hook, empty by default
+        """See an application the store now holds (ingested or scored), after any vote on it.
+
+        The pipeline calls this for every application, in time order, so a detector
+        that keeps state about the graph (embeddings of known applications, online ring
+        membership) can keep it current. Must be cheap and must not raise; the default
+        does nothing.
+        """
+
     # -- scoring ----------------------------------------------------------------------
     @abstractmethod
     def score(self, context: ScoringContext) -> Vote:

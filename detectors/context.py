@@ -90,7 +90,9 @@ class Link:
     ``identities`` the distinct other applicants among them, ``as_applicant_phone``
     and ``as_contact`` how many use a phone as their own or list it as a contact,
     ``recent`` those within the window, ``recent_dealers`` the distinct dealers of
-    those and of the application itself.
+    those and of the application itself. ``others`` are the ids of the other
+    applications read (in the order read), ``identity_keys`` the id keys of their
+    applicants (sorted), for detectors that follow the links further (rings, GNN).
     Counts stop at :data:`NEIGHBOUR_LIMIT`.
     """
 
@@ -105,6 +107,8 @@ class Link:
     as_vehicle_user: int = 0
     sample: tuple[str, ...] = ()
     mobile: bool = True
+    others: tuple[str, ...] = ()
+    identity_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,4 +342,6 @@ def _link(
         as_contact=types.count(RelType.LISTS_CONTACT),
         as_vehicle_user=types.count(RelType.VEHICLE_USER),
         sample=tuple(sorted(n.key for n in apps)[:5]),
+        others=tuple(n.key for n in apps),
+        identity_keys=tuple(sorted(identities)),
     )

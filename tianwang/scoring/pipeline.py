@@ -136,7 +136,16 @@ class ScoringPipeline:
         self.store.upsert_application(application)
         context = self.context(application)
         self._index_documents(context)
+        self._observe(context, self.loaded)
         return context
+
+    def _observe(self, context: ScoringContext, loaded: LoadedConfig) -> None:
+        for name, detector in loaded.detectors.items():
+            try:
+                detector.observe(context)
+            except Exception as exc:  # a detector's bookkeeping must not stop the service
+                log.warning("detector failed to observe", extra={"detector": name, "error": type(exc).__name__,
+                                                                 "application_id": context.application_id})
 
     def fit(self, history: Sequence[LabelledContext]) -> dict[str, dict[str, Any]]:
         """Fit every detector that trains on ``history``; return what each learned."""
@@ -200,6 +209,7 @@ class ScoringPipeline:
         decision = self._decide(app, loaded, assigned, outcomes, hard, timings)
         lap("vote")
         self._index_documents(context)
+        self._observe(context, loaded)
         self.decisions.put(decision.as_dict())
         lap("record")
         timings["total"] = (time.perf_counter() - t0) * 1000
