@@ -14,14 +14,14 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import orjson
 
-from graph_schema.mapping import ApplicationGraph
+from graph_schema.mapping import ApplicationGraph, ApplicationRow, row_from_graph
 from graph_schema.migrations import EMBEDDED_MIGRATIONS
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, label_from_code, rel_type_from_code
 from graph_schema.store import (
@@ -140,71 +140,72 @@ class EmbeddedGraphStore(GraphStore):
 
     # -- writes ---------------------------------------------------------------------------
     def write_graphs(self, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
+        return self.write_rows([row_from_graph(g) for g in graphs])
+
+    def write_rows(self, rows: list[ApplicationRow]) -> BulkUpsertResult:
+        """Write a batch in one transaction, a few statements per table.
+
+        Applications already stored are sorted out first (one lookup of their content
+        hashes); the nodes the new ones touch are deduplicated in memory, looked up
+        once per label, and only the missing ones inserted, with consecutive ids after
+        the largest (the write lock is held), so every table grows at its end instead
+        of being rewritten all over. Relationships go in sorted, in one statement.
+        """
         result = BulkUpsertResult()
         try:
             with self._transaction() as cur:
-                known = self._content_hashes(cur, [g.application_id for g in graphs])
+                known = self._content_hashes(cur, [row.application_id for row in rows])
                 # (label code, key) -> properties of every node the new applications touch
-                new_nodes: dict[tuple[int, str], dict[str, object]] = {}
-                accepted = []
-                for graph in graphs:
-                    previous = known.get(graph.application_id)
+                new_nodes: dict[tuple[int, str], str] = {}
+                accepted: list[ApplicationRow] = []
+                for row in rows:
+                    previous = known.get(row.application_id)
                     if previous is not None:
-                        if previous == graph.content_hash:
+                        if previous == row.content_hash:
                             result.unchanged += 1
                         else:
-                            result.conflicts.append(graph.application_id)
+                            result.conflicts.append(row.application_id)
                         continue
-                    known[graph.application_id] = graph.content_hash
-                    result.created += 1
-                    accepted.append(graph)
-                    new_nodes[(_APPLICATION_CODE, graph.application_id)] = graph.application
-                    for node in graph.nodes:
-                        new_nodes.setdefault((NODE_TYPES[node.label].code, node.key), node.properties)
+                    known[row.application_id] = row.content_hash
+                    accepted.append(row)
+                    new_nodes[(_APPLICATION_CODE, row.application_id)] = row.properties
+                    for code, key, props in row.nodes:
+                        if (code, key) not in new_nodes:
+                            new_nodes[(code, key)] = props
+                result.created = len(accepted)
                 if not accepted:
                     return result
-                ids = self._node_ids(cur, list(new_nodes))
-                missing = [k for k in new_nodes if k not in ids]
-                # New nodes get consecutive ids after the largest (the write lock is held),
-                # so every table grows at its end instead of being rewritten all over.
+                ids = self._node_ids(cur, new_nodes)
                 first = cur.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM nodes").fetchone()[0]
-                rows = []
-                for offset, (code, key) in enumerate(missing):
-                    ids[(code, key)] = first + offset
-                    rows.append((first + offset, code, key, orjson.dumps(new_nodes[(code, key)]).decode()))
-                cur.executemany("INSERT INTO nodes (id, label, key, props) VALUES (?, ?, ?, ?)", rows)
-                edge_rows = []
-                app_rows = []
-                for graph in accepted:
-                    app_node = ids[(_APPLICATION_CODE, graph.application_id)]
-                    app_rows.append(
-                        (
-                            app_node,
-                            graph.application_id,
-                            graph.submitted_ts,
-                            graph.application["dealer_id"],
-                            graph.content_hash,
-                            graph.record_json,
-                        )
-                    )
-                    at = graph.submitted_ts
-                    for rel in graph.relationships:
-                        edge_rows.append(
-                            (
-                                ids[(NODE_TYPES[rel.source_label].code, rel.source_key)],
-                                RELATIONSHIP_TYPES[rel.type].code,
-                                ids[(NODE_TYPES[rel.target_label].code, rel.target_key)],
-                                at,
-                            )
-                        )
+                node_rows = []
+                for node, props in new_nodes.items():
+                    if node not in ids:
+                        ids[node] = nid = first + len(node_rows)
+                        node_rows.append((nid, node[0], node[1], props))
+                cur.executemany("INSERT INTO nodes (id, label, key, props) VALUES (?, ?, ?, ?)", node_rows)
+                edge_rows = [
+                    (ids[(s, sk)], t, ids[(d, dk)], row.submitted_ts)
+                    for row in accepted
+                    for s, sk, t, d, dk in row.relationships
+                ]
+                edge_rows.sort()
                 cur.executemany(
-                    "INSERT INTO edges (src, type, dst, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    sorted(edge_rows),
+                    "INSERT INTO edges (src, type, dst, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", edge_rows
                 )
                 cur.executemany(
                     "INSERT INTO applications (node_id, application_id, submitted_at, dealer_id, content_hash, record)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    app_rows,
+                    [
+                        (
+                            ids[(_APPLICATION_CODE, row.application_id)],
+                            row.application_id,
+                            row.submitted_ts,
+                            row.dealer_id,
+                            row.content_hash,
+                            row.record_json,
+                        )
+                        for row in accepted
+                    ],
                 )
         except sqlite3.Error as exc:
             raise StoreError(f"embedded store write failed, batch rolled back: {exc}") from exc
@@ -259,7 +260,7 @@ class EmbeddedGraphStore(GraphStore):
         return [RingRecord(k, tuple(members), json.loads(props)) for k, (props, members) in rings.items()]
 
     @staticmethod
-    def _node_ids(cur: sqlite3.Cursor, keys: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    def _node_ids(cur: sqlite3.Cursor, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
         """Ids of the nodes among ``keys`` that exist already."""
         by_label: dict[int, list[str]] = {}
         for code, key in keys:

@@ -1,20 +1,25 @@
 """From one validated :class:`~tianwang.application.Application` to graph records.
 
-:func:`application_graph` decides which nodes and relationships an application
-writes, with which keys and properties. Both stores write exactly these records, so
-the two stores agree by construction. Personal data leaves here only as HMAC keys and
-masked forms; the application itself is kept as a redacted record (the same shape,
-personal fields masked, with their keys beside them).
+:func:`application_row` decides which nodes and relationships an application writes,
+with which keys and properties, as one compact :class:`ApplicationRow` of plain
+strings, numbers and tuples: cheap to build, to send between processes and to hand
+to a database driver. Both stores write exactly these records, so the two stores
+agree by construction. :func:`application_graph` gives the same records as objects
+(:class:`ApplicationGraph`), for code that wants labels and property dicts.
+
+Personal data leaves here only as HMAC keys and masked forms; the application itself
+is kept as a redacted record (the same shape, personal fields masked, with their keys
+beside them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
-from graph_schema.schema import Label, RelType
+from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, label_from_code, rel_type_from_code
 from tianwang.application import Application
 from tianwang.identifiers import (
     is_mobile,
@@ -27,7 +32,17 @@ from tianwang.identifiers import (
 )
 from tianwang.privacy import PersonalDataKeyer
 
-__all__ = ["ApplicationGraph", "GraphNode", "GraphRelationship", "application_graph", "employer_key"]
+__all__ = [
+    "ApplicationGraph",
+    "ApplicationRow",
+    "GraphNode",
+    "GraphRelationship",
+    "application_graph",
+    "application_row",
+    "employer_key",
+    "graph_from_row",
+    "row_from_graph",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +79,32 @@ class ApplicationGraph:
     relationships: list[GraphRelationship] = field(default_factory=list)
 
 
+NodeRow = tuple[int, str, str]
+"""``(label code, key, properties as JSON text)`` of a node to merge."""
+
+RelationshipRow = tuple[int, str, int, int, str]
+"""``(source label code, source key, type code, target label code, target key)``."""
+
+
+class ApplicationRow(NamedTuple):
+    """What :class:`ApplicationGraph` holds, as plain values: what bulk writes take.
+
+    Labels and relationship types are the integer codes of :mod:`graph_schema.schema`,
+    properties are JSON text. A node appears at most once per application (the first
+    occurrence wins, as in a ``MERGE ... ON CREATE``); the Application node itself is
+    not among ``nodes``: its properties are ``properties``.
+    """
+
+    application_id: str
+    submitted_ts: float
+    dealer_id: str
+    content_hash: str
+    properties: str
+    record_json: str
+    nodes: tuple[NodeRow, ...]
+    relationships: tuple[RelationshipRow, ...]
+
+
 def employer_key(name: str, credit_code: str | None) -> str:
     """Credit code when there is one, else ``name:`` and the normalised name."""
     if credit_code:
@@ -71,7 +112,33 @@ def employer_key(name: str, credit_code: str | None) -> str:
     return "name:" + "".join(name.split()).upper()
 
 
-def application_graph(app: Application, keyer: PersonalDataKeyer) -> ApplicationGraph:
+_APPLICATION = NODE_TYPES[Label.APPLICATION].code
+_PERSON = NODE_TYPES[Label.PERSON].code
+_PHONE = NODE_TYPES[Label.PHONE].code
+_EMPLOYER = NODE_TYPES[Label.EMPLOYER].code
+_DEALER = NODE_TYPES[Label.DEALER].code
+_DEVICE = NODE_TYPES[Label.DEVICE].code
+_ADDRESS = NODE_TYPES[Label.ADDRESS].code
+_BANK_ACCOUNT = NODE_TYPES[Label.BANK_ACCOUNT].code
+_VEHICLE = NODE_TYPES[Label.VEHICLE].code
+_SUBMITTED = RELATIONSHIP_TYPES[RelType.SUBMITTED].code
+_USES_PHONE = RELATIONSHIP_TYPES[RelType.USES_PHONE].code
+_LIVES_AT = RELATIONSHIP_TYPES[RelType.LIVES_AT].code
+_PAYS_FROM = RELATIONSHIP_TYPES[RelType.PAYS_FROM].code
+_FROM_DEVICE = RELATIONSHIP_TYPES[RelType.FROM_DEVICE].code
+_DECLARES_EMPLOYER = RELATIONSHIP_TYPES[RelType.DECLARES_EMPLOYER].code
+_LISTS_CONTACT = RELATIONSHIP_TYPES[RelType.LISTS_CONTACT].code
+_AT_DEALER = RELATIONSHIP_TYPES[RelType.AT_DEALER].code
+_FOR_VEHICLE = RELATIONSHIP_TYPES[RelType.FOR_VEHICLE].code
+_VEHICLE_USER = RELATIONSHIP_TYPES[RelType.VEHICLE_USER].code
+_NO_PROPERTIES = "{}"
+
+
+def _json(value: dict[str, Any]) -> str:
+    return orjson.dumps(value).decode()
+
+
+def application_row(app: Application, keyer: PersonalDataKeyer) -> ApplicationRow:
     """Map one application to the nodes, relationships and redacted record it writes."""
     applicant = app.applicant
     # model_dump_json is canonical for a given model (fields in declaration order).
@@ -79,14 +146,16 @@ def application_graph(app: Application, keyer: PersonalDataKeyer) -> Application
     content_hash = keyer.key("application", canonical)
     record = orjson.loads(canonical)
     rec_applicant = record["applicant"]
-    at = app.submitted_ts
     app_key = app.application_id
-    nodes: list[GraphNode] = []
-    rels: list[GraphRelationship] = []
+    nodes: list[NodeRow] = []
+    rels: list[RelationshipRow] = []
+    seen: set[tuple[int, str]] = set()
 
-    def attach(rel: RelType, label: Label, key: str, props: dict[str, Any]) -> None:
-        nodes.append(GraphNode(label, key, props))
-        rels.append(GraphRelationship(Label.APPLICATION, app_key, rel, label, key))
+    def attach(rel: int, label: int, key: str, props: str) -> None:
+        if (label, key) not in seen:
+            seen.add((label, key))
+            nodes.append((label, key, props))
+        rels.append((_APPLICATION, app_key, rel, label, key))
 
     def person(id_number: str) -> tuple[str, dict[str, Any]]:
         # validated already (GB 11643): read the fields by position
@@ -97,69 +166,74 @@ def application_graph(app: Application, keyer: PersonalDataKeyer) -> Application
             "sex": int(id_number[16]) % 2,
         }
 
-    def phone_props(phone: str) -> dict[str, Any]:
-        return {"masked": mask_phone(phone), "mobile": is_mobile(phone)}
+    def phone_props(masked: str, phone: str) -> str:
+        return _json({"masked": masked, "mobile": is_mobile(phone)})
 
     # Applicant: the person, their phone, address, account, device, employer.
     id_hash, person_props = person(applicant.id_number)
     person_props["name_masked"] = mask_name(applicant.name)
-    nodes.append(GraphNode(Label.PERSON, id_hash, person_props))
-    rels.append(GraphRelationship(Label.PERSON, id_hash, RelType.SUBMITTED, Label.APPLICATION, app_key))
+    seen.add((_PERSON, id_hash))
+    nodes.append((_PERSON, id_hash, _json(person_props)))
+    rels.append((_PERSON, id_hash, _SUBMITTED, _APPLICATION, app_key))
     rec_applicant["id_number"] = person_props["id_masked"]
     rec_applicant["id_hash"] = id_hash
     rec_applicant["name"] = person_props["name_masked"]
 
     phone_hash = keyer.phone(applicant.phone)
-    attach(RelType.USES_PHONE, Label.PHONE, phone_hash, phone_props(applicant.phone))
-    rec_applicant["phone"] = mask_phone(applicant.phone)
+    masked_phone = mask_phone(applicant.phone)
+    attach(_USES_PHONE, _PHONE, phone_hash, phone_props(masked_phone, applicant.phone))
+    rec_applicant["phone"] = masked_phone
     rec_applicant["phone_hash"] = phone_hash
     if applicant.id_registered_phone is not None:
         rec_applicant["id_registered_phone"] = mask_phone(applicant.id_registered_phone)
         rec_applicant["id_registered_phone_hash"] = keyer.phone(applicant.id_registered_phone)
 
     address_hash = keyer.address(normalize_address(applicant.address))
-    attach(RelType.LIVES_AT, Label.ADDRESS, address_hash, {"masked": mask_address(applicant.address)})
-    rec_applicant["address"] = mask_address(applicant.address)
+    masked_address = mask_address(applicant.address)
+    attach(_LIVES_AT, _ADDRESS, address_hash, _json({"masked": masked_address}))
+    rec_applicant["address"] = masked_address
     rec_applicant["address_hash"] = address_hash
 
     if applicant.bank_account is not None:
         account_hash = keyer.account(applicant.bank_account)
         masked = mask_account(applicant.bank_account)
-        attach(RelType.PAYS_FROM, Label.BANK_ACCOUNT, account_hash, {"masked": masked})
+        attach(_PAYS_FROM, _BANK_ACCOUNT, account_hash, _json({"masked": masked}))
         rec_applicant["bank_account"] = masked
         rec_applicant["account_hash"] = account_hash
 
     if applicant.device_id is not None:
-        attach(RelType.FROM_DEVICE, Label.DEVICE, applicant.device_id, {})
+        attach(_FROM_DEVICE, _DEVICE, applicant.device_id, _NO_PROPERTIES)
 
     employer = applicant.employer
     employer_props = {"name": employer.name}
     if employer.credit_code is not None:
         employer_props["credit_code"] = employer.credit_code
-    attach(RelType.DECLARES_EMPLOYER, Label.EMPLOYER, employer_key(employer.name, employer.credit_code), employer_props)
+    attach(_DECLARES_EMPLOYER, _EMPLOYER, employer_key(employer.name, employer.credit_code), _json(employer_props))
 
     seen_contacts: set[str] = set()
     for contact, rec_contact in zip(applicant.emergency_contacts, rec_applicant["emergency_contacts"], strict=True):
         contact_hash = keyer.phone(contact.phone)
+        masked_phone = mask_phone(contact.phone)
         rec_contact["name"] = mask_name(contact.name)
-        rec_contact["phone"] = mask_phone(contact.phone)
+        rec_contact["phone"] = masked_phone
         rec_contact["phone_hash"] = contact_hash
         if contact_hash not in seen_contacts:
             seen_contacts.add(contact_hash)
-            attach(RelType.LISTS_CONTACT, Label.PHONE, contact_hash, phone_props(contact.phone))
+            attach(_LISTS_CONTACT, _PHONE, contact_hash, phone_props(masked_phone, contact.phone))
 
-    attach(RelType.AT_DEALER, Label.DEALER, app.dealer_id, {})
+    attach(_AT_DEALER, _DEALER, app.dealer_id, _NO_PROPERTIES)
 
     vehicle = app.vehicle
     if vehicle.vin is not None:
-        attach(RelType.FOR_VEHICLE, Label.VEHICLE, vehicle.vin, {"brand": vehicle.brand, "model": vehicle.model})
+        attach(_FOR_VEHICLE, _VEHICLE, vehicle.vin, _json({"brand": vehicle.brand, "model": vehicle.model}))
     if vehicle.user_id_number is not None:
         user_hash, user_props = person(vehicle.user_id_number)
-        attach(RelType.VEHICLE_USER, Label.PERSON, user_hash, user_props)
+        attach(_VEHICLE_USER, _PERSON, user_hash, _json(user_props))
         record["vehicle"]["user_id_number"] = user_props["id_masked"]
         record["vehicle"]["user_id_hash"] = user_hash
 
     loan = app.loan
+    at = app.submitted_ts
     application_props = {
         "submitted_at": at,
         "dealer_id": app.dealer_id,
@@ -170,13 +244,53 @@ def application_graph(app: Application, keyer: PersonalDataKeyer) -> Application
         "term_months": loan.term_months,
         "content_hash": content_hash,
     }
-    record_json = orjson.dumps(record).decode()
-    return ApplicationGraph(
-        application_id=app_key,
-        submitted_ts=at,
-        content_hash=content_hash,
-        application=application_props,
-        record_json=record_json,
-        nodes=nodes,
-        relationships=rels,
+    return ApplicationRow(
+        app_key, at, app.dealer_id, content_hash, _json(application_props), _json(record), tuple(nodes), tuple(rels)
     )
+
+
+def graph_from_row(row: ApplicationRow) -> ApplicationGraph:
+    """The :class:`ApplicationGraph` of a row (labels, types and property dicts)."""
+    return ApplicationGraph(
+        application_id=row.application_id,
+        submitted_ts=row.submitted_ts,
+        content_hash=row.content_hash,
+        application=orjson.loads(row.properties),
+        record_json=row.record_json,
+        nodes=[GraphNode(label_from_code(code), key, orjson.loads(props)) for code, key, props in row.nodes],
+        relationships=[
+            GraphRelationship(label_from_code(s), sk, rel_type_from_code(t), label_from_code(d), dk)
+            for s, sk, t, d, dk in row.relationships
+        ],
+    )
+
+
+def row_from_graph(graph: ApplicationGraph) -> ApplicationRow:
+    """The :class:`ApplicationRow` of a graph: the inverse of :func:`graph_from_row`."""
+    nodes: dict[tuple[int, str], str] = {}
+    for node in graph.nodes:
+        nodes.setdefault((NODE_TYPES[node.label].code, node.key), _json(node.properties))
+    return ApplicationRow(
+        application_id=graph.application_id,
+        submitted_ts=graph.submitted_ts,
+        dealer_id=graph.application["dealer_id"],
+        content_hash=graph.content_hash,
+        properties=_json(graph.application),
+        record_json=graph.record_json,
+        nodes=tuple((code, key, props) for (code, key), props in nodes.items()),
+        relationships=tuple(
+            (
+                NODE_TYPES[rel.source_label].code,
+                rel.source_key,
+                RELATIONSHIP_TYPES[rel.type].code,
+                NODE_TYPES[rel.target_label].code,
+                rel.target_key,
+            )
+            for rel in graph.relationships
+        ),
+    )
+
+
+def application_graph(app: Application, keyer: PersonalDataKeyer) -> ApplicationGraph:
+    """Map one application to the nodes, relationships and redacted record it writes."""
+    return graph_from_row(application_row(app, keyer))

@@ -16,12 +16,13 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+import orjson
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from graph_schema.mapping import ApplicationGraph
+from graph_schema.mapping import ApplicationGraph, ApplicationRow, row_from_graph
 from graph_schema.migrations import MIGRATION_LABEL, NEO4J_MIGRATIONS
-from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
+from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, label_from_code, rel_type_from_code
 from graph_schema.store import (
     ApplicationRecord,
     BulkUpsertResult,
@@ -162,9 +163,12 @@ class Neo4jGraphStore(GraphStore):
 
     # -- writes ---------------------------------------------------------------------------
     def write_graphs(self, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
+        return self.write_rows([row_from_graph(g) for g in graphs])
+
+    def write_rows(self, rows: list[ApplicationRow]) -> BulkUpsertResult:
         try:
             with self._driver.session(database=self.database) as session:
-                return session.execute_write(_write_graphs, graphs)
+                return session.execute_write(_write_rows, rows)
         except (ServiceUnavailable, SessionExpired) as exc:
             raise StoreUnavailableError(f"Neo4j at {self.uri} is unavailable, batch not written: {exc}") from exc
         except Neo4jError as exc:
@@ -367,60 +371,66 @@ def _write_rings(tx: ManagedTransaction, rows: list[dict[str, Any]], detected_at
     ).consume()
 
 
-def _write_graphs(tx: ManagedTransaction, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
+def _write_rows(tx: ManagedTransaction, rows: list[ApplicationRow]) -> BulkUpsertResult:
     """Write a batch in one managed transaction (re-run whole by the driver on a transient error).
 
     Applications are merged first; only those this transaction created get their
-    attribute nodes merged and their relationships created. Every relationship touches
-    its application, so creating rather than merging them stays idempotent: a
+    attribute nodes merged (deduplicated across the batch, one statement per label)
+    and their relationships created (one statement per type). Every relationship
+    touches its application, so creating rather than merging them stays idempotent: a
     concurrent writer of the same application waits on the uniqueness constraint, then
     finds the node made and writes nothing more.
     """
     result = BulkUpsertResult()
-    first: dict[str, ApplicationGraph] = {}
-    for graph in graphs:
-        first.setdefault(graph.application_id, graph)
+    first: dict[str, ApplicationRow] = {}
+    for row in rows:
+        first.setdefault(row.application_id, row)
     stored: dict[str, str] = {}
     created: set[str] = set()
-    for row in tx.run(
+    for record in tx.run(
         f"UNWIND $rows AS row MERGE (n:{Label.APPLICATION} {{application_id: row.key}}) "
         "ON CREATE SET n += row.props, n.record = row.record, n.write_token = $token "
         "WITH row, n, n.write_token = $token AS created REMOVE n.write_token "
         "RETURN row.key AS id, created, n.content_hash AS hash",
-        rows=[{"key": g.application_id, "props": g.application, "record": g.record_json} for g in first.values()],
+        rows=[
+            {"key": r.application_id, "props": orjson.loads(r.properties), "record": r.record_json}
+            for r in first.values()
+        ],
         token=uuid.uuid4().hex,
     ):
-        stored[row["id"]] = row["hash"]
-        if row["created"]:
-            created.add(row["id"])
-    nodes: dict[Label, dict[str, dict[str, Any]]] = defaultdict(dict)
-    rels: dict[tuple[Label, RelType, Label], list[dict[str, Any]]] = defaultdict(list)
-    for graph in graphs:
-        if graph.application_id in created:
-            created.discard(graph.application_id)
+        stored[record["id"]] = record["hash"]
+        if record["created"]:
+            created.add(record["id"])
+    nodes: dict[int, dict[str, str]] = defaultdict(dict)
+    rels: dict[tuple[int, int, int], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row.application_id in created:
+            created.discard(row.application_id)
             result.created += 1
-            for node in graph.nodes:
-                nodes[node.label].setdefault(node.key, node.properties)
-            for rel in graph.relationships:
-                rels[(rel.source_label, rel.type, rel.target_label)].append(
-                    {"s": rel.source_key, "d": rel.target_key, "at": graph.submitted_ts}
-                )
-        elif stored[graph.application_id] == graph.content_hash:
+            for code, key, props in row.nodes:
+                by_key = nodes[code]
+                if key not in by_key:
+                    by_key[key] = props
+            at = row.submitted_ts
+            for source, source_key, type_code, target, target_key in row.relationships:
+                rels[(source, type_code, target)].append({"s": source_key, "d": target_key, "at": at})
+        elif stored[row.application_id] == row.content_hash:
             result.unchanged += 1
         else:
-            result.conflicts.append(graph.application_id)
-    for label, by_key in nodes.items():
-        key = NODE_TYPES[label].key
+            result.conflicts.append(row.application_id)
+    for code, by_key in nodes.items():
+        label = label_from_code(code)
         tx.run(
-            f"UNWIND $rows AS row MERGE (n:{label} {{{key}: row.key}}) ON CREATE SET n += row.props",
-            rows=[{"key": k, "props": p} for k, p in by_key.items()],
+            f"UNWIND $rows AS row MERGE (n:{label} {{{NODE_TYPES[label].key}: row.key}}) ON CREATE SET n += row.props",
+            rows=[{"key": k, "props": orjson.loads(p)} for k, p in by_key.items()],
         ).consume()
-    for (source, rel_type, target), rows in rels.items():
+    for (source_code, type_code, target_code), rel_rows in rels.items():
+        source, target = label_from_code(source_code), label_from_code(target_code)
         tx.run(
             f"UNWIND $rows AS row "
             f"MATCH (s:{source} {{{NODE_TYPES[source].key}: row.s}}) "
             f"MATCH (d:{target} {{{NODE_TYPES[target].key}: row.d}}) "
-            f"CREATE (s)-[r:{rel_type} {{at: row.at}}]->(d)",
-            rows=rows,
+            f"CREATE (s)-[r:{rel_type_from_code(type_code)} {{at: row.at}}]->(d)",
+            rows=rel_rows,
         ).consume()
     return result

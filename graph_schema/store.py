@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from graph_schema.mapping import ApplicationGraph, application_graph
+from graph_schema.mapping import ApplicationGraph, ApplicationRow, application_row, graph_from_row
 from graph_schema.schema import ATTRIBUTE_RELATIONSHIPS, Label, RelType
 from tianwang.application import Application
 from tianwang.errors import ApplicationConflictError, ApplicationNotFoundError
@@ -232,8 +232,7 @@ class GraphStore(ABC):
         ApplicationConflictError
             If the id is stored with different content. Nothing is written then.
         """
-        graph = application_graph(application, self.keyer)
-        result = self.write_graphs([graph])
+        result = self.write_rows([application_row(application, self.keyer)])
         if result.conflicts:
             raise ApplicationConflictError(application.application_id)
         return result.created == 1
@@ -254,8 +253,8 @@ class GraphStore(ABC):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got: {batch_size}")
         total = BulkUpsertResult()
-        for batch in _batched((application_graph(a, self.keyer) for a in applications), batch_size):
-            result = self.write_graphs(batch)
+        for batch in _batched((application_row(a, self.keyer) for a in applications), batch_size):
+            result = self.write_rows(batch)
             total.created += result.created
             total.unchanged += result.unchanged
             total.conflicts.extend(result.conflicts)
@@ -268,8 +267,19 @@ class GraphStore(ABC):
         """Write the graphs of a batch of applications in one transaction.
 
         ``graphs`` come from :func:`~graph_schema.mapping.application_graph` with this
-        store's keyer. Bulk loaders map in one thread and write in another through this.
+        store's keyer.
         """
+
+    def write_rows(self, rows: list[ApplicationRow]) -> BulkUpsertResult:
+        """Write a batch of applications given as rows, in one transaction.
+
+        The same as :meth:`write_graphs` on ``[graph_from_row(r) for r in rows]``, and
+        what bulk loaders call: rows come from
+        :func:`~graph_schema.mapping.application_row` (possibly in another process),
+        are cheaper to build and to send, and the stores write them without turning them
+        into objects. Stores override this with their fast path.
+        """
+        return self.write_graphs([graph_from_row(row) for row in rows])
 
     @abstractmethod
     def write_rings(self, rings: list[RingRecord], *, detected_at: float) -> None:
@@ -506,8 +516,8 @@ def check_rings(rings: list[RingRecord]) -> None:
             members.add(member)
 
 
-def _batched(items: Iterable[ApplicationGraph], size: int) -> Iterator[list[ApplicationGraph]]:
-    batch: list[ApplicationGraph] = []
+def _batched(items: Iterable[ApplicationRow], size: int) -> Iterator[list[ApplicationRow]]:
+    batch: list[ApplicationRow] = []
     for item in items:
         batch.append(item)
         if len(batch) == size:
