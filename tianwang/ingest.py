@@ -6,26 +6,45 @@ are wrong — never their values. With ``on_error="skip"`` ingestion goes on; wi
 ``"stop"`` it writes the valid applications read before the bad line and stops.
 Whatever was committed stays committed, and since writes are idempotent a rerun of
 the same file is safe: applications already stored are counted as unchanged.
+
+Validating and mapping a line costs far more than writing it, so a large file is
+read in chunks of lines that worker processes validate and map to
+:class:`~graph_schema.mapping.ApplicationRow` (plain strings, numbers and tuples,
+cheap to send back), while this process writes the batches in file order. The
+result is the same as in one process: the same function handles every chunk, and
+the workers only ever see raw lines and send back rows and error reasons.
 """
 
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import os
+import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
-from graph_schema.mapping import ApplicationGraph, application_graph
+from graph_schema.mapping import ApplicationRow, application_row
 from graph_schema.store import GraphStore
 from tianwang.application import parse_application
 from tianwang.errors import ApplicationValidationError
+from tianwang.privacy import PersonalDataKeyer
 
 __all__ = ["IngestReport", "LineError", "OnError", "ingest_file"]
 
 OnError = Literal["skip", "stop"]
+
+#: Lines sent to a worker at once (about 2 MB of applications).
+_CHUNK_LINES = 1000
+#: Below this size a file is ingested in this process: starting workers would cost more.
+_WORKERS_FROM_BYTES = 4 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +81,18 @@ class IngestReport:
         return done / self.seconds if self.seconds > 0 else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """Consecutive lines of the file: the number of the first, and each line's size in bytes."""
+
+    first_line: int
+    sizes: list[int]
+
+
+_Mapped = tuple[int, ApplicationRow | LineError]
+"""A non-blank line's number, and its row or why it was rejected."""
+
+
 def ingest_file(
     path: str | Path,
     store: GraphStore,
@@ -69,6 +100,7 @@ def ingest_file(
     on_error: OnError = "skip",
     batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> IngestReport:
     """Validate and write every application of an NDJSON file.
 
@@ -84,21 +116,28 @@ def ingest_file(
         Applications per transaction.
     progress : callable, optional
         Called with the number of bytes of the file consumed since the last call.
+    workers : int, optional
+        Processes that validate and map lines; 0 does it in this process. By default
+        one per CPU (at most 4) for a file of 4 MiB or more, else 0.
     """
     if on_error not in ("skip", "stop"):
         raise ValueError(f"on_error must be 'skip' or 'stop', got: {on_error!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got: {batch_size}")
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be 0 or more, got: {workers}")
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if os.path.getsize(path) >= _WORKERS_FROM_BYTES else 0
     report = IngestReport(path=str(path))
     started = time.perf_counter()
-    batch: list[ApplicationGraph] = []
+    batch: list[ApplicationRow] = []
     lines_of: dict[str, int] = {}
     pending_bytes = 0
 
     def flush() -> None:
         nonlocal pending_bytes
         if batch:
-            result = store.write_graphs(batch)
+            result = store.write_rows(batch)
             report.created += result.created
             report.unchanged += result.unchanged
             for application_id in result.conflicts:
@@ -116,31 +155,109 @@ def ingest_file(
             pending_bytes = 0
 
     with open(path, "rb") as lines, _fewer_collections():
-        for number, raw in enumerate(lines, start=1):
-            pending_bytes += len(raw)
-            if not raw.strip():
+        for chunk, mapped in _mapped_chunks(lines, store.keyer, workers):
+            for number, item in mapped:
+                report.lines += 1
+                if isinstance(item, LineError):
+                    report.errors.append(item)
+                    if on_error == "stop":
+                        pending_bytes += sum(chunk.sizes[: number - chunk.first_line + 1])
+                        report.stopped = True
+                        break
+                    continue
+                if item.application_id in lines_of:
+                    # The same id twice in one batch: write the batch first so that the second
+                    # is compared with what is stored, as it would be in a later batch.
+                    flush()
+                batch.append(item)
+                lines_of[item.application_id] = number
+                if len(batch) >= batch_size:
+                    flush()
+            else:
+                pending_bytes += sum(chunk.sizes)
                 continue
-            report.lines += 1
-            try:
-                application = parse_application(raw)
-            except ApplicationValidationError as exc:
-                report.errors.append(LineError(number, _reason(exc), exc.application_id))
-                if on_error == "stop":
-                    report.stopped = True
-                    break
-                continue
-            if application.application_id in lines_of:
-                # The same id twice in one batch: write the batch first so that the second
-                # is compared with what is stored, as it would be in a later batch.
-                flush()
-            batch.append(application_graph(application, store.keyer))
-            lines_of[application.application_id] = number
-            if len(batch) >= batch_size:
-                flush()
+            break
         flush()
     report.errors.sort(key=lambda e: e.line)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def map_lines(first_line: int, lines: list[bytes], keyer: PersonalDataKeyer) -> list[_Mapped]:
+    """Validate and map consecutive lines, the first numbered ``first_line``; blank ones are left out."""
+    mapped: list[_Mapped] = []
+    for number, raw in enumerate(lines, start=first_line):
+        if not raw.strip():
+            continue
+        try:
+            application = parse_application(raw)
+        except ApplicationValidationError as exc:
+            mapped.append((number, LineError(number, _reason(exc), exc.application_id)))
+            continue
+        mapped.append((number, application_row(application, keyer)))
+    return mapped
+
+
+def _mapped_chunks(lines: BinaryIO, keyer: PersonalDataKeyer, workers: int) -> Iterator[tuple[_Chunk, list[_Mapped]]]:
+    """Each chunk of the file with its lines validated and mapped, in file order.
+
+    With workers, a few chunks are in flight at once (enough to keep every worker busy
+    while this process writes); leaving early shuts the workers down.
+    """
+    chunks = _read_chunks(lines)
+    if workers == 0:
+        for first_line, raw in chunks:
+            yield _Chunk(first_line, [len(r) for r in raw]), map_lines(first_line, raw, keyer)
+        return
+    # fork keeps start-up cheap (no re-import); elsewhere the platform's default method.
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(keyer,)) as pool:
+        in_flight: deque[tuple[_Chunk, Future[list[tuple[int, tuple[object, ...] | LineError]]]]] = deque()
+        try:
+            for first_line, raw in chunks:
+                in_flight.append(
+                    (_Chunk(first_line, [len(r) for r in raw]), pool.submit(_map_in_worker, first_line, raw))
+                )
+                if len(in_flight) > 2 * workers:
+                    yield _received(*in_flight.popleft())
+            while in_flight:
+                yield _received(*in_flight.popleft())
+        finally:
+            for _, future in in_flight:
+                future.cancel()
+
+
+def _read_chunks(lines: BinaryIO) -> Iterator[tuple[int, list[bytes]]]:
+    first_line = 1
+    while raw := list(islice(lines, _CHUNK_LINES)):
+        yield first_line, raw
+        first_line += len(raw)
+
+
+_worker_keyer: PersonalDataKeyer | None = None
+
+
+def _start_worker(keyer: PersonalDataKeyer) -> None:
+    global _worker_keyer
+    _worker_keyer = keyer
+    saved = gc.get_threshold()
+    gc.set_threshold(max(saved[0], 50_000), *saved[1:])
+
+
+def _map_in_worker(first_line: int, lines: list[bytes]) -> list[tuple[int, tuple[object, ...] | LineError]]:
+    """:func:`map_lines` in a worker; rows go back as plain tuples (the cheapest to pickle)."""
+    assert _worker_keyer is not None
+    return [
+        (number, item if isinstance(item, LineError) else tuple(item))
+        for number, item in map_lines(first_line, lines, _worker_keyer)
+    ]
+
+
+def _received(
+    chunk: _Chunk, future: Future[list[tuple[int, tuple[object, ...] | LineError]]]
+) -> tuple[_Chunk, list[_Mapped]]:
+    make = ApplicationRow._make
+    return chunk, [(number, item if isinstance(item, LineError) else make(item)) for number, item in future.result()]
 
 
 @contextmanager

@@ -8,10 +8,20 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from graph_schema.embedded import EmbeddedGraphStore
 from graph_schema.store import GraphStore
 from tests.builders import application
+from tianwang import ingest as ingest_module
 from tianwang.cli import app as cli
 from tianwang.ingest import ingest_file
+from tianwang.privacy import PersonalDataKeyer
+
+
+@pytest.fixture(params=[0, 2], ids=["in-process", "2-workers"])
+def workers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Ingest in this process, or in two worker processes fed chunks of three lines."""
+    monkeypatch.setattr(ingest_module, "_CHUNK_LINES", 3)
+    return int(request.param)
 
 
 def write_ndjson(path: Path, lines: list[str]) -> Path:
@@ -26,40 +36,52 @@ def mixed_file(tmp_path: Path) -> Path:
     return write_ndjson(tmp_path / "apps.ndjson", lines)
 
 
-def test_skip_reports_line_numbers_and_reasons(store: GraphStore, tmp_path: Path) -> None:
-    report = ingest_file(mixed_file(tmp_path), store, batch_size=2)
+def test_skip_reports_line_numbers_and_reasons(store: GraphStore, tmp_path: Path, workers: int) -> None:
+    report = ingest_file(mixed_file(tmp_path), store, batch_size=2, workers=workers)
     assert (report.lines, report.created, report.unchanged) == (9, 7, 0)
     assert [(e.line, e.application_id) for e in report.errors] == [(4, "APP-000050"), (5, None)]
     assert "applicant.id_number: check digit does not match" in report.errors[0].reason
     assert "110105194912310021" not in str(report.errors[0])
     assert "not valid JSON" in report.errors[1].reason
     counts = store.counts()
-    rerun = ingest_file(mixed_file(tmp_path), store, batch_size=3)
+    rerun = ingest_file(mixed_file(tmp_path), store, batch_size=3, workers=workers)
     assert (rerun.created, rerun.unchanged, rerun.rejected) == (0, 7, 2)
     assert store.counts() == counts
 
 
-def test_stop_keeps_what_came_before(store: GraphStore, tmp_path: Path) -> None:
-    report = ingest_file(mixed_file(tmp_path), store, on_error="stop", batch_size=100)
+def test_stop_keeps_what_came_before(store: GraphStore, tmp_path: Path, workers: int) -> None:
+    report = ingest_file(mixed_file(tmp_path), store, on_error="stop", batch_size=100, workers=workers)
     assert report.stopped and report.created == 3 and [e.line for e in report.errors] == [4]
     assert store.counts().nodes["Application"] == 3
     assert store.get_application("APP-000003") is not None
 
 
-def test_conflicts_and_duplicates_in_one_file(store: GraphStore, tmp_path: Path) -> None:
+def test_stop_in_a_later_chunk_and_batch(store: GraphStore, tmp_path: Path, workers: int) -> None:
+    good = [json.dumps(application(n)) for n in range(1, 12)]
+    bad = json.dumps(application(60, **{"applicant.phone": "12345"}))
+    path = write_ndjson(tmp_path / "late.ndjson", [*good[:8], bad, *good[8:]])
+    seen: list[int] = []
+    report = ingest_file(path, store, on_error="stop", batch_size=3, workers=workers, progress=seen.append)
+    assert report.stopped and (report.lines, report.created) == (9, 8)
+    assert [(e.line, e.application_id) for e in report.errors] == [(9, "APP-000060")]
+    assert store.counts().nodes["Application"] == 8 and store.get_application("APP-000009") is None
+    assert sum(seen) == sum(len(line.encode()) + 1 for line in [*good[:8], bad])
+
+
+def test_conflicts_and_duplicates_in_one_file(store: GraphStore, tmp_path: Path, workers: int) -> None:
     first = json.dumps(application(1))
     changed = json.dumps(application(1, dealer_id="D-ELSEWHERE"))
     path = write_ndjson(tmp_path / "dup.ndjson", [first, first, changed, json.dumps(application(2))])
-    report = ingest_file(path, store)
+    report = ingest_file(path, store, workers=workers)
     assert (report.created, report.unchanged) == (2, 1)
     assert [(e.line, e.application_id) for e in report.errors] == [(3, "APP-000001")]
     assert "different content" in report.errors[0].reason
 
 
-def test_progress_counts_every_byte(store: GraphStore, tmp_path: Path) -> None:
+def test_progress_counts_every_byte(store: GraphStore, tmp_path: Path, workers: int) -> None:
     path = mixed_file(tmp_path)
     seen: list[int] = []
-    ingest_file(path, store, batch_size=2, progress=seen.append)
+    ingest_file(path, store, batch_size=2, progress=seen.append, workers=workers)
     assert sum(seen) == path.stat().st_size
 
 
@@ -67,6 +89,20 @@ def test_bad_arguments(store: GraphStore, tmp_path: Path) -> None:
     path = mixed_file(tmp_path)
     with pytest.raises(ValueError, match="on_error must be 'skip' or 'stop', got: 'retry'"):
         ingest_file(path, store, on_error="retry")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="workers must be 0 or more, got: -1"):
+        ingest_file(path, store, workers=-1)
+
+
+def test_workers_write_what_one_process_writes(keyer: PersonalDataKeyer, tmp_path: Path, workers: int) -> None:
+    lines = [json.dumps(application(n), ensure_ascii=False) for n in range(1, 30)]
+    path = write_ndjson(tmp_path / "apps.ndjson", lines)
+    with EmbeddedGraphStore(tmp_path / "one.db", keyer) as one, EmbeddedGraphStore(tmp_path / "w.db", keyer) as many:
+        ingest_file(path, one, batch_size=4, workers=0)
+        ingest_file(path, many, batch_size=4, workers=workers)
+        assert one.counts() == many.counts()
+        a, b = one.export_edges(), many.export_edges()
+        assert a.node_key == b.node_key and (a.edge_index == b.edge_index).all() and (a.edge_at == b.edge_at).all()
+        assert one.get_application("APP-000017") == many.get_application("APP-000017")
 
 
 def test_cli_ingest_and_stats(tmp_path: Path) -> None:
