@@ -19,7 +19,7 @@ Examples
 >>> registry.resolve("nope")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-detectors.registry.UnknownDetectorError: unknown detector 'nope'; known: forged_documents, identity_theft, ...
+detectors.registry.UnknownDetectorError: unknown detector 'nope'; known: forged_documents, fraud_ring, ...
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any
 
 from detectors.base import Detector
 from detectors.forged_documents import ForgedDocumentsDetector
+from detectors.fraud_ring import FraudRingDetector
 from detectors.identity_theft import IdentityTheftDetector
 from detectors.multi_lending import MultiLendingDetector
 from detectors.rules import RulesDetector
@@ -61,6 +62,7 @@ BUILTIN_DETECTORS: tuple[type[Detector], ...] = (
     MultiLendingDetector,
     RulesDetector,
     WatchlistDetector,
+    FraudRingDetector,
 )
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

@@ -25,7 +25,7 @@ from graph_schema.schema import NODE_TYPES, Label
 from graph_schema.store import GraphExport
 from tianwang.rings.projection import Projection
 
-__all__ = ["RISK_WEIGHTS", "STRONG_LABELS", "RingStatistics", "ring_statistics"]
+__all__ = ["BURST_DAYS", "RISK_WEIGHTS", "STRONG_LABELS", "RingStatistics", "ring_risk", "ring_statistics"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -47,7 +47,8 @@ RISK_WEIGHTS: dict[str, float] = {
     "density": -4.7,  # households are cliques; rings are webs of partial overlaps
     "confirmed_fraud_share": 6.0,
 }
-_BURST_DAYS = 21.0
+BURST_DAYS = 21.0
+_BURST_DAYS = BURST_DAYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,30 @@ def _burst_share(ring: IntArray, times: FloatArray, rings: int) -> FloatArray:
     best = np.zeros(rings)
     np.maximum.at(best, ring, in_window.astype(np.float64))
     return best / np.maximum(np.bincount(ring, minlength=rings), 1)
+
+
+def ring_risk(
+    size: npt.ArrayLike,
+    strong_member_share: npt.ArrayLike,
+    burst_share: npt.ArrayLike,
+    top_dealer_share: npt.ArrayLike,
+    repeat_applicants: npt.ArrayLike,
+    density: npt.ArrayLike,
+    confirmed_fraud_share: npt.ArrayLike,
+) -> FloatArray:
+    """The risk of rings described by these statistics (arrays or scalars; see :data:`RISK_WEIGHTS`)."""
+    w = RISK_WEIGHTS
+    z = (
+        w["bias"]
+        + w["log2_size"] * np.log2(np.asarray(size, dtype=np.float64))
+        + w["strong_member_share"] * np.asarray(strong_member_share, dtype=np.float64)
+        + w["burst_share"] * np.asarray(burst_share, dtype=np.float64)
+        + w["top_dealer_share"] * np.asarray(top_dealer_share, dtype=np.float64)
+        + w["repeat_applicants"] * np.asarray(repeat_applicants, dtype=np.float64)
+        + w["density"] * np.asarray(density, dtype=np.float64)
+        + w["confirmed_fraud_share"] * np.asarray(confirmed_fraud_share, dtype=np.float64)
+    )
+    return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
 
 
 def ring_statistics(
@@ -197,18 +222,7 @@ def ring_statistics(
     burst_share = _burst_share(app_ring[in_ring], times, rings)
     top_share = top_count / np.maximum(n_apps, 1)
     fraud_share = confirmed / np.maximum(n_apps, 1)
-    w = RISK_WEIGHTS
-    z = (
-        w["bias"]
-        + w["log2_size"] * np.log2(size)
-        + w["strong_member_share"] * strong_share
-        + w["burst_share"] * burst_share
-        + w["top_dealer_share"] * top_share
-        + w["repeat_applicants"] * (n_apps >= 1.5 * size)
-        + w["density"] * density
-        + w["confirmed_fraud_share"] * fraud_share
-    )
-    risk = 1.0 / (1.0 + np.exp(-z))
+    risk = ring_risk(size, strong_share, burst_share, top_share, n_apps >= 1.5 * size, density, fraud_share)
 
     members_sorted = np.argsort(ring_of, kind="stable")[n - int((ring_of >= 0).sum()) :]
     member_bounds = np.concatenate([[0], np.cumsum(size)])

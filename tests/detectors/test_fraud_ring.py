@@ -1,0 +1,195 @@
+"""The fraud_ring detector: ring members, applications linked to rings, online joins, dealers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detectors.context import LabelledContext, ScoringContext, build_context
+from detectors.fraud_ring import FraudRingDetector
+from graph_schema.embedded import EmbeddedGraphStore
+from graph_schema.store import GraphExport
+from tests.builders import T0, account, mobile
+from tests.rings.helpers import app, ring_applications
+from tianwang.application import Application
+from tianwang.privacy import PersonalDataKeyer
+from tianwang.rings.index import RingIndex, RingSummary, dealer_exposure
+from tianwang.rings.job import detect_rings
+
+RING_PHONE = mobile(7000)
+
+
+@pytest.fixture
+def store(tmp_path: Path, keyer: PersonalDataKeyer) -> EmbeddedGraphStore:
+    graph = EmbeddedGraphStore(tmp_path / "rings.db", keyer)
+    for application in ring_applications():
+        graph.upsert_application(application)
+    detect_rings(graph, labels={"APP-000001": True})
+    yield graph
+    graph.close()
+
+
+def context(store: EmbeddedGraphStore, application: Application) -> ScoringContext:
+    store.upsert_application(application)
+    return build_context(application, store.keyer, view=store.as_of(application.submitted_ts))
+
+
+def later(n: int, days: int = 2, **overrides: object) -> Application:
+    return app(n, submitted_at=(T0 + timedelta(days=days, hours=n)).isoformat(), **overrides)
+
+
+def loaded(store: EmbeddedGraphStore, **settings: object) -> FraudRingDetector:
+    detector = FraudRingDetector(settings)
+    detector.load(store)
+    return detector
+
+
+def test_an_application_sharing_the_ring_phone_is_linked_to_the_ring_with_masked_evidence(store):
+    detector = loaded(store)
+    ring = store.ring_of("APP-000001")
+    assert ring is not None and ring.properties["risk"] > 0.5
+    vote = detector.score(context(store, later(10, **{"applicant.phone": RING_PHONE})))
+    assert vote.score > 0.5
+    reason = vote.reasons[0]
+    assert reason.code == "LINKED_TO_RING"
+    assert ring.ring_id in reason.text and "2 members" in reason.text
+    assert RING_PHONE not in reason.text and RING_PHONE[:3] + "****" + RING_PHONE[-4:] in reason.text
+    # rings read from the store carry counts only, not which applications were confirmed
+    assert [e.neighbour for e in reason.evidence if e.field == "ring.confirmed_fraud"] == []
+    # a phone two others use weighs 1 / log2(3)
+    assert vote.score == pytest.approx(ring.properties["risk"] * (1 - np.exp(-1.5 / np.log2(3))), rel=1e-3)
+
+
+def test_a_member_gets_the_ring_risk_and_an_unlinked_application_the_baseline(store):
+    detector = loaded(store)
+    member = detector.score(build_context(ring_applications()[1], store.keyer, view=store.as_of(T0.timestamp() + 1e7)))
+    assert member.reasons[0].code == "RING_MEMBER"
+    assert member.score == pytest.approx(store.ring_of("APP-000002").properties["risk"], abs=1e-4)
+    alone = detector.score(context(store, later(11, dealer_id="D-GZ-009")))
+    assert alone.score == detector.settings.baseline and alone.reasons == ()
+
+
+def test_an_attached_applicant_joins_the_ring_so_the_next_one_linked_to_them_finds_it(store):
+    detector = loaded(store, join_at=0.7)
+    first = context(store, later(12, **{"applicant.phone": RING_PHONE, "applicant.bank_account": account(77),
+                                        "applicant.device_id": "dev-new"}))
+    assert detector.score(first).reasons[0].code == "LINKED_TO_RING"
+    detector.observe(first)
+    assert detector.index.joined == 1
+    ring = detector.index.ring_of_person(first.keys.id_hash)
+    assert ring is not None and ring.ring_id == store.ring_of("APP-000001").ring_id
+    second = context(store, later(13, days=3, **{"applicant.device_id": "dev-new"}))
+    vote = detector.score(second)
+    assert vote.reasons[0].code == "LINKED_TO_RING" and "device" in vote.reasons[0].text
+    assert "5 applicants" in vote.reasons[0].text  # 4 found by the batch run, 1 joined since
+
+
+def test_an_address_alone_attaches_too_weakly_to_join(store):
+    detector = loaded(store, join_at=0.7)
+    home = ring_applications()[0].applicant.address
+    ctx = context(store, later(14, **{"applicant.address": home}))
+    vote = detector.score(ctx)
+    detector.observe(ctx)
+    assert detector.index.joined == 0
+    assert vote.score < 0.6
+
+
+def test_fit_detects_rings_itself_and_names_confirmed_fraud(tmp_path, keyer):
+    graph = EmbeddedGraphStore(tmp_path / "fit.db", keyer)
+    history = []
+    for application in ring_applications():
+        graph.upsert_application(application)
+        ctx = build_context(application, keyer, view=graph.as_of(application.submitted_ts))
+        history.append(LabelledContext(ctx, application.application_id in {"APP-000001", "APP-000003"}))
+    detector = FraudRingDetector({"refresh_every": 2, "local_rings": False})
+    detector.fit(history)
+    assert detector.fit_details["rings"] >= 1
+    assert graph.rings() == []  # detection for scoring only: the stored rings are the batch job's
+    vote = detector.score(context(graph, later(15, days=200, **{"applicant.phone": RING_PHONE})))
+    confirmed = [e.neighbour for e in vote.reasons[0].evidence if e.field == "ring.confirmed_fraud"]
+    assert confirmed == ["APP-000001", "APP-000003"]
+    assert "2 confirmed fraud" in vote.reasons[0].text
+    before = detector.index
+    detector.observe(context(graph, later(16, days=201)))
+    assert detector.index is before
+    detector.observe(context(graph, later(17, days=202)))
+    assert detector.index is not before  # refreshed after two observed applications
+    graph.close()
+
+
+def test_between_ring_runs_linked_applications_form_a_local_ring(tmp_path, keyer):
+    graph = EmbeddedGraphStore(tmp_path / "local.db", keyer)
+    detector = FraudRingDetector({"local_rings": True})
+    web = ring_applications()[:3]
+    for application in web:
+        detector.observe(context(graph, application))
+    assert detector.index is None
+    vote = detector.score(context(graph, ring_applications()[3]))
+    reason = vote.reasons[0]
+    assert reason.code == "FORMS_RING" and "ring of 4 applicants" in reason.text
+    assert "bank account" in reason.text and "emergency contact" in reason.text
+    assert vote.score > 0.5
+    loner = detector.score(context(graph, app(8, dealer_id="D-SH-002")))
+    assert loner.reasons == ()
+    graph.close()
+
+
+def test_without_rings_yet_it_loads_them_in_the_background_and_abstains_meanwhile(store):
+    detector = FraudRingDetector()
+    go = threading.Event()
+    load = detector.load
+    detector.load = lambda graph: (go.wait(10), load(graph))[1]  # type: ignore[method-assign]
+    ctx = context(store, later(18, **{"applicant.phone": RING_PHONE}))
+    first = detector.score(ctx)
+    assert first.confidence == 0.0
+    go.set()
+    deadline = time.monotonic() + 10
+    while detector.index is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert detector.index is not None and len(detector.index) >= 1
+    assert detector.score(ctx).score > 0.5
+
+
+def test_dealer_exposure_counts_applications_of_members_of_risky_rings():
+    # nodes: 0 app, 1 app, 2 app, 3 dealer, 4 person p1, 5 person p2
+    from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
+
+    code = {lab: NODE_TYPES[lab].code for lab in Label}
+    export = GraphExport(
+        node_label=np.array([code[Label.APPLICATION]] * 3 + [code[Label.DEALER], code[Label.PERSON],
+                                                             code[Label.PERSON]]),
+        node_key=["A1", "A2", "A3", "D1", "p1", "p2"],
+        edge_index=np.array([[4, 5, 5, 0, 1, 2], [0, 1, 2, 3, 3, 3]]),
+        edge_type=np.array([RELATIONSHIP_TYPES[RelType.SUBMITTED].code] * 3
+                           + [RELATIONSHIP_TYPES[RelType.AT_DEALER].code] * 3),
+        edge_at=np.zeros(6),
+    )
+    risky = RingSummary("R-1", 0.9, 3, ("p2", "x", "y"))
+    calm = RingSummary("R-2", 0.1, 3, ("p1", "z", "w"))
+    exposure = dealer_exposure(export, [risky, calm], risky=0.5)["D1"]
+    assert (exposure.applications, exposure.in_risky_rings) == (3, 2)
+    index = RingIndex.build(export, [risky, calm])
+    assert index.dealer("D1").share == pytest.approx(2 / 3)
+
+
+def test_a_dealer_with_many_ring_applications_raises_the_score():
+    index = RingIndex([RingSummary("R-1", 0.9, 3, ("a", "b", "c"))],
+                      {"D-BJ-001": _exposure(100, 40), "D-SH-002": _exposure(100, 1)})
+    detector = FraudRingDetector()
+    detector._index = index
+    keyer = PersonalDataKeyer(b"k" * 32)
+    busy = detector.score(build_context(app(20), keyer))
+    quiet = detector.score(build_context(app(21, dealer_id="D-SH-002"), keyer))
+    assert busy.reasons[0].code == "DEALER_RING_SHARE" and "40 of 100" in busy.reasons[0].text
+    assert busy.score > 0.4 > quiet.score
+
+
+def _exposure(applications: int, risky: int):
+    from tianwang.rings.index import DealerExposure
+
+    return DealerExposure(applications, risky)
