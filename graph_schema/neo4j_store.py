@@ -22,7 +22,7 @@ from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionE
 
 from graph_schema.mapping import ApplicationGraph, ApplicationRow, row_from_graph
 from graph_schema.migrations import MIGRATION_LABEL, NEO4J_MIGRATIONS
-from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, label_from_code, rel_type_from_code
+from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, rel_type_from_code
 from graph_schema.store import (
     ApplicationRecord,
     BulkUpsertResult,
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 META_LABEL = "TianwangStoreMeta"
 _FAR_FUTURE = 1e300
 _INTERNAL = (MIGRATION_LABEL, META_LABEL)
+_APPLICATION_CODE = NODE_TYPES[Label.APPLICATION].code
 
 
 def _key_expr(var: str) -> str:
@@ -374,9 +375,11 @@ def _write_rings(tx: ManagedTransaction, rows: list[dict[str, Any]], detected_at
 def _write_rows(tx: ManagedTransaction, rows: list[ApplicationRow]) -> BulkUpsertResult:
     """Write a batch in one managed transaction (re-run whole by the driver on a transient error).
 
-    Applications are merged first; only those this transaction created get their
-    attribute nodes merged (deduplicated across the batch, one statement per label)
-    and their relationships created (one statement per type). Every relationship
+    Applications are merged first, returning their element ids; only those this
+    transaction created get their relationships, one statement per relationship type:
+    each row finds its application by element id (no index seek), merges the node at
+    the other end and creates the relationship. Node properties are those of the
+    node's first occurrence in the batch, as in the embedded store. Every relationship
     touches its application, so creating rather than merging them stays idempotent: a
     concurrent writer of the same application waits on the uniqueness constraint, then
     finds the node made and writes nothing more.
@@ -386,12 +389,12 @@ def _write_rows(tx: ManagedTransaction, rows: list[ApplicationRow]) -> BulkUpser
     for row in rows:
         first.setdefault(row.application_id, row)
     stored: dict[str, str] = {}
-    created: set[str] = set()
+    created: dict[str, str] = {}
     for record in tx.run(
         f"UNWIND $rows AS row MERGE (n:{Label.APPLICATION} {{application_id: row.key}}) "
         "ON CREATE SET n += row.props, n.record = row.record, n.write_token = $token "
         "WITH row, n, n.write_token = $token AS created REMOVE n.write_token "
-        "RETURN row.key AS id, created, n.content_hash AS hash",
+        "RETURN row.key AS id, created, n.content_hash AS hash, elementId(n) AS element",
         rows=[
             {"key": r.application_id, "props": orjson.loads(r.properties), "record": r.record_json}
             for r in first.values()
@@ -400,37 +403,40 @@ def _write_rows(tx: ManagedTransaction, rows: list[ApplicationRow]) -> BulkUpser
     ):
         stored[record["id"]] = record["hash"]
         if record["created"]:
-            created.add(record["id"])
-    nodes: dict[int, dict[str, str]] = defaultdict(dict)
-    rels: dict[tuple[int, int, int], list[dict[str, Any]]] = defaultdict(list)
+            created[record["id"]] = record["element"]
+    # (label code, key) -> properties of the node's first occurrence, parsed once
+    properties: dict[tuple[int, str], dict[str, Any]] = {}
+    by_type: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        if row.application_id in created:
-            created.discard(row.application_id)
-            result.created += 1
-            for code, key, props in row.nodes:
-                by_key = nodes[code]
-                if key not in by_key:
-                    by_key[key] = props
-            at = row.submitted_ts
-            for source, source_key, type_code, target, target_key in row.relationships:
-                rels[(source, type_code, target)].append({"s": source_key, "d": target_key, "at": at})
-        elif stored[row.application_id] == row.content_hash:
-            result.unchanged += 1
-        else:
-            result.conflicts.append(row.application_id)
-    for code, by_key in nodes.items():
-        label = label_from_code(code)
+        element = created.pop(row.application_id, None)
+        if element is None:
+            if stored[row.application_id] == row.content_hash:
+                result.unchanged += 1
+            else:
+                result.conflicts.append(row.application_id)
+            continue
+        result.created += 1
+        for code, key, props in row.nodes:
+            if (code, key) not in properties:
+                properties[(code, key)] = orjson.loads(props)
+        at = row.submitted_ts
+        for source, source_key, type_code, target, target_key in row.relationships:
+            # one end is the application; the other is merged
+            if source == _APPLICATION_CODE:
+                other, other_key = target, target_key
+            else:
+                other, other_key = source, source_key
+            by_type[type_code].append({"a": element, "k": other_key, "p": properties[(other, other_key)], "at": at})
+    for type_code, type_rows in by_type.items():
+        rel_type = rel_type_from_code(type_code)
+        spec = RELATIONSHIP_TYPES[rel_type]
+        outgoing = spec.source is Label.APPLICATION
+        other = spec.target if outgoing else spec.source
+        arrow = f"(a)-[:{rel_type} {{at: row.at}}]->(o)" if outgoing else f"(o)-[:{rel_type} {{at: row.at}}]->(a)"
         tx.run(
-            f"UNWIND $rows AS row MERGE (n:{label} {{{NODE_TYPES[label].key}: row.key}}) ON CREATE SET n += row.props",
-            rows=[{"key": k, "props": orjson.loads(p)} for k, p in by_key.items()],
-        ).consume()
-    for (source_code, type_code, target_code), rel_rows in rels.items():
-        source, target = label_from_code(source_code), label_from_code(target_code)
-        tx.run(
-            f"UNWIND $rows AS row "
-            f"MATCH (s:{source} {{{NODE_TYPES[source].key}: row.s}}) "
-            f"MATCH (d:{target} {{{NODE_TYPES[target].key}: row.d}}) "
-            f"CREATE (s)-[r:{rel_type_from_code(type_code)} {{at: row.at}}]->(d)",
-            rows=rel_rows,
+            "UNWIND $rows AS row MATCH (a) WHERE elementId(a) = row.a "
+            f"MERGE (o:{other} {{{NODE_TYPES[other].key}: row.k}}) ON CREATE SET o += row.p "
+            f"CREATE {arrow}",
+            rows=type_rows,
         ).consume()
     return result

@@ -7,11 +7,13 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from graph_schema.mapping import application_row, graph_from_row
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
 from graph_schema.store import GraphStore, NodeRef, RingRecord
 from tests.builders import T0, account, application, mobile, resident_id
 from tianwang.application import Application, parse_application
 from tianwang.errors import ApplicationConflictError, ApplicationNotFoundError
+from tianwang.privacy import PersonalDataKeyer
 
 
 def app(n: int = 1, **overrides: object) -> Application:
@@ -315,3 +317,18 @@ def test_write_rings_refuses_overlapping_rings(store: GraphStore) -> None:
     with pytest.raises(ValueError, match="appears twice"):
         store.write_rings([RingRecord("R-1", (), {}), RingRecord("R-1", (), {})], detected_at=0.0)
     assert store.rings() == []
+
+
+def test_a_batch_writes_rows_and_graphs_alike(store: GraphStore, keyer: PersonalDataKeyer) -> None:
+    # Person 2 drives the vehicle of application 1 before applying itself, in the same batch:
+    # the node keeps the properties of its first occurrence (no name), as MERGE ... ON CREATE would.
+    driver_first = app(1, **{"vehicle.user_id_number": resident_id(sequence=2)})
+    rows = [application_row(a, keyer) for a in (driver_first, app(2), app(3), driver_first)]
+    result = store.write_rows(rows)
+    assert (result.created, result.unchanged, result.conflicts) == (3, 1, [])
+    person = store.neighbours(NodeRef(Label.APPLICATION, "APP-000002")).nodes
+    props = next(n.properties for n in person if n.label is Label.PERSON)
+    assert "name_masked" not in props and props["id_masked"].startswith("110")
+    again = store.write_graphs([graph_from_row(r) for r in rows])
+    assert (again.created, again.unchanged) == (0, 4)
+    assert store.counts().relationships["VEHICLE_USER"] == 1
