@@ -162,6 +162,8 @@ class FraudRingDetector(Detector):
     def _fit(self, history: Sequence[LabelledContext]) -> dict[str, Any] | None:
         self._labels = {h.context.application_id: h.fraud for h in history if h.fraud}
         with self._graph_lock:
+            for seen in self._seen.values():
+                seen.confirmed = 0  # fitting again starts over
             for h in history:
                 if h.fraud:
                     self._remember(h.context.keys.id_hash).confirmed += 1

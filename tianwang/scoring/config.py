@@ -44,6 +44,7 @@ __all__ = [
     "ChallengerConfig",
     "ConfigSource",
     "DetectorConfig",
+    "FusionConfig",
     "LoadedConfig",
     "ScoringConfig",
     "StrategyConfig",
@@ -107,6 +108,15 @@ class StrategyConfig(_Strict):
     weights: dict[str, float] = Field(default_factory=dict)
     thresholds: Thresholds
     prior: float = Field(default=0.05, gt=0, lt=1, description="fraud rate the fused log-odds start from")
+    fit_weights: bool = Field(default=False, description="learn weights and prior from labelled history when trained")
+
+
+class FusionConfig(_Strict):
+    """How strategies with ``fit_weights`` learn: the later ``holdout`` share of the history
+    is scored by detectors fitted on the rest; ``l2`` pulls weights towards 0."""
+
+    holdout: float = Field(default=0.25, gt=0, lt=1)
+    l2: float = Field(default=1.0, ge=0)
 
 
 class ChallengerConfig(_Strict):
@@ -122,6 +132,7 @@ class ScoringConfig(_Strict):
     version: Literal[1] = 1
     velocity_window_days: float = Field(default=7.0, gt=0, le=365)
     hard_decisions: bool = True
+    fusion: FusionConfig = Field(default_factory=FusionConfig)
     detectors: dict[str, DetectorConfig]
     strategies: dict[str, StrategyConfig] = Field(min_length=1)
     champion: str

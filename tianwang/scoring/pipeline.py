@@ -35,6 +35,7 @@ from tianwang.application import Application, parse_application
 from tianwang.errors import TianwangError
 from tianwang.scoring.config import ConfigSource, LoadedConfig
 from tianwang.scoring.decisions import Decision, DetectorOutcome, StrategyResult
+from tianwang.scoring.fusion import LearnedWeights, learn_weights, vote_terms
 from tianwang.scoring.persistence import DecisionLog, DocumentIndex, InMemoryDecisionLog, InMemoryDocumentIndex
 from tianwang.scoring.strategy import AssignedStrategy, assign_strategy
 from tianwang.scoring.voting import apply_vetoes, band_for, fuse
@@ -103,6 +104,7 @@ class ScoringPipeline:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tianwang-detector")
         self.applicants = ApplicantResolver()
         self._inflight: Counter[str] = Counter()
+        self._learned: dict[str, tuple[str, LearnedWeights]] = {}
         self._inflight_lock = threading.Lock()
         self._store_info = {"kind": store.kind, "schema_version": SCHEMA_VERSION,
                             "keyer_fingerprint": self.keyer.fingerprint()}
@@ -148,15 +150,74 @@ class ScoringPipeline:
                                                                  "application_id": context.application_id})
 
     def fit(self, history: Sequence[LabelledContext]) -> dict[str, dict[str, Any]]:
-        """Fit every detector that trains on ``history``; return what each learned."""
+        """Fit every detector that trains on ``history``; return what each learned.
+
+        Strategies with ``fit_weights`` learn their weights and prior first
+        (:mod:`tianwang.scoring.fusion`): the detectors are fitted on all but the latest
+        ``fusion.holdout`` share of ``history`` (in time order), vote on that share, and
+        the weights are learned from those votes; then every detector is fitted on the
+        whole history. Learned weights hold until the configuration changes.
+        """
+        loaded = self.loaded
+        report: dict[str, dict[str, Any]] = {}
+        learning = [name for name, st in loaded.config.strategies.items() if st.fit_weights]
+        if learning:
+            report["fusion"] = self._learn_weights(history, loaded, learning)
+        report.update(self._fit_detectors(history, loaded))
+        return report
+
+    def _fit_detectors(self, history: Sequence[LabelledContext], loaded: LoadedConfig) -> dict[str, dict[str, Any]]:
         report = {}
-        for name, detector in self.loaded.detectors.items():
+        for name, detector in loaded.detectors.items():
             if detector.supports_training or detector.needs_training:
                 started = time.perf_counter()
                 detector.fit(history)
                 report[name] = {**detector.fit_details, "seconds": round(time.perf_counter() - started, 3)}
                 log.info("detector fitted", extra={"detector": name, "samples": len(history)})
         return report
+
+    def _learn_weights(self, history: Sequence[LabelledContext], loaded: LoadedConfig,
+                       strategies: Sequence[str]) -> dict[str, Any]:
+        started = time.perf_counter()
+        ordered = sorted(history, key=lambda h: (h.context.as_of, h.context.application_id))
+        n_hold = int(len(ordered) * loaded.config.fusion.holdout)
+        earlier, later = ordered[: len(ordered) - n_hold], ordered[len(ordered) - n_hold:]
+        self._fit_detectors(earlier, loaded)
+        voting = [n for n, d in loaded.config.detectors.items() if d.mode == "active" and n in loaded.detectors]
+        terms = []
+        for labelled in later:
+            votes = {}
+            for name in voting:
+                try:
+                    votes[name] = loaded.detectors[name].score(labelled.context)
+                except Exception:  # a detector that fails here is left out, as in scoring
+                    continue
+            terms.append(vote_terms(votes, voting))
+        y = [h.fraud for h in later]
+        report: dict[str, Any] = {"holdout": len(later)}
+        for name in strategies:
+            strategy = loaded.config.strategies[name]
+            members = [i for i, n in enumerate(voting) if n in set(strategy.detectors or voting)]
+            try:
+                learned = learn_weights([[row[i] for i in members] for row in terms], y,
+                                        [voting[i] for i in members], l2=loaded.config.fusion.l2)
+            except ValueError as exc:
+                log.warning("strategy weights not learned", extra={"strategy": name, "why": str(exc)})
+                report[name] = {"learned": False, "why": str(exc)}
+                continue
+            self._learned[name] = (loaded.version, learned)
+            report[name] = {"learned": True, "weights": learned.weights, "prior": round(learned.prior, 5),
+                            **learned.details}
+        report["seconds"] = round(time.perf_counter() - started, 3)
+        return report
+
+    def weights_of(self, name: str, strategy: Any, loaded: LoadedConfig) -> tuple[dict[str, float], float]:
+        """The weights (by detector) and prior strategy ``name`` votes with: learned, else configured."""
+        configured = {n: strategy.weights.get(n, d.weight) for n, d in loaded.config.detectors.items()}
+        learned = self._learned.get(name)
+        if learned is not None and learned[0] == loaded.version:
+            return {**configured, **learned[1].weights}, learned[1].prior
+        return configured, strategy.prior
 
     # -- scoring --------------------------------------------------------------------------
     def score(
@@ -271,8 +332,9 @@ class ScoringPipeline:
         cfg = loaded.config.detectors
         votes = {n: o.vote for n, o in outcomes.items()
                  if o.status == "ok" and o.vote is not None and o.mode == "active" and n in members}
-        weights = {n: strategy.weights.get(n, cfg[n].weight) for n in votes}
-        fused = fuse(votes, weights, strategy.prior)
+        all_weights, prior = self.weights_of(name, strategy, loaded)
+        weights = {n: all_weights[n] for n in votes}
+        fused = fuse(votes, weights, prior)
         band = band_for(fused.fraud_score, strategy.thresholds)
         vetoes = {n: cfg[n].veto for n in votes if cfg[n].veto is not None}
         score, band, fired = apply_vetoes(fused.fraud_score, band, votes, vetoes, strategy.thresholds)  # type: ignore[arg-type]
@@ -283,10 +345,11 @@ class ScoringPipeline:
                 timings: dict[str, float]) -> Decision:
         result, contributions, fired = self._strategy_result(assigned.name, assigned.role, assigned.strategy,
                                                              loaded, outcomes)
+        weights = self.weights_of(assigned.name, assigned.strategy, loaded)[0]
         for name, c in contributions.items():
             outcomes[name].voting = True
             outcomes[name].contribution = c
-            outcomes[name].weight = assigned.strategy.weights.get(name, loaded.config.detectors[name].weight)
+            outcomes[name].weight = weights[name]
         other = None
         if assigned.other is not None and assigned.other_name is not None:
             other_role = "champion" if assigned.role == "challenger" else "challenger"

@@ -1,0 +1,93 @@
+"""Strategies that learn their weights from labelled history (fit_weights)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detectors import Detector, LabelledContext, Reason, ScoringContext, Vote
+from graph_schema.embedded import EmbeddedGraphStore
+from tianwang.application import parse_application
+from tianwang.scoring import ScoringPipeline, parse_config
+from tianwang.scoring.fusion import learn_weights
+
+from ..builders import application
+from .helpers import registry
+
+
+class IncomeDetector(Detector):
+    """Suspicious of high declared incomes: informative on the history below."""
+
+    name = "income"
+
+    def score(self, context: ScoringContext) -> Vote:
+        high = context.application.applicant.monthly_income > 30_000
+        return Vote(0.6 if high else 0.01, 1.0, (Reason("HIGH", "high income"),) if high else (), 0.01)
+
+
+class CoinDetector(Detector):
+    """Votes at random (by application number): no information."""
+
+    name = "coin"
+
+    def score(self, context: ScoringContext) -> Vote:
+        odd = int(context.application_id[-1]) % 2 == 1
+        return Vote(0.6 if odd else 0.01, 1.0, (), 0.01)
+
+
+def _history(pipeline: ScoringPipeline, n: int = 400) -> list[LabelledContext]:
+    rng = np.random.default_rng(5)
+    out = []
+    for i in range(1, n + 1):
+        fraud = bool(rng.random() < 0.15)
+        income = 40_000 if fraud and rng.random() < 0.8 else (40_000 if rng.random() < 0.05 else 12_000)
+        app = parse_application(application(i, **{"applicant.monthly_income": income}))
+        out.append(LabelledContext(pipeline.ingest(app), fraud))
+    return out
+
+
+def _config(fit: bool):
+    reg = registry()
+    reg.register(IncomeDetector)
+    reg.register(CoinDetector)
+    text = f"""
+version: 1
+fusion: {{holdout: 0.5, l2: 1.0}}
+detectors: {{income: {{weight: 1.0}}, coin: {{weight: 1.0}}}}
+strategies:
+  main: {{thresholds: {{review: 300, reject: 700}}, prior: 0.05, fit_weights: {str(fit).lower()}}}
+champion: main
+"""
+    return parse_config(text, reg)
+
+
+def test_a_strategy_learns_weights_that_favour_the_informative_detector(tmp_path, keyer) -> None:
+    store = EmbeddedGraphStore(tmp_path / "g.db", keyer)
+    pipeline = ScoringPipeline(store, _config(fit=True))
+    report = pipeline.fit(_history(pipeline))
+    fusion = report["fusion"]
+    assert fusion["holdout"] == 200 and fusion["main"]["learned"]
+    weights = fusion["main"]["weights"]
+    assert weights["income"] > 1.0 and weights["coin"] < 0.3
+    assert 0.001 < fusion["main"]["prior"] < 0.15
+    decision = pipeline.score(application(999, **{"applicant.monthly_income": 40_000}))
+    by_name = {o.detector: o for o in decision.outcomes}
+    assert by_name["income"].weight == weights["income"]
+    assert decision.fraud_score > 500
+    pipeline.close()
+    store.close()
+
+
+def test_without_fit_weights_the_configured_weights_stay(tmp_path, keyer) -> None:
+    store = EmbeddedGraphStore(tmp_path / "g.db", keyer)
+    pipeline = ScoringPipeline(store, _config(fit=False))
+    assert "fusion" not in pipeline.fit(_history(pipeline, 50))
+    decision = pipeline.score(application(998, **{"applicant.monthly_income": 40_000}))
+    assert {o.detector: o.weight for o in decision.outcomes if o.voting} == {"income": 1.0, "coin": 1.0}
+    pipeline.close()
+    store.close()
+
+
+def test_too_few_examples_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="at least 10 fraud"):
+        learn_weights(np.ones((20, 1)), np.zeros(20, dtype=bool), ["a"])
