@@ -24,7 +24,9 @@ applications.
 Where the rings come from: with ``refresh_every`` > 0 the detector runs ring
 detection itself, when fitted (as of the last training application, with the
 training labels as confirmed fraud) and then every ``refresh_every`` applications it
-observes (backtests, small deployments: deterministic, in time order). With 0 it reads
+observes (backtests and small deployments; in time order, so a backtest repeats; with
+``refresh_in_background`` the run happens in a thread and the request does not wait for
+it, which a service with a large graph wants). With 0 it reads
 the rings the batch job wrote to the store, and reloads them in the background every
 ``reload_seconds``.
 
@@ -77,6 +79,7 @@ class FraudRingSettings(DetectorSettings):
     """See the module docstring. ``link_weights`` by link kind (``contact`` for contact phones)."""
 
     refresh_every: int = Field(default=0, ge=0)
+    refresh_in_background: bool = False
     reload_seconds: float = Field(default=300.0, gt=0)
     min_risk: float = Field(default=0.05, ge=0, le=1)
     max_sharing: int = Field(default=10, ge=1)
@@ -428,8 +431,21 @@ class FraudRingDetector(Detector):
             return
         self._observed += 1
         if s.refresh_every and self._observed % s.refresh_every == 0 and context.view is not None:
-            self.refresh(context.view.store, context.as_of)
-            return
+            if not s.refresh_in_background:
+                self.refresh(context.view.store, context.as_of)
+                return
+            if self._loading.acquire(blocking=False):
+                store, moment = context.view.store, context.as_of
+
+                def run() -> None:
+                    try:
+                        self.refresh(store, moment)
+                    except Exception as exc:  # keep the rings in use; say why
+                        log.warning("rings could not be refreshed", extra={"error": type(exc).__name__})
+                    finally:
+                        self._loading.release()
+
+                threading.Thread(target=run, name="tianwang-ring-refresh", daemon=True).start()
         last = self._last
         best = last[1] if last is not None and last[0] == context.application_id else None
         if last is None or last[0] != context.application_id:

@@ -193,3 +193,21 @@ def _exposure(applications: int, risky: int):
     from tianwang.rings.index import DealerExposure
 
     return DealerExposure(applications, risky)
+
+
+def test_a_refresh_in_the_background_swaps_the_rings_when_done(tmp_path, keyer):
+    graph = EmbeddedGraphStore(tmp_path / "bg.db", keyer)
+    history = []
+    for application in ring_applications():
+        graph.upsert_application(application)
+        history.append(LabelledContext(build_context(application, keyer, view=graph.as_of(application.submitted_ts)),
+                                       False))
+    detector = FraudRingDetector({"refresh_every": 1, "refresh_in_background": True})
+    detector.fit(history)
+    before = detector.index
+    detector.observe(context(graph, later(19, days=200)))
+    deadline = time.monotonic() + 10
+    while detector.index is before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert detector.index is not before and len(detector.index) >= 1
+    graph.close()
