@@ -146,10 +146,10 @@ class EmbeddedGraphStore(GraphStore):
         """Write a batch in one transaction, a few statements per table.
 
         Applications already stored are sorted out first (one lookup of their content
-        hashes); the nodes the new ones touch are deduplicated in memory, looked up
-        once per label, and only the missing ones inserted, with consecutive ids after
-        the largest (the write lock is held), so every table grows at its end instead
-        of being rewritten all over. Relationships go in sorted, in one statement.
+        hashes); the nodes the new ones touch are deduplicated in memory and inserted
+        with ids after the largest (the write lock is held), so every table grows at its
+        end instead of being rewritten all over. Relationships go in sorted, in one
+        statement.
         """
         result = BulkUpsertResult()
         try:
@@ -175,14 +175,23 @@ class EmbeddedGraphStore(GraphStore):
                 result.created = len(accepted)
                 if not accepted:
                     return result
-                ids = self._node_ids(cur, new_nodes)
+                # Insert every node the batch touches with the next free ids; those already stored
+                # are skipped by the unique index (one seek, as a lookup would cost) and are the
+                # only ones looked up. Skipped ids stay unused: ids are distinct, not consecutive.
                 first = cur.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM nodes").fetchone()[0]
-                node_rows = []
-                for node, props in new_nodes.items():
-                    if node not in ids:
-                        ids[node] = nid = first + len(node_rows)
-                        node_rows.append((nid, node[0], node[1], props))
-                cur.executemany("INSERT INTO nodes (id, label, key, props) VALUES (?, ?, ?, ?)", node_rows)
+                cur.executemany(
+                    "INSERT INTO nodes (id, label, key, props) VALUES (?, ?, ?, ?) ON CONFLICT (label, key) DO NOTHING",
+                    [(nid, code, key, props) for nid, ((code, key), props) in enumerate(new_nodes.items(), first)],
+                )
+                inserted = {nid for (nid,) in cur.execute("SELECT id FROM nodes WHERE id >= ?", (first,))}
+                ids: dict[tuple[int, str], int] = {}
+                stored: list[tuple[int, str]] = []
+                for nid, node in enumerate(new_nodes, first):
+                    if nid in inserted:
+                        ids[node] = nid
+                    else:
+                        stored.append(node)
+                ids.update(self._node_ids(cur, stored))
                 edge_rows = [
                     (ids[(s, sk)], t, ids[(d, dk)], row.submitted_ts)
                     for row in accepted
