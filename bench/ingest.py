@@ -1,11 +1,13 @@
 """Ingest benchmark: generate applications, ingest them into each store, print applications/s.
 
-    python bench/ingest.py [--applications 100000] [--seed 11] [--stores embedded,neo4j]
+    python bench/ingest.py [--applications 100000] [--seed 11] [--stores embedded,neo4j] [--workers N]
 
 The Neo4j figure needs ``TIANWANG_NEO4J_URI`` (``scripts/neo4j-dev.sh start`` prints one);
 the database is cleared first. Each figure is end to end: reading the NDJSON file,
 validating every line, mapping it to graph records and committing the batches. A second
-ingest of the same file measures the idempotent rerun.
+ingest of the same file measures the idempotent rerun. Each line also gives the CPU
+seconds of this process and of the worker processes, and the load average before and
+after: on a shared machine the rate depends on what else runs.
 """
 
 from __future__ import annotations
@@ -25,14 +27,20 @@ from tianwang.privacy import PersonalDataKeyer
 SECRET = b"tianwang-bench-secret-0123456789abcdef"
 
 
-def run(store: GraphStore, path: Path, batch_size: int) -> None:
-    first = ingest_file(path, store, batch_size=batch_size)
+def run(store: GraphStore, path: Path, batch_size: int, workers: int | None) -> None:
+    load_before = os.getloadavg()[0]
+    before = os.times()
+    first = ingest_file(path, store, batch_size=batch_size, workers=workers)
+    after = os.times()
     counts = store.counts()
-    second = ingest_file(path, store, batch_size=batch_size)
+    second = ingest_file(path, store, batch_size=batch_size, workers=workers)
     same = counts == store.counts()
+    own = after.user + after.system - before.user - before.system
+    children = after.children_user + after.children_system - before.children_user - before.children_system
     print(
         f"{store.kind:>8}: {first.created:,} applications in {first.seconds:.1f} s = "
-        f"{first.per_second:,.0f} applications/s; rerun {second.per_second:,.0f}/s, "
+        f"{first.per_second:,.0f} applications/s (CPU s: {own:.1f} here, {children:.1f} in workers; "
+        f"load {load_before:.1f} -> {os.getloadavg()[0]:.1f}); rerun {second.per_second:,.0f}/s, "
         f"{second.unchanged:,} unchanged, counts {'unchanged' if same else 'CHANGED'}; "
         f"{counts.total_nodes:,} nodes, {counts.total_relationships:,} relationships"
     )
@@ -44,17 +52,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--stores", default="embedded,neo4j")
     parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=None, help="validating processes (default: ingest_file's)")
     args = parser.parse_args()
     keyer = PersonalDataKeyer(SECRET)
     with tempfile.TemporaryDirectory(prefix="tianwang-bench-") as tmp:
         started = time.perf_counter()
         generate(args.applications, args.seed, Path(tmp))
-        print(f"generated {args.applications:,} applications in {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated {args.applications:,} applications in {time.perf_counter() - started:.1f} s "
+            f"({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})"
+        )
         path = Path(tmp) / "applications.ndjson"
         for kind in args.stores.split(","):
             if kind == "embedded":
                 with EmbeddedGraphStore(Path(tmp) / "bench.db", keyer) as store:
-                    run(store, path, args.batch_size)
+                    run(store, path, args.batch_size, args.workers)
             elif kind == "neo4j":
                 uri = os.environ.get("TIANWANG_NEO4J_URI")
                 if not uri:
@@ -64,7 +76,7 @@ def main() -> None:
 
                 with Neo4jGraphStore(uri, keyer) as neo:
                     neo.clear()
-                    run(neo, path, args.batch_size)
+                    run(neo, path, args.batch_size, args.workers)
                     neo.clear()
             else:
                 parser.error(f"unknown store {kind!r}; choose from embedded, neo4j")

@@ -1,6 +1,6 @@
 """The embedded graph store: one SQLite file in WAL mode, no server.
 
-Nodes get consecutive integer ids in arrival order and are found by (label, key)
+Nodes get increasing integer ids in arrival order and are found by (label, key)
 through a unique index; relationships refer to node ids. Since most of what an
 application writes is new, each batch appends to the end of every table, which keeps
 commits small as the store grows. Applications and their redacted records are
