@@ -4,7 +4,8 @@ Signals (default log-odds weights in :attr:`IdentityTheftDetector.SIGNALS`):
 
 * the applicant's phone is not the phone registered to the id at the carrier (or the
   carrier has none on record), or it is a virtual-operator number;
-* a low face-match score or a failed liveness check at intake;
+* a low face-match score (a second signal when very low) or a failed liveness check at
+  intake;
 * the same id applying again within the window, at several dealers;
 * the declared employer is not the one paying the id's social insurance;
 * an age from the id's birth date that no lender would see (under 18, over 70); the
@@ -52,6 +53,7 @@ class IdentityTheftDetector(SignalDetector):
         "NO_REGISTERED_PHONE": 0.7,
         "VIRTUAL_OPERATOR_PHONE": 1.0,
         "LOW_FACE_MATCH": 3.0,
+        "VERY_LOW_FACE_MATCH": 2.0,
         "LIVENESS_FAILED": 3.0,
         "ID_VELOCITY": 2.0,
         "ID_SEVERAL_DEALERS": 1.5,
@@ -89,6 +91,13 @@ class IdentityTheftDetector(SignalDetector):
             out.append(Finding(
                 "LOW_FACE_MATCH", min(1.0, (0.85 - a.face_match_score) / 0.12),
                 f"face match {a.face_match_score:.2f} is low (below 0.85)",
+                (Evidence("applicant.face_match_score", f"{a.face_match_score:.2f}"),),
+            ))
+        if a.face_match_score is not None and a.face_match_score < 0.7:
+            # a second step: real customers rarely fall this low (bad light does not do it)
+            out.append(Finding(
+                "VERY_LOW_FACE_MATCH", min(1.0, (0.7 - a.face_match_score) / 0.15),
+                f"face match {a.face_match_score:.2f} is very low (below 0.70)",
                 (Evidence("applicant.face_match_score", f"{a.face_match_score:.2f}"),),
             ))
         if a.liveness_passed is False:
