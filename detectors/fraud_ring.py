@@ -427,8 +427,6 @@ class FraudRingDetector(Detector):
                     if other is not None:
                         other.strong = True
         index = self._index
-        if index is None or (not self.is_fitted and s.refresh_every):
-            return
         self._observed += 1
         if s.refresh_every and self._observed % s.refresh_every == 0 and context.view is not None:
             if not s.refresh_in_background:
@@ -446,6 +444,8 @@ class FraudRingDetector(Detector):
                         self._loading.release()
 
                 threading.Thread(target=run, name="tianwang-ring-refresh", daemon=True).start()
+        if index is None:
+            return
         last = self._last
         best = last[1] if last is not None and last[0] == context.application_id else None
         if last is None or last[0] != context.application_id:
