@@ -60,7 +60,8 @@ def test_builtins_are_registered_explicitly() -> None:
 def test_names_resolve_case_insensitively_and_unknown_names_list_the_known() -> None:
     registry = DetectorRegistry.builtin()
     assert registry.resolve("MULTI_Lending").name == "multi_lending"
-    with pytest.raises(UnknownDetectorError, match=r"unknown detector 'ring'; known: forged_documents, fraud_ring, .*identity_theft"):
+    known = r"unknown detector 'ring'; known: forged_documents, fraud_ring, .*identity_theft"
+    with pytest.raises(UnknownDetectorError, match=known):
         registry.resolve("ring")
 
 
