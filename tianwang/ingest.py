@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -154,8 +154,12 @@ def ingest_file(
             progress(pending_bytes)
             pending_bytes = 0
 
-    with open(path, "rb") as lines, _fewer_collections():
-        for chunk, mapped in _mapped_chunks(lines, store.keyer, workers):
+    with (
+        open(path, "rb") as lines,
+        _fewer_collections(),
+        closing(_mapped_chunks(lines, store.keyer, workers)) as chunks,
+    ):
+        for chunk, mapped in chunks:
             for number, item in mapped:
                 report.lines += 1
                 if isinstance(item, LineError):
@@ -202,7 +206,7 @@ def _mapped_chunks(lines: BinaryIO, keyer: PersonalDataKeyer, workers: int) -> I
     """Each chunk of the file with its lines validated and mapped, in file order.
 
     With workers, a few chunks are in flight at once (enough to keep every worker busy
-    while this process writes); leaving early shuts the workers down.
+    while this process writes); closing the generator early shuts the workers down.
     """
     chunks = _read_chunks(lines)
     if workers == 0:
