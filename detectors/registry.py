@@ -36,6 +36,7 @@ from detectors.base import Detector
 from detectors.forged_documents import ForgedDocumentsDetector
 from detectors.fraud_ring import FraudRingDetector
 from detectors.identity_theft import IdentityTheftDetector
+from detectors.known_fraud_similarity import KnownFraudSimilarityDetector
 from detectors.multi_lending import MultiLendingDetector
 from detectors.rules import RulesDetector
 from detectors.watchlist import WatchlistDetector
@@ -62,6 +63,7 @@ BUILTIN_DETECTORS: tuple[type[Detector], ...] = (
     MultiLendingDetector,
     RulesDetector,
     WatchlistDetector,
+    KnownFraudSimilarityDetector,
     FraudRingDetector,
 )
 

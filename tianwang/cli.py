@@ -228,6 +228,10 @@ from tianwang.rings.cli import register_rings  # noqa: E402
 
 register_rings(app)
 
+from tianwang.similarity_cli import register_similarity  # noqa: E402
+
+register_similarity(app)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
