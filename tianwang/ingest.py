@@ -11,7 +11,7 @@ Validating and mapping a line costs far more than writing it, so a large file is
 read in chunks of lines that worker processes validate and map to
 :class:`~graph_schema.mapping.ApplicationRow` (plain strings, numbers and tuples,
 cheap to send back), while this process writes the batches in file order. The
-result is the same as in one process: the same function handles every chunk, and
+result is the same as in one process: the same function maps every chunk, and
 the workers only ever see raw lines and send back rows and error reasons.
 """
 
@@ -127,7 +127,7 @@ def ingest_file(
     if workers is not None and workers < 0:
         raise ValueError(f"workers must be 0 or more, got: {workers}")
     if workers is None:
-        workers = min(os.cpu_count() or 1, 4) if os.path.getsize(path) >= _WORKERS_FROM_BYTES else 0
+        workers = min(_usable_cpus(), 4) if os.path.getsize(path) >= _WORKERS_FROM_BYTES else 0
     report = IngestReport(path=str(path))
     started = time.perf_counter()
     batch: list[ApplicationRow] = []
@@ -187,7 +187,7 @@ def ingest_file(
     return report
 
 
-def map_lines(first_line: int, lines: list[bytes], keyer: PersonalDataKeyer) -> list[_Mapped]:
+def _map_lines(first_line: int, lines: list[bytes], keyer: PersonalDataKeyer) -> list[_Mapped]:
     """Validate and map consecutive lines, the first numbered ``first_line``; blank ones are left out."""
     mapped: list[_Mapped] = []
     for number, raw in enumerate(lines, start=first_line):
@@ -211,7 +211,7 @@ def _mapped_chunks(lines: BinaryIO, keyer: PersonalDataKeyer, workers: int) -> I
     chunks = _read_chunks(lines)
     if workers == 0:
         for first_line, raw in chunks:
-            yield _Chunk(first_line, [len(r) for r in raw]), map_lines(first_line, raw, keyer)
+            yield _Chunk(first_line, [len(r) for r in raw]), _map_lines(first_line, raw, keyer)
         return
     # fork keeps start-up cheap (no re-import); elsewhere the platform's default method.
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
@@ -249,11 +249,11 @@ def _start_worker(keyer: PersonalDataKeyer) -> None:
 
 
 def _map_in_worker(first_line: int, lines: list[bytes]) -> list[tuple[int, tuple[object, ...] | LineError]]:
-    """:func:`map_lines` in a worker; rows go back as plain tuples (the cheapest to pickle)."""
+    """:func:`_map_lines` in a worker; rows go back as plain tuples (the cheapest to pickle)."""
     assert _worker_keyer is not None
     return [
         (number, item if isinstance(item, LineError) else tuple(item))
-        for number, item in map_lines(first_line, lines, _worker_keyer)
+        for number, item in _map_lines(first_line, lines, _worker_keyer)
     ]
 
 
@@ -262,6 +262,13 @@ def _received(
 ) -> tuple[_Chunk, list[_Mapped]]:
     make = ApplicationRow._make
     return chunk, [(number, item if isinstance(item, LineError) else make(item)) for number, item in future.result()]
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the platform says, else all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 @contextmanager
