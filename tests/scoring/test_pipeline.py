@@ -35,7 +35,8 @@ def test_one_application_in_one_explained_decision_out(store, keyer, tmp_path) -
     assert 0 <= decision.fraud_score <= 1000
     assert decision.band in ("review", "reject")
     assert {o.detector for o in decision.outcomes} == {"identity_theft", "forged_documents", "multi_lending",
-                                                       "rules", "watchlist", "synthetic_identity", "fraud_ring"}
+                                                       "rules", "watchlist", "synthetic_identity", "fraud_ring",
+                                                       "known_fraud_similarity"}
     assert all(o.status == "ok" for o in decision.outcomes)
     assert {d for d, _ in decision.reasons} >= {"identity_theft", "multi_lending"}
     assert set(decision.timings_ms) >= {"validate", "upsert", "context", "fast", "deep", "vote", "record", "total"}
