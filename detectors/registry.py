@@ -35,6 +35,7 @@ from typing import Any
 from detectors.base import Detector
 from detectors.forged_documents import ForgedDocumentsDetector
 from detectors.fraud_ring import FraudRingDetector
+from detectors.gnn_ring import GnnRingDetector
 from detectors.identity_theft import IdentityTheftDetector
 from detectors.known_fraud_similarity import KnownFraudSimilarityDetector
 from detectors.multi_lending import MultiLendingDetector
@@ -65,6 +66,7 @@ BUILTIN_DETECTORS: tuple[type[Detector], ...] = (
     WatchlistDetector,
     KnownFraudSimilarityDetector,
     FraudRingDetector,
+    GnnRingDetector,
 )
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
