@@ -53,7 +53,7 @@ def _config(fit: bool):
     text = f"""
 version: 1
 fusion: {{holdout: 0.5, l2: 1.0}}
-detectors: {{income: {{weight: 1.0}}, coin: {{weight: 1.0}}}}
+detectors: {{income: {{weight: 1.0, budget_ms: 30000}}, coin: {{weight: 1.0, budget_ms: 30000}}}}
 strategies:
   main: {{thresholds: {{review: 300, reject: 700}}, prior: 0.05, fit_weights: {str(fit).lower()}}}
 champion: main
