@@ -10,6 +10,7 @@ core never loads torch or faiss):
 * :mod:`embeddings.sage_sep_net` — the torch module: residual GraphSAGE with separate ego/neighbour weights.
 * :mod:`embeddings.gnn_node_classifier` — full-batch training of that module, early-stopped on validation nodes.
 * :mod:`embeddings.public_eval` — ``evaluate_public("tolokers" | "s-ffsd")`` and its :class:`PublicResult`.
-
-The FAISS similarity index is not written yet.
+* :mod:`embeddings.application_features` — one numeric row per application (own figures, graph link counts).
+* :mod:`embeddings.similarity` — the FAISS index of confirmed fraud (exact, or IVF with measured recall)
+  and the embedders behind it.
 """
