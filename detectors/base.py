@@ -252,6 +252,15 @@ class Detector(ABC):
         does nothing.
         """
 
+    def verdict(self, application_id: str, fraud: bool, typology: str | None = None) -> bool:
+        """Take in an investigator's verdict on an application the pipeline has seen.
+
+        Detectors that learn from confirmed cases between trainings (an index of known
+        fraud, the confirmed members of a ring) override this; return whether the
+        verdict was used. Must be cheap and thread-safe; the default uses nothing.
+        """
+        return False
+
     # -- scoring ----------------------------------------------------------------------
     @abstractmethod
     def score(self, context: ScoringContext) -> Vote:

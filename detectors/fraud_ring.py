@@ -44,6 +44,7 @@ import logging
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -98,6 +99,7 @@ class FraudRingSettings(DetectorSettings):
     baseline: float = Field(default=0.02, gt=0, lt=1)
     local_rings: bool = True
     max_local: int = Field(default=30, ge=3)
+    verdict_capacity: int = Field(default=1_000_000, ge=0)
     target_typologies: list[str] | None = None
 
 
@@ -153,6 +155,7 @@ class FraudRingDetector(Detector):
         self._loaded_at = 0.0
         self._last: tuple[str, _Attachment | None] | None = None
         self._seen: dict[str, _Seen] = {}
+        self._applicant_of: OrderedDict[str, str] = OrderedDict()  # application id -> id key, latest only
         self._adjacent: dict[str, dict[str, None]] = {}  # insertion-ordered, so runs repeat
         self._graph_lock = threading.Lock()
 
@@ -402,6 +405,21 @@ class FraudRingDetector(Detector):
         return tuple(Evidence("ring.confirmed_fraud", neighbour=a) for a in ring.confirmed[:3])
 
     # -- keeping up ----------------------------------------------------------------------
+    def verdict(self, application_id: str, fraud: bool, typology: str | None = None) -> bool:
+        """A confirmed fraud counts towards its applicant's local rings now and its ring's risk at the next run."""
+        with self._graph_lock:
+            own = self._applicant_of.get(application_id)
+            if own is None:
+                return False
+            was = self._labels.get(application_id, False)
+            if fraud and not was:
+                self._labels[application_id] = True
+                self._remember(own).confirmed += 1
+            elif not fraud and was:
+                del self._labels[application_id]
+                self._remember(own).confirmed -= 1
+        return True
+
     def _remember(self, identity: str) -> _Seen:
         seen = self._seen.get(identity)
         if seen is None:
@@ -413,6 +431,9 @@ class FraudRingDetector(Detector):
         direct = self._direct(context)
         own = context.keys.id_hash
         with self._graph_lock:
+            self._applicant_of[context.application_id] = own
+            if len(self._applicant_of) > s.verdict_capacity:
+                self._applicant_of.popitem(last=False)
             seen = self._remember(own)
             seen.times.append(context.as_of)
             seen.dealers.append(context.application.dealer_id)

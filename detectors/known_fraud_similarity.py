@@ -193,6 +193,8 @@ class KnownFraudSimilarityDetector(Detector):
         index_path: str | None = None
         #: Applications remembered for the neighbours' mean row.
         neighbour_capacity: int = Field(200_000, ge=0)
+        #: Vectors of the latest applications seen, kept so a verdict by id can be indexed.
+        verdict_capacity: int = Field(100_000, ge=0)
         target_typologies: list[str] | None = None
         seed: int = 0
 
@@ -216,10 +218,28 @@ class KnownFraudSimilarityDetector(Detector):
         self._rng = np.random.default_rng(self.settings.seed)
         self._load_lock = threading.Lock()
         self._load_tried = False
+        self._recent: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     # -- training ---------------------------------------------------------------------
     def observe(self, context: ScoringContext) -> None:
         self.embedder.observe(context)
+        if self.fraud_index is not None and self.settings.verdict_capacity:
+            vector = self.embedder.embed([context])[0]
+            with self._recent_lock:
+                self._recent[context.application_id] = vector
+                self._recent.move_to_end(context.application_id)
+                while len(self._recent) > self.settings.verdict_capacity:
+                    self._recent.popitem(last=False)
+
+    def verdict(self, application_id: str, fraud: bool, typology: str | None = None) -> bool:
+        """Index a verdict on one of the latest ``verdict_capacity`` applications seen (by id)."""
+        with self._recent_lock:
+            vector = self._recent.get(application_id)
+        if vector is None or self.fraud_index is None:
+            return False
+        self.add_verdict(vector, application_id, fraud, typology)
+        return True
 
     def _fit(self, history: Sequence[LabelledContext]) -> dict[str, Any]:
         s = self.settings

@@ -219,6 +219,24 @@ class ScoringPipeline:
             return {**configured, **learned[1].weights}, learned[1].prior
         return configured, strategy.prior
 
+    def verdict(self, application_id: str, fraud: bool, typology: str | None = None) -> list[str]:
+        """Hand an investigator's verdict to every detector; return those that took it in.
+
+        The known-fraud index takes a confirmed case in at once, the ring detector counts
+        it towards its applicant's ring; labels for the next training are kept elsewhere.
+        """
+        used = []
+        for name, detector in self.loaded.detectors.items():
+            try:
+                if detector.verdict(application_id, fraud, typology):
+                    used.append(name)
+            except Exception as exc:  # one detector's bookkeeping must not lose the others'
+                log.warning("detector failed to take a verdict", extra={"detector": name,
+                                                                        "error": type(exc).__name__,
+                                                                        "application_id": application_id})
+        log.info("verdict", extra={"application_id": application_id, "fraud": fraud, "detectors": used})
+        return used
+
     # -- scoring --------------------------------------------------------------------------
     def score(
         self, application: Application | str | bytes | Mapping[str, Any], *,
