@@ -102,7 +102,8 @@ class GnnRingDetector(Detector):
         super().__init__(settings)
         self._lock = threading.Lock()
         self._model: RingGnnModel | None = None
-        # before a model exists: rows, times and links of observed applications, to train on
+        # rows, times and links of the applications observed before a model existed: what
+        # (re)training adds to the labelled history, unlabelled
         self._pending: dict[str, tuple[float, np.ndarray, tuple[str, ...]]] = {}
         # with a model: cacheable states and probability of each application, oldest first
         self._states: OrderedDict[str, tuple[np.ndarray, float]] = OrderedDict()
@@ -177,7 +178,6 @@ class GnnRingDetector(Detector):
         states, probabilities = self._model.node_states(graph.features, graph.edge_index)
         known = {h.context.application_id for h in history if h.fraud}
         with self._lock:
-            self._pending.clear()
             self._states.clear()
             for i, app_id in enumerate(graph.ids):
                 self._remember(app_id, states[i], float(probabilities[i]))
