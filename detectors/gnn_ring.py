@@ -15,7 +15,8 @@ fills the cache. ``save_to`` writes the trained model as an artifact folder.
 The vote is the model's calibrated fraud probability against the training fraud rate.
 Reasons name the linked applications the model scores as fraud-like (their ids and
 the kind of link: no personal data), linked applications confirmed as fraud in the
-training history, and whether the application's own figures alone look like fraud.
+training history or by an investigator's verdict since (:meth:`GnnRingDetector.verdict`),
+and whether the application's own figures alone look like fraud.
 
 Torch is imported only when the detector trains or loads a model, so importing the
 detector registry stays light.
@@ -205,6 +206,21 @@ class GnnRingDetector(Detector):
         self._states.move_to_end(app_id)
         while len(self._states) > self.settings.cache_size:
             self._states.popitem(last=False)
+
+    @property
+    def confirmed_fraud(self) -> frozenset[str]:
+        """Applications known as fraud: the training history's, and investigators' verdicts since."""
+        with self._lock:
+            return frozenset(self._known_fraud)
+
+    def verdict(self, application_id: str, fraud: bool, typology: str | None = None) -> bool:
+        """Name a confirmed case in the reasons of applications linked to it (the score waits for training)."""
+        with self._lock:
+            if fraud:
+                self._known_fraud.add(application_id)
+            else:
+                self._known_fraud.discard(application_id)
+        return True
 
     # -- observing and scoring --------------------------------------------------------------
     def observe(self, context: ScoringContext) -> None:

@@ -120,6 +120,16 @@ def test_reasons_name_fraud_like_links_without_personal_data(
         assert mobile(n) not in text
 
 
+def test_takes_in_verdicts_as_confirmed_cases(scored: tuple[GnnRingDetector, list[Decision], Path]) -> None:
+    detector, _, _ = scored
+    legit = f"APP-{N_HISTORY + 1:06d}"
+    assert legit not in detector.confirmed_fraud and f"APP-{4:06d}" in detector.confirmed_fraud
+    assert detector.verdict(legit, True, "cash_out_ring")
+    assert legit in detector.confirmed_fraud
+    assert detector.verdict(legit, False)
+    assert legit not in detector.confirmed_fraud
+
+
 def test_the_saved_artifact_loads_and_scores_identically(
         scored: tuple[GnnRingDetector, list[Decision], Path], context_of: Any) -> None:
     detector, _, artifact = scored
