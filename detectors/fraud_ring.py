@@ -243,7 +243,7 @@ class FraudRingDetector(Detector):
         links = context.links
         if links is None:
             return []
-        out = []
+        out: list[tuple[str, str, str, int]] = []
         singles = (links.person, links.phone, links.device, links.account, links.address, links.vehicle,
                    links.vehicle_user)
         for link in (*singles, *links.contacts):

@@ -11,6 +11,8 @@ core never loads torch or faiss):
 * :mod:`embeddings.gnn_node_classifier` — full-batch training of that module, early-stopped on validation nodes.
 * :mod:`embeddings.public_eval` — ``evaluate_public("tolokers" | "s-ffsd")`` and its :class:`PublicResult`.
 * :mod:`embeddings.application_features` — one numeric row per application (own figures, graph link counts).
+* :mod:`embeddings.ring_gnn` — the inductive GNN over earlier linked applications behind ``gnn_ring``,
+  its training and versioned artifact.
 * :mod:`embeddings.similarity` — the FAISS index of confirmed fraud (exact, or IVF with measured recall)
   and the embedders behind it.
 """

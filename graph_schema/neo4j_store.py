@@ -431,11 +431,11 @@ def _write_rows(tx: ManagedTransaction, rows: list[ApplicationRow]) -> BulkUpser
         rel_type = rel_type_from_code(type_code)
         spec = RELATIONSHIP_TYPES[rel_type]
         outgoing = spec.source is Label.APPLICATION
-        other = spec.target if outgoing else spec.source
+        other_label = spec.target if outgoing else spec.source
         arrow = f"(a)-[:{rel_type} {{at: row.at}}]->(o)" if outgoing else f"(o)-[:{rel_type} {{at: row.at}}]->(a)"
         tx.run(
             "UNWIND $rows AS row MATCH (a) WHERE elementId(a) = row.a "
-            f"MERGE (o:{other} {{{NODE_TYPES[other].key}: row.k}}) ON CREATE SET o += row.p "
+            f"MERGE (o:{other_label} {{{NODE_TYPES[other_label].key}: row.k}}) ON CREATE SET o += row.p "
             f"CREATE {arrow}",
             rows=type_rows,
         ).consume()

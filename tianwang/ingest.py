@@ -23,7 +23,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -202,7 +202,9 @@ def _map_lines(first_line: int, lines: list[bytes], keyer: PersonalDataKeyer) ->
     return mapped
 
 
-def _mapped_chunks(lines: BinaryIO, keyer: PersonalDataKeyer, workers: int) -> Iterator[tuple[_Chunk, list[_Mapped]]]:
+def _mapped_chunks(
+    lines: BinaryIO, keyer: PersonalDataKeyer, workers: int
+) -> Generator[tuple[_Chunk, list[_Mapped]], None, None]:
     """Each chunk of the file with its lines validated and mapped, in file order.
 
     With workers, a few chunks are in flight at once (enough to keep every worker busy

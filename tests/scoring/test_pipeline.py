@@ -36,8 +36,10 @@ def test_one_application_in_one_explained_decision_out(store, keyer, tmp_path) -
     assert decision.band in ("review", "reject")
     assert {o.detector for o in decision.outcomes} == {"identity_theft", "forged_documents", "multi_lending",
                                                        "rules", "watchlist", "synthetic_identity", "fraud_ring",
-                                                       "known_fraud_similarity"}
-    assert all(o.status == "ok" for o in decision.outcomes)
+                                                       "known_fraud_similarity", "gnn_ring"}
+    assert all(o.status == "ok" for o in decision.outcomes if o.detector != "gnn_ring")
+    gnn = next(o for o in decision.outcomes if o.detector == "gnn_ring")
+    assert gnn.status == "skipped" and "not trained" in (gnn.why or "")
     assert {d for d, _ in decision.reasons} >= {"identity_theft", "multi_lending"}
     assert set(decision.timings_ms) >= {"validate", "upsert", "context", "fast", "deep", "vote", "record", "total"}
     record = log.get("APP-000001")

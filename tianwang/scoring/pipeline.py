@@ -171,7 +171,14 @@ class ScoringPipeline:
         for name, detector in loaded.detectors.items():
             if detector.supports_training or detector.needs_training:
                 started = time.perf_counter()
-                detector.fit(history)
+                try:
+                    detector.fit(history)
+                except DetectorError as exc:
+                    # it cannot learn from this history (too few cases of a kind): it is left out of the
+                    # vote until trained, as a detector that fails to score is
+                    report[name] = {"fitted": False, "why": str(exc)}
+                    log.warning("detector not fitted", extra={"detector": name, "why": str(exc)})
+                    continue
                 report[name] = {**detector.fit_details, "seconds": round(time.perf_counter() - started, 3)}
                 log.info("detector fitted", extra={"detector": name, "samples": len(history)})
         return report
@@ -308,6 +315,10 @@ class ScoringPipeline:
         for name in names:
             detector = loaded.detectors[name]
             dc = loaded.config.detectors[name]
+            if detector.needs_training and not detector.is_fitted:
+                outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "skipped", 0.0,
+                                                 why="not trained yet: it needs fit() on labelled history")
+                continue
             with self._inflight_lock:
                 busy = self._inflight[name]
                 if busy < self.max_backlog:
