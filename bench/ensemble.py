@@ -63,7 +63,7 @@ def main() -> None:
         runs = {"without graph models": _run(without, applications, labels, args.train_fraction),
                 f"with {', '.join(present)}": _run(full, applications, labels, args.train_fraction)}
     names = list(runs)
-    print(f"{'':<44}" + "".join(f"{n:>40}" for n in names))
+    print(f"{'':<44}" + "".join(f"{n:>52}" for n in names))
     rows = [("AUROC", lambda r: r.auroc), ("AUPRC", lambda r: r.auprc),
             ("recall at 1 % FPR", lambda r: r.recall_at_1pct_fpr),
             ("legitimate sent to review or reject", lambda r: r.legit_flagged_rate),
@@ -73,7 +73,7 @@ def main() -> None:
              for t in typologies]
     rows += [("seconds", None)]
     for label, get in rows:
-        cells = [f"{secs:>40.0f}" if get is None else f"{get(report):>40.4f}" for report, secs in runs.values()]
+        cells = [f"{secs:>52.0f}" if get is None else f"{get(report):>52.4f}" for report, secs in runs.values()]
         print(f"{label:<44}" + "".join(cells))
     if args.json is not None:
         args.json.write_text(json.dumps({n: {**r.as_json(), "fit": r.fit} for n, (r, _) in runs.items()},

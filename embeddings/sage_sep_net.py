@@ -8,10 +8,16 @@ blocks (LayerNorm → SAGEConv → GELU → dropout, added back to the input).
 
 from __future__ import annotations
 
+import warnings
+
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import SAGEConv
-from torch_geometric.typing import Adj
+
+with warnings.catch_warnings():
+    # torch_geometric scripts a few helpers at import; torch 2.9+ flags torch.jit.script as deprecated
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
+    from torch_geometric.nn import SAGEConv
+    from torch_geometric.typing import Adj
 
 __all__ = ["SageSepNet"]
 
