@@ -91,3 +91,11 @@ def test_without_fit_weights_the_configured_weights_stay(tmp_path, keyer) -> Non
 def test_too_few_examples_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="at least 10 fraud"):
         learn_weights(np.ones((20, 1)), np.zeros(20, dtype=bool), ["a"])
+
+
+def test_a_detector_that_never_voted_keeps_its_configured_weight() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.random(500) < 0.2
+    terms = np.column_stack([np.where(y, 2.0, 0.0) + rng.random(500), np.zeros(500)])
+    learned = learn_weights(terms, y, ["useful", "watchlist"])
+    assert set(learned.weights) == {"useful"} and learned.details["kept_configured"] == ["watchlist"]

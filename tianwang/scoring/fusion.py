@@ -66,12 +66,15 @@ def learn_weights(
 ) -> LearnedWeights:
     """Non-negative logistic regression of ``y`` on ``terms`` (one column per name in ``names``).
 
+    Names whose column is never positive are left out of the result (listed in
+    ``details["kept_configured"]``): the caller keeps their configured weights.
+
     Raises
     ------
     ValueError
         If there are fewer than 10 fraud or 10 legitimate examples.
     """
-    x = np.asarray(terms, dtype=np.float64)
+    x = np.asarray(terms, dtype=np.float64).reshape(len(np.asarray(y)), len(names))
     target = np.asarray(y, dtype=bool)
     n_fraud = int(target.sum())
     if n_fraud < 10 or len(target) - n_fraud < 10:
@@ -79,6 +82,12 @@ def learn_weights(
         raise ValueError(f"need at least 10 fraud and 10 legitimate examples, got {n_fraud} and {n_legit}")
     t = target.astype(np.float64)
     n = len(t)
+    # a detector that never raised suspicion here (a watchlist without hits) teaches nothing:
+    # it keeps its configured weight
+    silent = [name for j, name in enumerate(names) if not (x[:, j] > 0).any()]
+    informative = [j for j, name in enumerate(names) if name not in silent]
+    x = x[:, informative]
+    names = [names[j] for j in informative]
 
     def loss(params: FloatArray) -> tuple[float, FloatArray]:
         b, w = params[0], params[1:]
@@ -98,4 +107,4 @@ def learn_weights(
     prior = float(1.0 / (1.0 + np.exp(-b)))
     return LearnedWeights(weights, min(max(prior, 1e-6), 1 - 1e-6),
                           {"samples": n, "fraud": n_fraud, "loss": round(float(result.fun), 5),
-                           "converged": bool(result.success)})
+                           "converged": bool(result.success), "kept_configured": silent})
