@@ -68,7 +68,7 @@ def _fmt(x: float) -> str:
     return "n/a" if isinstance(x, float) and math.isnan(x) else f"{x:.4f}"
 
 
-def _report_table(report: Any, title: str) -> Table:
+def report_table(report: Any, title: str) -> Table:
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -117,7 +117,7 @@ def _run_backtest(
                 train_fraction=train_fraction,
                 on_decision=write if decisions_out is not None else None,
             )
-    out.print(_report_table(report, title))
+    out.print(report_table(report, title))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")

@@ -140,8 +140,21 @@ def test_every_command_has_help() -> None:
         ["score"],
         ["evaluate"],
         ["backtest"],
+        ["rings", "detect"],
+        ["similarity", "rebuild"],
     )
     for command in commands:
         result = runner.invoke(cli, [*command, "--help"])
         assert result.exit_code == 0, (command, result.output)
         assert "Usage" in result.output
+
+
+@pytest.mark.slow
+def test_the_demo_ingests_finds_rings_and_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIANWANG_SECRET", "tianwang-test-demo-secret-0123456789abcdef")
+    result = CliRunner().invoke(cli, ["demo", "--applications", "1500", "--db", str(tmp_path / "demo.db")])
+    assert result.exit_code == 0, result.output
+    assert "re-ingest changed nothing" in result.output
+    assert "rings, highest risk first" in result.output
+    assert "backtest of the shipped configuration" in result.output and "AUROC" in result.output
+    assert "fraud_score" in result.output  # one explained decision

@@ -6,21 +6,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from tianwang.rings.projection import ProjectionSettings
 
-__all__ = ["register_rings"]
+if TYPE_CHECKING:
+    from tianwang.rings.job import RingReport
+
+__all__ = ["read_labels", "register_rings", "ring_table"]
 
 console = Console(stderr=True)
 
 
-def _read_labels(path: Path) -> dict[str, bool]:
+def read_labels(path: Path) -> dict[str, bool]:
     """``{application_id: label == "fraud"}`` from an NDJSON labels file."""
     labels: dict[str, bool] = {}
     with path.open("rb") as lines:
@@ -29,6 +33,35 @@ def _read_labels(path: Path) -> dict[str, bool]:
                 row = orjson.loads(raw)
                 labels[str(row["application_id"])] = row.get("label") == "fraud"
     return labels
+
+
+def ring_table(report: RingReport, top: int) -> Table:
+    """The ``top`` rings of ``report``, highest risk first, as a table."""
+    table = Table(title=f"{len(report.rings):,} rings, highest risk first", box=box.SIMPLE_HEAD,
+                  caption="fraud: confirmed; days: time spread; shared: attributes members share, by kind")
+    table.add_column("ring", no_wrap=True, min_width=8)
+    for column in ("risk", "people", "apps", "fraud", "days"):
+        table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
+    table.add_column("top dealer", no_wrap=True, overflow="ellipsis", min_width=8)
+    table.add_column("shared", overflow="fold")
+    for ring in sorted(report.rings, key=lambda r: -r.risk)[:top]:
+        s = ring.statistics
+        shared = " ".join(f"{_SHORT.get(label, label)}:{count}" for label, count in s.shared.items())
+        table.add_row(
+            ring.ring_id,
+            f"{s.risk:.2f}",
+            str(s.size),
+            str(s.num_applications),
+            str(s.confirmed_fraud),
+            f"{s.time_spread_days:.0f}",
+            s.dealers[0] if s.dealers else "",
+            shared,
+        )
+    return table
+
+
+_SHORT = {"BankAccount": "account", "Phone": "phone", "Device": "device", "Person": "person",
+          "Vehicle": "vehicle", "Address": "address", "Employer": "employer"}
 
 
 def register_rings(app: typer.Typer) -> None:
@@ -67,7 +100,7 @@ def register_rings(app: typer.Typer) -> None:
 
         try:
             settings = load_settings(**({"db_path": db} if db is not None else {}))
-            confirmed = _read_labels(labels) if labels is not None else None
+            confirmed = read_labels(labels) if labels is not None else None
             with open_store(settings, "embedded" if db is not None else None) as store:
                 report = detect_rings(
                     store,
@@ -81,22 +114,7 @@ def register_rings(app: typer.Typer) -> None:
         except (TianwangError, ValueError) as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
-        table = Table(title=f"{len(report.rings):,} rings, highest risk first")
-        for column in ("ring", "risk", "applicants", "applications", "days", "dealers", "shared"):
-            table.add_column(column)
-        for ring in sorted(report.rings, key=lambda r: -r.risk)[:top]:
-            s = ring.statistics
-            shared = ", ".join(f"{label} {count}" for label, count in s.shared.items())
-            table.add_row(
-                ring.ring_id,
-                f"{s.risk:.2f}",
-                str(s.size),
-                str(s.num_applications),
-                f"{s.time_spread_days:.1f}",
-                ", ".join(s.dealers),
-                shared,
-            )
-        Console().print(table)
+        Console().print(ring_table(report, top))
         stages = ", ".join(f"{k} {v:.2f} s" for k, v in report.timings.items())
         console.print(
             f"{report.applicants:,} applicants, {report.links:,} links, {report.hubs:,} hubs dropped; "
