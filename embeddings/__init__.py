@@ -7,6 +7,7 @@ core never loads torch or faiss):
 * :mod:`embeddings.entity_history` — point-in-time history features of a transaction's entities.
 * :mod:`embeddings.transaction_features` — the S-FFSD feature matrix built from those histories.
 * :mod:`embeddings.boosted_node_classifier` — bagged gradient boosting on such features.
+* :mod:`embeddings.stacking` — two-stage stacking: neighbours' out-of-fold scores and training-label counts.
 * :mod:`embeddings.sage_sep_net` — the torch module: residual GraphSAGE with separate ego/neighbour weights.
 * :mod:`embeddings.gnn_node_classifier` — full-batch training of that module, early-stopped on validation nodes.
 * :mod:`embeddings.public_eval` — ``evaluate_public("tolokers" | "s-ffsd")`` and its :class:`PublicResult`.

@@ -4,7 +4,12 @@
   (:func:`embeddings.aggregates.neighbour_aggregates`: one- and two-hop mean, std,
   max, min, sums, degree), bagged gradient boosting
   (:class:`embeddings.boosted_node_classifier.BoostedNodeClassifier`) early-stopped on
-  each split's validation mask, scored on its test mask.
+  each split's validation mask, scored on its test mask; stacked
+  (:mod:`embeddings.stacking`): a first stage scores every node (training nodes out of
+  fold), and the second sees its neighbours' first-stage scores and how many of its
+  neighbours are training nodes labelled positive. Mean test AUROC over the ten
+  splits: 0.8561 without stacking (5 bags), 0.8589 with it, 0.8598 with 10 bags in the
+  second stage.
 * **S-FFSD** — point-in-time entity histories
   (:func:`embeddings.transaction_features.transaction_features`, built over all
   77,881 transactions, unlabelled ones included, reading no label), the same
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +39,12 @@ from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from embeddings.aggregates import neighbour_aggregates
 from embeddings.boosted_node_classifier import BoostedNodeClassifier
+from embeddings.stacking import (
+    label_adjacency,
+    neighbour_label_features,
+    neighbour_score_features,
+    out_of_fold_scores,
+)
 from embeddings.transaction_features import CATEGORICAL_COLUMNS, transaction_features
 from fixtures.public import load_sffsd, load_tolokers
 
@@ -132,15 +143,34 @@ def _metrics(split: int, labels: npt.NDArray[np.int64], scores: npt.NDArray[np.f
     )
 
 
+def _first_stage(
+    val_features: npt.NDArray[np.float64], val_labels: npt.NDArray[np.int64], *, bags: int, seed: int,
+    n_threads: int | None,
+) -> Callable[[npt.NDArray[np.float64], npt.NDArray[np.int64]], Callable[[npt.ArrayLike], npt.NDArray[np.float64]]]:
+    """A fitter for the stacking's first stage, early-stopped on the split's validation nodes."""
+
+    def fit(x: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> Callable[[npt.ArrayLike], npt.NDArray[np.float64]]:
+        model = BoostedNodeClassifier(bags=bags, seed=seed, n_threads=n_threads)
+        return model.fit(x, y, val_features=val_features, val_labels=val_labels).predict_proba
+
+    return fit
+
+
 def evaluate_tolokers(
     data_dir: Path | str | None = None,
     *,
     seed: int = 0,
     splits: Sequence[int] | None = None,
-    bags: int = 5,
+    bags: int = 10,
     n_threads: int | None = 1,
+    stacked: bool = True,
+    first_bags: int = 3,
 ) -> PublicResult:
     """Bagged boosting on neighbour aggregates, over the standard Tolokers splits.
+
+    With ``stacked`` (the default) a first stage of ``first_bags`` bags scores every
+    node (training nodes out of fold, :mod:`embeddings.stacking`), and the model sees its
+    neighbours' scores and labelled-training-neighbour counts beside the aggregates.
 
     Parameters
     ----------
@@ -150,9 +180,13 @@ def evaluate_tolokers(
         Seed of the bags.
     splits : sequence of int, optional
         Which of the ten splits to run; default all.
-    bags : int, default 5
+    bags : int, default 10
+        Bags of the (second-stage) model.
     n_threads : int or None, default 1
         OpenMP threads for the boosting.
+    stacked : bool, default True
+    first_bags : int, default 3
+        Bags of each first-stage model.
 
     Returns
     -------
@@ -163,19 +197,29 @@ def evaluate_tolokers(
     tolokers = load_tolokers(data_dir)
     features = neighbour_aggregates(tolokers.node_features, tolokers.edge_index)
     labels = tolokers.labels
+    adjacency = label_adjacency(tolokers.edge_index, len(labels)) if stacked else None
     chosen = list(range(tolokers.train_masks.shape[0])) if splits is None else list(splits)
     results = []
+    width = features.shape[1]
     for split in chosen:
         train, val, test = tolokers.train_masks[split], tolokers.val_masks[split], tolokers.test_masks[split]
+        x = features
+        if adjacency is not None:
+            fit = _first_stage(features[val], labels[val], bags=first_bags, seed=seed, n_threads=n_threads)
+            scores = out_of_fold_scores(features, labels, train, fit, seed=seed)
+            x = np.hstack([features, neighbour_score_features(adjacency, scores),
+                           neighbour_label_features(adjacency, labels, train)])
+        width = x.shape[1]
         model = BoostedNodeClassifier(bags=bags, seed=seed, n_threads=n_threads).fit(
-            features[train], labels[train], val_features=features[val], val_labels=labels[val]
+            x[train], labels[train], val_features=x[val], val_labels=labels[val]
         )
-        metrics = _metrics(split, labels[test], model.predict_proba(features[test]))
+        metrics = _metrics(split, labels[test], model.predict_proba(x[test]))
         logger.info("tolokers split done", extra={"split": split, "auroc": metrics.auroc, "rounds": model.n_iter_})
         results.append(metrics)
+    how = (" stacked on out-of-fold neighbour scores and training-label counts" if stacked else "")
     return PublicResult(
         dataset="tolokers",
-        model=f"bagged gradient boosting ({bags} bags) on neighbour aggregates ({features.shape[1]} features)",
+        model=f"bagged gradient boosting ({bags} bags) on neighbour aggregates{how} ({width} features)",
         splits=tuple(results),
         seconds=time.perf_counter() - started,
     )
