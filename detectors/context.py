@@ -105,10 +105,14 @@ class Link:
     as_applicant_phone: int = 0
     as_contact: int = 0
     as_vehicle_user: int = 0
-    sample: tuple[str, ...] = ()
     mobile: bool = True
     others: tuple[str, ...] = ()
     identity_keys: tuple[str, ...] = ()
+
+    @property
+    def sample(self) -> tuple[str, ...]:
+        """Up to five of the other applications' ids, sorted, for evidence."""
+        return tuple(sorted(self.others)[:5])
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,7 +345,6 @@ def _link(
         as_applicant_phone=types.count(RelType.USES_PHONE),
         as_contact=types.count(RelType.LISTS_CONTACT),
         as_vehicle_user=types.count(RelType.VEHICLE_USER),
-        sample=tuple(sorted(n.key for n in apps)[:5]),
         others=tuple(n.key for n in apps),
         identity_keys=tuple(sorted(identities)),
     )

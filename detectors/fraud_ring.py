@@ -306,11 +306,11 @@ class FraudRingDetector(Detector):
             inside = set(members)
             linked = set(first)
 
-            def neighbours(m: str) -> set[str]:
+            def neighbours(m: str) -> set[str]:  # with the application's own links added
                 found = set(self._adjacent.get(m, {}))
                 return found | linked if m == own else found | {own} if m in linked else found
 
-            edges = sum(len(neighbours(m) & inside) - (m in neighbours(m)) for m in members) / 2
+            edges = sum(len(neighbours(m) & inside) for m in members) / 2
             seen = [self._seen.get(m) for m in members[1:]]
             times = [context.as_of, *(t for x in seen if x is not None for t in x.times)]
             dealers = [context.application.dealer_id, *(d for x in seen if x is not None for d in x.dealers)]

@@ -225,12 +225,21 @@ class KnownFraudSimilarityDetector(Detector):
     def observe(self, context: ScoringContext) -> None:
         self.embedder.observe(context)
         if self.fraud_index is not None and self.settings.verdict_capacity:
-            vector = self.embedder.embed([context])[0]
             with self._recent_lock:
-                self._recent[context.application_id] = vector
-                self._recent.move_to_end(context.application_id)
-                while len(self._recent) > self.settings.verdict_capacity:
-                    self._recent.popitem(last=False)
+                seen = context.application_id in self._recent  # scored: its vector is kept already
+            if not seen:
+                self._remember([context.application_id], self.embedder.embed([context]))
+
+    def _remember(self, ids: Sequence[str], vectors: npt.NDArray[np.float32]) -> None:
+        """Keep the latest ``verdict_capacity`` vectors by application id, for verdicts."""
+        if not self.settings.verdict_capacity:
+            return
+        with self._recent_lock:
+            for application_id, vector in zip(ids, vectors, strict=True):
+                self._recent[application_id] = vector
+                self._recent.move_to_end(application_id)
+            while len(self._recent) > self.settings.verdict_capacity:
+                self._recent.popitem(last=False)
 
     def verdict(self, application_id: str, fraud: bool, typology: str | None = None) -> bool:
         """Index a verdict on one of the latest ``verdict_capacity`` applications seen (by id)."""
@@ -381,7 +390,9 @@ class KnownFraudSimilarityDetector(Detector):
             prior = cal.prior if cal is not None else 0.01
             return [Vote(prior, 0.0, baseline=prior) for _ in contexts]
         x = self.embedder.embed(contexts)
-        features, hits = self._distance_features(x, [c.application_id for c in contexts])
+        ids = [c.application_id for c in contexts]
+        self._remember(ids, x)
+        features, hits = self._distance_features(x, ids)
         scores = cal.probability(features)
         return [self._vote(float(p), f, h, cal) for p, f, h in zip(scores, features, hits, strict=True)]
 

@@ -101,7 +101,17 @@ def _clip(x: float | None, high: float) -> float:
 
 
 def application_features(context: ScoringContext) -> FloatArray:
-    """The feature row of one application (``len(FEATURE_NAMES)`` floats)."""
+    """The feature row of one application (``len(FEATURE_NAMES)`` floats, read-only).
+
+    Computed once per context and kept in ``context.extras``: several detectors read it.
+    """
+    row = context.extras.get("application_features")
+    if row is None:
+        row = context.extras["application_features"] = _features(context)
+    return row
+
+
+def _features(context: ScoringContext) -> FloatArray:
     app, f = context.application, context.facts
     a, credit, loan = app.applicant, app.credit, app.loan
     employer = a.employer
@@ -155,7 +165,9 @@ def application_features(context: ScoringContext) -> FloatArray:
     ]
     counts = context.links.counts() if context.links is not None else {}
     graph = [math.log1p(counts.get(c, 0.0)) for c in _GRAPH_COUNTS]
-    return np.asarray(own + graph, dtype=np.float64)
+    row = np.asarray(own + graph, dtype=np.float64)
+    row.flags.writeable = False
+    return row
 
 
 def feature_matrix(contexts: Sequence[ScoringContext]) -> FloatArray:

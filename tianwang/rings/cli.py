@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
 from rich import box
 from rich.console import Console
@@ -25,14 +24,10 @@ console = Console(stderr=True)
 
 
 def read_labels(path: Path) -> dict[str, bool]:
-    """``{application_id: label == "fraud"}`` from an NDJSON labels file."""
-    labels: dict[str, bool] = {}
-    with path.open("rb") as lines:
-        for raw in lines:
-            if raw.strip():
-                row = orjson.loads(raw)
-                labels[str(row["application_id"])] = row.get("label") == "fraud"
-    return labels
+    """``{application_id: confirmed fraud}`` from an NDJSON labels file, read as backtests read it."""
+    from tianwang.scoring.backtest import read_labels as read_backtest_labels
+
+    return {application_id: label.fraud for application_id, label in read_backtest_labels(path).items()}
 
 
 def ring_table(report: RingReport, top: int) -> Table:
