@@ -6,7 +6,7 @@ Generates applications, ingests and trains on the earliest ``--warm`` share (so 
 graph and the detectors are those of a running service), then scores the rest one by
 one through the full pipeline (validate from JSON, upsert, graph links, all detectors
 under their budgets, vote, decide, record in an SQLite decision log) and prints the
-p50, p90, p99 and max per application, overall and per step.
+p50, p90, p99 and max per application, overall, per step and per detector.
 
 The store file goes in a temporary folder under ``--db-dir`` (default: the system's
 temporary folder, on disk). ``--checkpointer`` moves SQLite's WAL checkpoints off the
@@ -86,12 +86,15 @@ def main() -> None:
         checkpointer = WalCheckpointer(folder / "graph.db").start() if args.checkpointer else None
         totals: list[float] = []
         steps: dict[str, list[float]] = {}
+        detectors: dict[str, list[float]] = {}
         for raw in lines[warm:]:
             started = time.perf_counter()
             decision = pipeline.score(raw)
             totals.append((time.perf_counter() - started) * 1000)
             for step, ms in decision.timings_ms.items():
                 steps.setdefault(step, []).append(ms)
+            for outcome in decision.outcomes:
+                detectors.setdefault(outcome.detector, []).append(outcome.ms)
         if checkpointer is not None:
             checkpointer.stop()
         pipeline.close()
@@ -107,6 +110,9 @@ def main() -> None:
     print(line("per app", totals))
     for step in ("validate", "upsert", "context", "fast", "deep", "vote", "record"):
         print(line(step, steps[step]))
+    print("each detector's own time (the detectors of a layer run at once):")
+    for name, values in sorted(detectors.items(), key=lambda kv: -float(np.percentile(kv[1], 99))):
+        print(line(name[:10], values) + ("" if len(name) <= 10 else f"  {name}"))
 
 
 if __name__ == "__main__":

@@ -149,13 +149,20 @@ class CausalSageNet(SageSepNet):
     def embed_one(self, x: Tensor, neighbour_states: Tensor) -> list[Tensor]:
         """``[h_0, ..., h_L]`` (each ``(hidden,)``) of one node from its row ``(in,)`` and
         its ``k`` in-neighbours' cached states ``(k, L, hidden)`` (``k`` may be 0)."""
+        # SAGEConv by hand for a star (the node and its in-neighbours): lin_l(mean of the
+        # neighbours) + lin_r(the node). With no neighbours the sum over none is 0.
+        # Building a sparse adjacency for one row would cost more than the whole network.
         k = neighbour_states.shape[0]
-        star = _adjacency(np.array([np.arange(1, k + 1), np.zeros(k, dtype=np.int64)]), k + 1, x.device)
-        states = [self.encoder(x.unsqueeze(0))]
+        states = [self.encoder(x)]
         for layer, (norm, conv) in enumerate(zip(self.norms, self.convs, strict=True)):
-            h = torch.cat([states[-1], neighbour_states[:, layer]], dim=0)
-            states.append(states[-1] + F.gelu(conv(norm(h), star)[:1]))
-        return [s[0] for s in states]
+            own = norm(states[-1])
+            if k:
+                neighbours = norm(neighbour_states[:, layer]).mean(dim=0)
+            else:
+                neighbours = torch.zeros_like(own)
+            update = conv.lin_l(neighbours) + conv.lin_r(own)
+            states.append(states[-1] + F.gelu(update))
+        return states
 
     def logit(self, last_state: Tensor) -> Tensor:
         return self.head(last_state).squeeze(-1)

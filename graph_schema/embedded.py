@@ -10,7 +10,6 @@ integer codes of :mod:`graph_schema.schema`.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import threading
@@ -266,7 +265,7 @@ class EmbeddedGraphStore(GraphStore):
             entry = rings.setdefault(ring_id, (props, []))
             if member is not None:
                 entry[1].append(member)
-        return [RingRecord(k, tuple(members), json.loads(props)) for k, (props, members) in rings.items()]
+        return [RingRecord(k, tuple(members), orjson.loads(props)) for k, (props, members) in rings.items()]
 
     @staticmethod
     def _node_ids(cur: sqlite3.Cursor, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
@@ -315,7 +314,7 @@ class EmbeddedGraphStore(GraphStore):
         if not rows:
             return None
         app_id, submitted, dealer, content_hash, record = rows[0]
-        return ApplicationRecord(app_id, submitted, dealer, content_hash, json.loads(record))
+        return ApplicationRecord(app_id, submitted, dealer, content_hash, orjson.loads(record))
 
     def _id_of(self, ref: NodeRef) -> int | None:
         rows = self._query("SELECT id FROM nodes WHERE label = ? AND key = ?", (NODE_TYPES[ref.label].code, ref.key))
@@ -325,28 +324,26 @@ class EmbeddedGraphStore(GraphStore):
         rows = self._query("SELECT props FROM nodes WHERE label = ? AND key = ?", (NODE_TYPES[ref.label].code, ref.key))
         if not rows:
             return None
-        props = json.loads(rows[0][0])
+        props = orjson.loads(rows[0][0])
         if as_of is not None and ref.label is Label.APPLICATION and props["submitted_at"] > as_of:
             return None
         return Node(ref.label, ref.key, props)
 
     def _adjacent(self, ref: NodeRef, as_of: float | None, limit: int) -> list[tuple[Relationship, Node]]:
-        nid = self._id_of(ref)
-        if nid is None:
-            return []
         ts = _FAR_FUTURE if as_of is None else as_of
+        # the node's id is looked up in the same statement: one round trip instead of two
         rows = self._query(
             "SELECT e.type, e.at, 1, n.label, n.key, n.props FROM edges e JOIN nodes n ON n.id = e.dst"
-            " WHERE e.src = ? AND e.at <= ?"
+            " WHERE e.src = (SELECT id FROM nodes WHERE label = ?1 AND key = ?2) AND e.at <= ?3"
             " UNION ALL"
             " SELECT e.type, e.at, 0, n.label, n.key, n.props FROM edges e JOIN nodes n ON n.id = e.src"
-            " WHERE e.dst = ? AND e.at <= ?"
-            " ORDER BY 2, 5, 4, 1 LIMIT ?",
-            (nid, ts, nid, ts, limit),
+            " WHERE e.dst = (SELECT id FROM nodes WHERE label = ?1 AND key = ?2) AND e.at <= ?3"
+            " ORDER BY 2, 5, 4, 1 LIMIT ?4",
+            (NODE_TYPES[ref.label].code, ref.key, ts, limit),
         )
         adjacent = []
         for type_code, at, outgoing, label_code, key, props in rows:
-            other = Node(label_from_code(label_code), key, json.loads(props))
+            other = Node(label_from_code(label_code), key, orjson.loads(props))
             rel_type = rel_type_from_code(type_code)
             if outgoing:
                 rel = Relationship(ref, rel_type, other.ref, at)
