@@ -17,12 +17,15 @@ Examples
 from __future__ import annotations
 
 import hashlib
-import hmac
+from typing import Any
 
 __all__ = ["KEY_HEX_LENGTH", "PersonalDataKeyer"]
 
 #: Length of a key in hex characters: HMAC-SHA256 truncated to 128 bits (RFC 2104 §5).
 KEY_HEX_LENGTH = 32
+
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 class PersonalDataKeyer:
@@ -35,20 +38,45 @@ class PersonalDataKeyer:
         re-ingested under a new secret.
     """
 
-    __slots__ = ("_secret",)
+    __slots__ = ("_inner", "_inner_by_kind", "_outer", "_secret")
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 32:
             raise ValueError(f"the personal-data secret must be at least 32 bytes, got: {len(secret)} bytes")
         self._secret = bytes(secret)
+        # HMAC (RFC 2104) with its two pads hashed once: each key then costs two copies of a
+        # SHA-256 state and two short updates instead of hashing the padded secret twice.
+        block = hashlib.sha256().block_size
+        padded = (hashlib.sha256(self._secret).digest() if len(self._secret) > block else self._secret).ljust(
+            block, b"\0"
+        )
+        self._inner = hashlib.sha256(padded.translate(_IPAD))
+        self._outer = hashlib.sha256(padded.translate(_OPAD))
+        # the inner state after ``kind`` and the separator, per kind
+        self._inner_by_kind: dict[str, Any] = {}
+
+    def __reduce__(self) -> tuple[type[PersonalDataKeyer], tuple[bytes]]:
+        # hash states do not pickle; a copy (a worker process's) derives them again
+        return PersonalDataKeyer, (self._secret,)
 
     def __repr__(self) -> str:
         return f"PersonalDataKeyer(fingerprint={self.fingerprint()!r})"
 
     def key(self, kind: str, normalized_value: str) -> str:
-        """The key of one normalised value of one kind (``"id"``, ``"phone"`` …)."""
-        digest = hmac.digest(self._secret, f"{kind}\x1f{normalized_value}".encode(), hashlib.sha256)
-        return digest.hex()[:KEY_HEX_LENGTH]
+        """The key of one normalised value of one kind (``"id"``, ``"phone"`` …).
+
+        HMAC-SHA256 of ``kind``, a unit separator (0x1F) and the value, as hex, truncated.
+        """
+        inner = self._inner_by_kind.get(kind)
+        if inner is None:
+            inner = self._inner.copy()
+            inner.update(f"{kind}\x1f".encode())
+            self._inner_by_kind[kind] = inner
+        inner = inner.copy()
+        inner.update(normalized_value.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()[:KEY_HEX_LENGTH]
 
     def id_number(self, value: str) -> str:
         """Key of a resident identity number (normalised, upper-case ``X``)."""
