@@ -134,109 +134,131 @@ _VEHICLE_USER = RELATIONSHIP_TYPES[RelType.VEHICLE_USER].code
 _NO_PROPERTIES = "{}"
 
 
+_dumps = orjson.dumps
+
+
 def _json(value: dict[str, Any]) -> str:
-    return orjson.dumps(value).decode()
+    return _dumps(value).decode()
 
 
 def application_row(app: Application, keyer: PersonalDataKeyer) -> ApplicationRow:
     """Map one application to the nodes, relationships and redacted record it writes."""
+    # Written out flat (no helper closures): this runs once per ingested application.
+    key = keyer.key
     applicant = app.applicant
     # model_dump_json is canonical for a given model (fields in declaration order).
     canonical = app.model_dump_json()
-    content_hash = keyer.key("application", canonical)
+    content_hash = key("application", canonical)
     record = orjson.loads(canonical)
     rec_applicant = record["applicant"]
     app_key = app.application_id
-    nodes: list[NodeRow] = []
-    rels: list[RelationshipRow] = []
-    seen: set[tuple[int, str]] = set()
-
-    def attach(rel: int, label: int, key: str, props: str) -> None:
-        if (label, key) not in seen:
-            seen.add((label, key))
-            nodes.append((label, key, props))
-        rels.append((_APPLICATION, app_key, rel, label, key))
-
-    def person(id_number: str) -> tuple[str, dict[str, Any]]:
-        # validated already (GB 11643): read the fields by position
-        return keyer.id_number(id_number), {
-            "id_masked": mask_id_number(id_number),
-            "region_code": id_number[:6],
-            "birth_year": int(id_number[6:10]),
-            "sex": int(id_number[16]) % 2,
-        }
-
-    def phone_props(masked: str, phone: str) -> str:
-        return _json({"masked": masked, "mobile": is_mobile(phone)})
 
     # Applicant: the person, their phone, address, account, device, employer.
-    id_hash, person_props = person(applicant.id_number)
-    person_props["name_masked"] = mask_name(applicant.name)
-    seen.add((_PERSON, id_hash))
-    nodes.append((_PERSON, id_hash, _json(person_props)))
-    rels.append((_PERSON, id_hash, _SUBMITTED, _APPLICATION, app_key))
-    rec_applicant["id_number"] = person_props["id_masked"]
+    id_number = applicant.id_number
+    id_hash = key("id", id_number)
+    # validated already (GB 11643): read the fields by position
+    id_masked = mask_id_number(id_number)
+    name_masked = mask_name(applicant.name)
+    person_props = {
+        "id_masked": id_masked,
+        "region_code": id_number[:6],
+        "birth_year": int(id_number[6:10]),
+        "sex": int(id_number[16]) % 2,
+        "name_masked": name_masked,
+    }
+    nodes: list[NodeRow] = [(_PERSON, id_hash, _dumps(person_props).decode())]
+    rels: list[RelationshipRow] = [(_PERSON, id_hash, _SUBMITTED, _APPLICATION, app_key)]
+    rec_applicant["id_number"] = id_masked
     rec_applicant["id_hash"] = id_hash
-    rec_applicant["name"] = person_props["name_masked"]
+    rec_applicant["name"] = name_masked
 
-    phone_hash = keyer.phone(applicant.phone)
-    masked_phone = mask_phone(applicant.phone)
-    attach(_USES_PHONE, _PHONE, phone_hash, phone_props(masked_phone, applicant.phone))
+    phone = applicant.phone
+    phone_hash = key("phone", phone)
+    masked_phone = mask_phone(phone)
+    nodes.append((_PHONE, phone_hash, _phone_props(masked_phone, phone)))
+    rels.append((_APPLICATION, app_key, _USES_PHONE, _PHONE, phone_hash))
     rec_applicant["phone"] = masked_phone
     rec_applicant["phone_hash"] = phone_hash
     if applicant.id_registered_phone is not None:
         rec_applicant["id_registered_phone"] = mask_phone(applicant.id_registered_phone)
-        rec_applicant["id_registered_phone_hash"] = keyer.phone(applicant.id_registered_phone)
+        rec_applicant["id_registered_phone_hash"] = key("phone", applicant.id_registered_phone)
 
-    address_hash = keyer.address(normalize_address(applicant.address))
+    address_hash = key("address", normalize_address(applicant.address))
     masked_address = mask_address(applicant.address)
-    attach(_LIVES_AT, _ADDRESS, address_hash, _json({"masked": masked_address}))
+    nodes.append((_ADDRESS, address_hash, _dumps({"masked": masked_address}).decode()))
+    rels.append((_APPLICATION, app_key, _LIVES_AT, _ADDRESS, address_hash))
     rec_applicant["address"] = masked_address
     rec_applicant["address_hash"] = address_hash
 
     if applicant.bank_account is not None:
-        account_hash = keyer.account(applicant.bank_account)
+        account_hash = key("account", applicant.bank_account)
         masked = mask_account(applicant.bank_account)
-        attach(_PAYS_FROM, _BANK_ACCOUNT, account_hash, _json({"masked": masked}))
+        nodes.append((_BANK_ACCOUNT, account_hash, _dumps({"masked": masked}).decode()))
+        rels.append((_APPLICATION, app_key, _PAYS_FROM, _BANK_ACCOUNT, account_hash))
         rec_applicant["bank_account"] = masked
         rec_applicant["account_hash"] = account_hash
 
     if applicant.device_id is not None:
-        attach(_FROM_DEVICE, _DEVICE, applicant.device_id, _NO_PROPERTIES)
+        nodes.append((_DEVICE, applicant.device_id, _NO_PROPERTIES))
+        rels.append((_APPLICATION, app_key, _FROM_DEVICE, _DEVICE, applicant.device_id))
 
+    # So far every node differs from the others (distinct labels). From here on a node may
+    # repeat one already listed (a contact's phone is the applicant's, the vehicle's user is
+    # the applicant): its first occurrence is kept, as in a MERGE ... ON CREATE.
     employer = applicant.employer
     employer_props = {"name": employer.name}
     if employer.credit_code is not None:
         employer_props["credit_code"] = employer.credit_code
-    attach(_DECLARES_EMPLOYER, _EMPLOYER, employer_key(employer.name, employer.credit_code), _json(employer_props))
+    employer_id = employer_key(employer.name, employer.credit_code)
+    nodes.append((_EMPLOYER, employer_id, _dumps(employer_props).decode()))
+    rels.append((_APPLICATION, app_key, _DECLARES_EMPLOYER, _EMPLOYER, employer_id))
 
+    phones = {phone_hash}
     seen_contacts: set[str] = set()
     for contact, rec_contact in zip(applicant.emergency_contacts, rec_applicant["emergency_contacts"], strict=True):
-        contact_hash = keyer.phone(contact.phone)
-        masked_phone = mask_phone(contact.phone)
+        contact_phone = contact.phone
+        contact_hash = key("phone", contact_phone)
+        masked_phone = mask_phone(contact_phone)
         rec_contact["name"] = mask_name(contact.name)
         rec_contact["phone"] = masked_phone
         rec_contact["phone_hash"] = contact_hash
         if contact_hash not in seen_contacts:
             seen_contacts.add(contact_hash)
-            attach(_LISTS_CONTACT, _PHONE, contact_hash, phone_props(masked_phone, contact.phone))
+            if contact_hash not in phones:
+                phones.add(contact_hash)
+                nodes.append((_PHONE, contact_hash, _phone_props(masked_phone, contact_phone)))
+            rels.append((_APPLICATION, app_key, _LISTS_CONTACT, _PHONE, contact_hash))
 
-    attach(_AT_DEALER, _DEALER, app.dealer_id, _NO_PROPERTIES)
+    dealer_id = app.dealer_id
+    nodes.append((_DEALER, dealer_id, _NO_PROPERTIES))
+    rels.append((_APPLICATION, app_key, _AT_DEALER, _DEALER, dealer_id))
 
     vehicle = app.vehicle
     if vehicle.vin is not None:
-        attach(_FOR_VEHICLE, _VEHICLE, vehicle.vin, _json({"brand": vehicle.brand, "model": vehicle.model}))
-    if vehicle.user_id_number is not None:
-        user_hash, user_props = person(vehicle.user_id_number)
-        attach(_VEHICLE_USER, _PERSON, user_hash, _json(user_props))
-        record["vehicle"]["user_id_number"] = user_props["id_masked"]
-        record["vehicle"]["user_id_hash"] = user_hash
+        nodes.append((_VEHICLE, vehicle.vin, _dumps({"brand": vehicle.brand, "model": vehicle.model}).decode()))
+        rels.append((_APPLICATION, app_key, _FOR_VEHICLE, _VEHICLE, vehicle.vin))
+    user_id_number = vehicle.user_id_number
+    if user_id_number is not None:
+        user_hash = key("id", user_id_number)
+        user_masked = mask_id_number(user_id_number)
+        if user_hash != id_hash:
+            user_props = {
+                "id_masked": user_masked,
+                "region_code": user_id_number[:6],
+                "birth_year": int(user_id_number[6:10]),
+                "sex": int(user_id_number[16]) % 2,
+            }
+            nodes.append((_PERSON, user_hash, _dumps(user_props).decode()))
+        rels.append((_APPLICATION, app_key, _VEHICLE_USER, _PERSON, user_hash))
+        rec_vehicle = record["vehicle"]
+        rec_vehicle["user_id_number"] = user_masked
+        rec_vehicle["user_id_hash"] = user_hash
 
     loan = app.loan
     at = app.submitted_ts
     application_props = {
         "submitted_at": at,
-        "dealer_id": app.dealer_id,
+        "dealer_id": dealer_id,
         "channel": app.channel,
         "product": loan.product,
         "amount": loan.amount,
@@ -245,8 +267,19 @@ def application_row(app: Application, keyer: PersonalDataKeyer) -> ApplicationRo
         "content_hash": content_hash,
     }
     return ApplicationRow(
-        app_key, at, app.dealer_id, content_hash, _json(application_props), _json(record), tuple(nodes), tuple(rels)
+        app_key,
+        at,
+        dealer_id,
+        content_hash,
+        _dumps(application_props).decode(),
+        _dumps(record).decode(),
+        tuple(nodes),
+        tuple(rels),
     )
+
+
+def _phone_props(masked: str, phone: str) -> str:
+    return _dumps({"masked": masked, "mobile": is_mobile(phone)}).decode()
 
 
 def graph_from_row(row: ApplicationRow) -> ApplicationGraph:
