@@ -10,7 +10,9 @@ Signals (default log-odds weights in :attr:`IdentityTheftDetector.SIGNALS`):
 * the declared employer is not the one paying the id's social insurance;
 * an age from the id's birth date that no lender would see (under 18, over 70); the
   id's check digit itself is verified when the application is validated;
-* the applicant's phone or device also used by other identities.
+* the applicant's phone or device also used by other identities;
+* a declared income above the salary the id's own bank statement shows (someone
+  borrowing in another's name has no reason to be modest about the victim's pay).
 
 Examples
 --------
@@ -62,6 +64,7 @@ class IdentityTheftDetector(SignalDetector):
         "PHONE_OTHER_IDENTITIES": 2.0,
         "DEVICE_OTHER_IDENTITIES": 2.0,
         "NO_BANK_STATEMENT": 0.4,
+        "INCOME_ABOVE_OWN_SALARY": 1.0,
     }
 
     def confidence(self, context: ScoringContext) -> float:
@@ -117,6 +120,13 @@ class IdentityTheftDetector(SignalDetector):
                                (Evidence("applicant.id_number", f"age {age}"),)))
         if not context.facts.has_bank_statement:
             out.append(Finding("NO_BANK_STATEMENT", 1.0, "no bank statement supplied", (Evidence("documents"),)))
+        ratio = context.facts.income_over_salary
+        if ratio is not None and ratio > 1.15:
+            out.append(Finding(
+                "INCOME_ABOVE_OWN_SALARY", min(1.0, (ratio - 1.15) / 0.5),
+                f"declared income is {ratio:.1f}x the median salary deposit of the statement",
+                (Evidence("applicant.monthly_income", f"x{ratio:.2f}", detail="declared over median salary"),),
+            ))
         out.extend(self._graph_findings(context))
         return out
 

@@ -46,6 +46,21 @@ def test_no_registered_phone_is_a_weaker_signal_than_a_different_one(context_of)
     assert different.score > missing.score > detector.score(context_of(1)).score
 
 
+def test_declared_income_above_the_statements_salary_is_a_signal(context_of) -> None:
+    def statement(salary: float) -> dict[str, object]:
+        return {"type": "bank_statement", "sha256": "ab" * 32, "issuer_name": "中国工商银行",
+                "monthly_deposits": [salary] * 3, "salary_deposits": [salary + 0.31, salary, salary - 0.27]}
+
+    detector = IdentityTheftDetector()
+    income = parse_application(application(1)).applicant.monthly_income
+    modest = detector.score(context_of(1, documents=[statement(income * 0.93)]))
+    inflated = detector.score(context_of(1, documents=[statement(income / 1.6)]))
+    assert "INCOME_ABOVE_OWN_SALARY" not in modest.codes
+    reason = next(r for r in inflated.reasons if r.code == "INCOME_ABOVE_OWN_SALARY")
+    assert "1.6x" in reason.text and str(int(income)) not in repr(inflated.as_dict())
+    assert inflated.score > modest.score
+
+
 def test_implausible_age_fires(context_of) -> None:
     vote = IdentityTheftDetector().score(context_of(1, **{"applicant.id_number": resident_id(birth=date(2012, 1, 5))}))
     assert "AGE_IMPLAUSIBLE" in vote.codes
