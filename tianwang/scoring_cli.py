@@ -10,7 +10,7 @@ import logging
 import math
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -186,6 +186,7 @@ def register(app: typer.Typer) -> None:
             SqliteWatchlist,
             scoring_db_path,
         )
+        from tianwang.scoring.maintenance import WalCheckpointer
         from tianwang.settings import load_settings
 
         bad = 0
@@ -204,7 +205,14 @@ def register(app: typer.Typer) -> None:
             applications.sort(key=lambda a: (a.submitted_ts, a.application_id))
             side = scoring_db_path(settings.db_path)
             source = ConfigSource(_config_path(config), _registry())
-            with open_store(settings, "neo4j" if settings.store == "neo4j" and db is None else "embedded") as store:
+            with (
+                open_store(settings, "neo4j" if settings.store == "neo4j" and db is None else "embedded") as store,
+                ExitStack() as checkpoints,
+            ):
+                # SQLite checkpoints its log inside whichever commit crosses 1,000 pages (an fsync);
+                # background checkpoints keep that off the path of each decision
+                for sqlite_file in ([settings.db_path] if store.kind == "embedded" else []) + [side]:
+                    checkpoints.enter_context(WalCheckpointer(sqlite_file))
                 pipeline = ScoringPipeline(
                     store,
                     source,

@@ -7,8 +7,9 @@ passive checkpoint from its own connection in a background thread every
 ``interval`` seconds, so the log never grows to the automatic threshold and the
 fsync happens off the request path. A passive checkpoint never blocks writers.
 
-The embedded graph store could do this itself; until it does, the scoring CLI and
-the benchmark start one beside it.
+``tianwang score`` starts one beside the embedded graph store and beside the scoring
+database (decisions, documents, watchlist); ``bench/score.py --checkpointer`` does the
+same for the graph store. The backtest does not: its store is a throw-away file.
 """
 
 from __future__ import annotations
