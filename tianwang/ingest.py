@@ -13,6 +13,11 @@ read in chunks of lines that worker processes validate and map to
 cheap to send back), while this process writes the batches in file order. The
 result is the same as in one process: the same function maps every chunk, and
 the workers only ever see raw lines and send back rows and error reasons.
+
+A batch is written by a thread of this process while the next one is gathered
+(the store's work, in SQLite or on the Neo4j server, then overlaps with reading
+the workers' rows). Batches are still written one at a time and in order, and
+after a failed write nothing more is written.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -32,7 +37,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from graph_schema.mapping import ApplicationRow, application_row
-from graph_schema.store import GraphStore
+from graph_schema.store import BulkUpsertResult, GraphStore
 from tianwang.application import parse_application
 from tianwang.errors import ApplicationValidationError
 from tianwang.privacy import PersonalDataKeyer
@@ -133,28 +138,47 @@ def ingest_file(
     batch: list[ApplicationRow] = []
     lines_of: dict[str, int] = {}
     pending_bytes = 0
+    # The batch being written (by the writer thread) while the next one is read: its
+    # future, the line of each application in it, and the bytes consumed up to its end.
+    writing: tuple[Future[BulkUpsertResult], dict[str, int], int] | None = None
+
+    def finish_write() -> None:
+        """Wait for the batch in writing and count what it did (its error, if any, is raised here)."""
+        nonlocal writing
+        if writing is None:
+            return
+        future, line_of, consumed = writing
+        writing = None
+        result = future.result()
+        report.created += result.created
+        report.unchanged += result.unchanged
+        for application_id in result.conflicts:
+            report.errors.append(
+                LineError(
+                    line_of[application_id],
+                    "application_id is already stored with different content (applications are immutable)",
+                    application_id,
+                )
+            )
+        if progress is not None and consumed:
+            progress(consumed)
 
     def flush() -> None:
-        nonlocal pending_bytes
+        nonlocal batch, lines_of, pending_bytes, writing
+        # Batches are written one at a time, in order: the previous one is committed (or has
+        # failed, and then nothing more is written) before the next one starts.
+        finish_write()
         if batch:
-            result = store.write_rows(batch)
-            report.created += result.created
-            report.unchanged += result.unchanged
-            for application_id in result.conflicts:
-                report.errors.append(
-                    LineError(
-                        lines_of[application_id],
-                        "application_id is already stored with different content (applications are immutable)",
-                        application_id,
-                    )
-                )
-            batch.clear()
-            lines_of.clear()
-        if progress is not None and pending_bytes:
+            writing = (writer.submit(store.write_rows, batch), lines_of, pending_bytes)
+            batch, lines_of = [], {}
+        elif progress is not None and pending_bytes:
             progress(pending_bytes)
-            pending_bytes = 0
+        else:
+            return
+        pending_bytes = 0
 
     with (
+        ThreadPoolExecutor(1, thread_name_prefix="tianwang-ingest-writer") as writer,
         open(path, "rb") as lines,
         _fewer_collections(),
         closing(_mapped_chunks(lines, store.keyer, workers)) as chunks,
@@ -182,6 +206,7 @@ def ingest_file(
                 continue
             break
         flush()
+        finish_write()
     report.errors.sort(key=lambda e: e.line)
     report.seconds = time.perf_counter() - started
     return report

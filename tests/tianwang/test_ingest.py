@@ -9,10 +9,12 @@ import pytest
 from typer.testing import CliRunner
 
 from graph_schema.embedded import EmbeddedGraphStore
-from graph_schema.store import GraphStore
+from graph_schema.mapping import ApplicationRow
+from graph_schema.store import BulkUpsertResult, GraphStore
 from tests.builders import application
 from tianwang import ingest as ingest_module
 from tianwang.cli import app as cli
+from tianwang.errors import StoreError
 from tianwang.ingest import ingest_file
 from tianwang.privacy import PersonalDataKeyer
 
@@ -83,6 +85,26 @@ def test_progress_counts_every_byte(store: GraphStore, tmp_path: Path, workers: 
     seen: list[int] = []
     ingest_file(path, store, batch_size=2, progress=seen.append, workers=workers)
     assert sum(seen) == path.stat().st_size
+
+
+def test_a_failed_batch_stops_the_ingest(keyer: PersonalDataKeyer, tmp_path: Path, workers: int) -> None:
+    """Batches are written in a thread while the next is read, but one at a time: none after a failure."""
+    lines = [json.dumps(application(n), ensure_ascii=False) for n in range(1, 12)]
+    path = write_ndjson(tmp_path / "apps.ndjson", lines)
+    written: list[list[str]] = []
+
+    class FailingStore(EmbeddedGraphStore):
+        def write_rows(self, rows: list[ApplicationRow]) -> BulkUpsertResult:
+            written.append([row.application_id for row in rows])
+            if len(written) == 2:
+                raise StoreError("embedded store write failed, batch rolled back: disk full")
+            return super().write_rows(rows)
+
+    with FailingStore(tmp_path / "f.db", keyer) as store, pytest.raises(StoreError, match="disk full"):
+        ingest_file(path, store, batch_size=3, workers=workers)
+    assert written == [["APP-000001", "APP-000002", "APP-000003"], ["APP-000004", "APP-000005", "APP-000006"]]
+    with EmbeddedGraphStore(tmp_path / "f.db", keyer) as store:
+        assert store.counts().nodes["Application"] == 3
 
 
 def test_bad_arguments(store: GraphStore, tmp_path: Path) -> None:
