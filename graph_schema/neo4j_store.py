@@ -390,23 +390,26 @@ def _write_rows(tx: ManagedTransaction, rows: list[ApplicationRow]) -> BulkUpser
         first.setdefault(row.application_id, row)
     stored: dict[str, str] = {}
     created: dict[str, str] = {}
-    for record in tx.run(
+    # One record holding a list (a record per application costs the driver ~15 us each to decode).
+    outcomes = tx.run(
         f"UNWIND $rows AS row MERGE (n:{Label.APPLICATION} {{application_id: row.key}}) "
         "ON CREATE SET n += row.props, n.record = row.record, n.write_token = $token "
         "WITH row, n, n.write_token = $token AS created REMOVE n.write_token "
-        "RETURN row.key AS id, created, n.content_hash AS hash, elementId(n) AS element",
+        "RETURN collect([row.key, created, n.content_hash, elementId(n)]) AS outcomes",
         rows=[
             {"key": r.application_id, "props": orjson.loads(r.properties), "record": r.record_json}
             for r in first.values()
         ],
         token=uuid.uuid4().hex,
-    ):
-        stored[record["id"]] = record["hash"]
-        if record["created"]:
-            created[record["id"]] = record["element"]
+    ).single(strict=True)[0]
+    for application_id, was_created, content_hash, element in outcomes:
+        stored[application_id] = content_hash
+        if was_created:
+            created[application_id] = element
     # (label code, key) -> properties of the node's first occurrence, parsed once
     properties: dict[tuple[int, str], dict[str, Any]] = {}
-    by_type: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    # per relationship type: (application's element id, other end's key and properties, at)
+    by_type: dict[int, list[tuple[str, str, dict[str, Any], float]]] = defaultdict(list)
     for row in rows:
         element = created.pop(row.application_id, None)
         if element is None:
@@ -426,16 +429,16 @@ def _write_rows(tx: ManagedTransaction, rows: list[ApplicationRow]) -> BulkUpser
                 other, other_key = target, target_key
             else:
                 other, other_key = source, source_key
-            by_type[type_code].append({"a": element, "k": other_key, "p": properties[(other, other_key)], "at": at})
+            by_type[type_code].append((element, other_key, properties[(other, other_key)], at))
     for type_code, type_rows in by_type.items():
         rel_type = rel_type_from_code(type_code)
         spec = RELATIONSHIP_TYPES[rel_type]
         outgoing = spec.source is Label.APPLICATION
         other_label = spec.target if outgoing else spec.source
-        arrow = f"(a)-[:{rel_type} {{at: row.at}}]->(o)" if outgoing else f"(o)-[:{rel_type} {{at: row.at}}]->(a)"
+        arrow = f"(a)-[:{rel_type} {{at: row[3]}}]->(o)" if outgoing else f"(o)-[:{rel_type} {{at: row[3]}}]->(a)"
         tx.run(
-            "UNWIND $rows AS row MATCH (a) WHERE elementId(a) = row.a "
-            f"MERGE (o:{other_label} {{{NODE_TYPES[other_label].key}: row.k}}) ON CREATE SET o += row.p "
+            "UNWIND $rows AS row MATCH (a) WHERE elementId(a) = row[0] "
+            f"MERGE (o:{other_label} {{{NODE_TYPES[other_label].key}: row[1]}}) ON CREATE SET o += row[2] "
             f"CREATE {arrow}",
             rows=type_rows,
         ).consume()
