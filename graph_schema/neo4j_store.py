@@ -437,7 +437,7 @@ def _write_rows(tx: ManagedTransaction, rows: list[ApplicationRow]) -> BulkUpser
         other_label = spec.target if outgoing else spec.source
         arrow = f"(a)-[:{rel_type} {{at: row[3]}}]->(o)" if outgoing else f"(o)-[:{rel_type} {{at: row[3]}}]->(a)"
         tx.run(
-            "UNWIND $rows AS row MATCH (a) WHERE elementId(a) = row[0] "
+            f"UNWIND $rows AS row MATCH (a:{Label.APPLICATION}) WHERE elementId(a) = row[0] "
             f"MERGE (o:{other_label} {{{NODE_TYPES[other_label].key}: row[1]}}) ON CREATE SET o += row[2] "
             f"CREATE {arrow}",
             rows=type_rows,
