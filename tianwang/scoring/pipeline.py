@@ -8,10 +8,8 @@ Every detector runs in a thread pool under its own time budget. The pipeline wai
 for a detector at most until its budget is spent; one that is late or raises is left
 out of the vote, and the decision says which and why (the late thread may finish in
 the background; a detector with too many calls still running is skipped until they
-finish, so a hung detector cannot exhaust the pool). The deep layer is started
-together with the fast one, behind it in the pool's queue, so that the two overlap;
-a hard vote from the fast layer (a watchlisted identity) decides alone and the deep
-layer's votes are discarded (those not yet started are cancelled). Shadow
+finish, so a hung detector cannot exhaust the pool). A hard vote from the fast layer
+(a watchlisted identity) decides alone and the deep layer is skipped. Shadow
 detectors run and are recorded but do not vote. The configuration comes from a
 :class:`~tianwang.scoring.config.ConfigSource` and is reloaded when its file changes.
 """
@@ -45,9 +43,6 @@ from tianwang.scoring.voting import apply_vetoes, band_for, fuse
 __all__ = ["ScoringPipeline"]
 
 log = logging.getLogger(__name__)
-
-_Submitted = tuple[dict[str, DetectorOutcome], dict[str, Future[tuple[Vote, float]]], float]
-"""Outcomes settled at submission, the running detectors, and when they were started."""
 
 _MAX_REASONS = 8
 
@@ -283,17 +278,11 @@ class ScoringPipeline:
         by_layer: dict[str, list[str]] = {"fast": [], "deep": []}
         for name, detector in loaded.detectors.items():
             by_layer[detector.layer].append(name)
-        # The deep layer starts with the fast one (its detectors queue behind the fast
-        # ones); a hard finding of the fast layer discards it, as if it had not run.
-        fast = self._submit(by_layer["fast"], context, loaded)
-        deep = self._submit(by_layer["deep"], context, loaded)
-        outcomes = self._collect(fast, context, loaded)
+        outcomes = self._run_layer(by_layer["fast"], context, loaded)
         lap("fast")
         hard = [o for o in outcomes.values() if o.status == "ok" and o.mode == "active" and o.vote is not None
                 and o.vote.hard] if loaded.config.hard_decisions else []
         if hard:
-            for future in deep[1].values():
-                future.cancel()
             for name in by_layer["deep"]:
                 detector = loaded.detectors[name]
                 outcomes[name] = DetectorOutcome(
@@ -301,7 +290,7 @@ class ScoringPipeline:
                     why=f"decided by the hard finding of {hard[0].detector}",
                 )
         else:
-            outcomes.update(self._collect(deep, context, loaded))
+            outcomes.update(self._run_layer(by_layer["deep"], context, loaded))
         lap("deep")
         decision = self._decide(app, loaded, assigned, outcomes, hard, timings)
         lap("vote")
@@ -318,8 +307,8 @@ class ScoringPipeline:
             if doc.sha256:
                 self.documents.add(doc.sha256, context.keys.id_hash, context.as_of)
 
-    def _submit(self, names: Sequence[str], context: ScoringContext, loaded: LoadedConfig) -> _Submitted:
-        """Start the detectors ``names`` on ``context``; those that cannot run get their outcome now."""
+    def _run_layer(self, names: Sequence[str], context: ScoringContext,
+                   loaded: LoadedConfig) -> dict[str, DetectorOutcome]:
         outcomes: dict[str, DetectorOutcome] = {}
         futures: dict[str, Future[tuple[Vote, float]]] = {}
         started = time.perf_counter()
@@ -341,13 +330,6 @@ class ScoringPipeline:
             future = self._pool.submit(_timed_score, detector, context)
             future.add_done_callback(partial(self._done, name))
             futures[name] = future
-        return outcomes, futures, started
-
-    def _collect(self, submitted: _Submitted, context: ScoringContext,
-                 loaded: LoadedConfig) -> dict[str, DetectorOutcome]:
-        """Wait for each started detector until its budget (counted from the start) is spent."""
-        outcomes, futures, started = submitted
-        outcomes = dict(outcomes)
         for name, future in futures.items():
             detector = loaded.detectors[name]
             dc = loaded.config.detectors[name]
