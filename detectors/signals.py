@@ -181,8 +181,11 @@ class SignalDetector(Detector):
         if y.sum() < 5 or (1 - y).sum() < 5:
             return {"trained": False, "why": "fewer than 5 positive or negative examples"}
         x = np.vstack([self.strengths(h.context) for h in kept])
-        prior = np.array([self.weights[c] for c in self.SIGNALS])
-        weights, bias = fit_logistic(x, y, prior, self.bias, self.settings.l2)
+        # shrunk towards the expert weights, not towards what an earlier fit learned: fitting
+        # again (the fusion fits on part of the history first) gives what one fit would
+        defaults = {**self.SIGNALS, **self.settings.weights}
+        prior = np.array([defaults[c] for c in self.SIGNALS])
+        weights, bias = fit_logistic(x, y, prior, self.settings.bias, self.settings.l2)
         self.weights = {c: max(0.0, float(w)) for c, w in zip(self.SIGNALS, weights, strict=True)}
         self.bias = bias
         self.baseline = max(float(y.mean()), sigmoid(bias))

@@ -94,3 +94,16 @@ def test_quality_floor_on_generated_data(generated_contexts) -> None:
                                    generated_contexts, "identity_theft")
     assert auc >= 0.93
     assert recall >= 0.5
+
+
+def test_fitting_again_gives_what_one_fit_gives(generated_contexts) -> None:
+    # the fusion fits detectors on part of the history, then on all of it: the second fit
+    # must be shrunk towards the expert weights, not towards what the first one learned
+    history = [c for c in generated_contexts if not c.fraud or c.typology == "identity_theft"]
+    once = IdentityTheftDetector({"target_typologies": ["identity_theft"]})
+    once.fit(history)
+    twice = IdentityTheftDetector({"target_typologies": ["identity_theft"]})
+    twice.fit(history[: len(history) // 2])
+    twice.fit(history)
+    assert twice.weights == pytest.approx(once.weights)
+    assert twice.bias == pytest.approx(once.bias)
