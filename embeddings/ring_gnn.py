@@ -49,6 +49,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 import torch.nn.functional as F
+from scipy.special import erf
 from torch import Tensor
 
 from detectors.signals import fit_logistic
@@ -121,6 +122,7 @@ class CausalSageNet(SageSepNet):
     It takes the graph as the row-normalised transposed adjacency (a sparse CSR tensor,
     :func:`_adjacency`) and sums over it, which is the neighbours' mean: on a CPU the
     backward pass of a sum is many times faster than that of torch's mean reduction.
+    One new node is embedded by :class:`_FrozenNet`, the same blocks in numpy.
     """
 
     def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 2,
@@ -146,26 +148,65 @@ class CausalSageNet(SageSepNet):
             states.append(h + F.dropout(update, p=self.dropout, training=self.training))
         return states
 
-    def embed_one(self, x: Tensor, neighbour_states: Tensor) -> list[Tensor]:
-        """``[h_0, ..., h_L]`` (each ``(hidden,)``) of one node from its row ``(in,)`` and
-        its ``k`` in-neighbours' cached states ``(k, L, hidden)`` (``k`` may be 0)."""
-        # SAGEConv by hand for a star (the node and its in-neighbours): lin_l(mean of the
-        # neighbours) + lin_r(the node). With no neighbours the sum over none is 0.
-        # Building a sparse adjacency for one row would cost more than the whole network.
-        k = neighbour_states.shape[0]
-        states = [self.encoder(x)]
-        for layer, (norm, conv) in enumerate(zip(self.norms, self.convs, strict=True)):
-            own = norm(states[-1])
-            if k:
-                neighbours = norm(neighbour_states[:, layer]).mean(dim=0)
-            else:
-                neighbours = torch.zeros_like(own)
-            update = conv.lin_l(neighbours) + conv.lin_r(own)
-            states.append(states[-1] + F.gelu(update))
-        return states
-
     def logit(self, last_state: Tensor) -> Tensor:
         return self.head(last_state).squeeze(-1)
+
+
+@dataclass(frozen=True)
+class _FrozenNet:
+    """A :class:`CausalSageNet`'s weights as numpy arrays, for embedding one node at a time.
+
+    For a star (the node and its ``k`` in-neighbours) SAGEConv is ``lin_l(mean of the
+    neighbours) + lin_r(the node)``, and the mean over no neighbours is 0.
+    """
+
+    encoder: tuple[FloatArray, FloatArray]
+    norms: tuple[tuple[FloatArray, FloatArray, float], ...]
+    lin_l: tuple[tuple[FloatArray, FloatArray], ...]
+    lin_r: tuple[FloatArray, ...]
+    head_norm: tuple[FloatArray, FloatArray, float]
+    head: tuple[FloatArray, float]
+
+    @classmethod
+    def of(cls, module: CausalSageNet) -> _FrozenNet:
+        def array(t: Tensor) -> FloatArray:
+            return t.detach().cpu().numpy().astype(np.float64)
+
+        def norm(n: torch.nn.LayerNorm) -> tuple[FloatArray, FloatArray, float]:
+            return array(n.weight), array(n.bias), float(n.eps)
+
+        head_norm, head = module.head[0], module.head[1]
+        return cls(
+            encoder=(array(module.encoder.weight), array(module.encoder.bias)),
+            norms=tuple(norm(n) for n in module.norms),
+            lin_l=tuple((array(c.lin_l.weight), array(c.lin_l.bias)) for c in module.convs),
+            lin_r=tuple(array(c.lin_r.weight) for c in module.convs),
+            head_norm=norm(head_norm),
+            head=(array(head.weight)[0], float(array(head.bias)[0])),
+        )
+
+    @staticmethod
+    def _layer_norm(x: FloatArray, norm: tuple[FloatArray, FloatArray, float]) -> FloatArray:
+        weight, bias, eps = norm
+        centred = x - x.mean(axis=-1, keepdims=True)
+        return centred / np.sqrt((centred * centred).mean(axis=-1, keepdims=True) + eps) * weight + bias
+
+    def embed_one(self, x: FloatArray, neighbour_states: FloatArray) -> tuple[list[FloatArray], float]:
+        """``[h_0, ..., h_L]`` (each ``(hidden,)``) of one node from its scaled row ``(in,)`` and its
+        ``k`` in-neighbours' cached states ``(k, L, hidden)`` (``k`` may be 0), and the logit."""
+        w, b = self.encoder
+        states = [w @ x + b]
+        for layer, norm in enumerate(self.norms):
+            own = self._layer_norm(states[-1], norm)
+            if len(neighbour_states):
+                neighbours = self._layer_norm(neighbour_states[:, layer], norm).mean(axis=0)
+            else:
+                neighbours = np.zeros_like(own)
+            (wl, bl), wr = self.lin_l[layer], self.lin_r[layer]
+            update = wl @ neighbours + bl + wr @ own
+            states.append(states[-1] + 0.5 * update * (1.0 + erf(update / math.sqrt(2.0))))  # exact GELU
+        wh, bh = self.head
+        return states, float(wh @ self._layer_norm(states[-1], self.head_norm) + bh)
 
 
 @dataclass(frozen=True)
@@ -274,6 +315,7 @@ class RingGnnModel:
     scaler: FeatureScaler
     calibration: tuple[float, float]
     metadata: dict[str, Any] = field(default_factory=dict)
+    _frozen: _FrozenNet | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def device(self) -> torch.device:
@@ -300,14 +342,17 @@ class RingGnnModel:
 
     def embed(self, row: FloatArray, neighbour_states: np.ndarray) -> tuple[np.ndarray, float]:
         """Cacheable states ``(L, hidden)`` and probability of one new node from its row and
-        its linked applications' cached states ``(k, L, hidden)``."""
-        with torch.inference_mode():
-            x = self._tensor(row[None, :])[0]
-            nbrs = torch.as_tensor(neighbour_states, dtype=torch.float32, device=self.device)
-            states = self.module.embed_one(x, nbrs)
-            logit = float(self.module.logit(states[-1]))
-            stacked = torch.stack(states[:-1]).cpu().numpy()
-        return stacked, float(self.probability(logit))
+        its linked applications' cached states ``(k, L, hidden)``.
+
+        It runs the network's blocks in numpy (:class:`_FrozenNet`) on a copy of the weights
+        taken at the first call (a trained model's weights do not change): for one node,
+        torch's per-operation overhead costs more than the arithmetic.
+        """
+        if self._frozen is None:
+            self._frozen = _FrozenNet.of(self.module)
+        x = self.scaler.transform(np.asarray(row, dtype=np.float64)[None, :])[0]
+        states, logit = self._frozen.embed_one(x, np.asarray(neighbour_states, dtype=np.float64))
+        return np.stack(states[:-1]).astype(np.float32), float(self.probability(logit))
 
     # -- artifact -----------------------------------------------------------------------------
     def save(self, folder: Path, states: dict[str, np.ndarray] | None = None) -> Path:
