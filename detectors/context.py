@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from graph_schema.store import GraphView
 
 __all__ = [
+    "LINK_KIND_NAMES",
+    "SINGLE_LINK_KINDS",
     "ApplicantResolver",
     "DocumentLookup",
     "GraphLinks",
@@ -115,6 +117,23 @@ class Link:
         return tuple(sorted(self.others)[:5])
 
 
+#: The kinds of link an application has at most one of, as :class:`GraphLinks` fields;
+#: contact phones (``GraphLinks.contacts``, kind ``contact``) may be several.
+SINGLE_LINK_KINDS: tuple[str, ...] = ("person", "phone", "device", "account", "address", "vehicle", "vehicle_user")
+
+#: What each kind of :class:`Link` is called in a reason a person reads.
+LINK_KIND_NAMES: dict[str, str] = {
+    "person": "identity",
+    "phone": "phone",
+    "device": "device",
+    "account": "bank account",
+    "address": "address",
+    "vehicle": "vehicle",
+    "vehicle_user": "vehicle driver",
+    "contact": "emergency contact",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class GraphLinks:
     """Links of one application by kind; ``contacts`` has one entry per contact phone."""
@@ -135,7 +154,7 @@ class GraphLinks:
     def counts(self) -> dict[str, float]:
         """Flat numeric counts, named ``<kind>_<count>``, for rules and models."""
         out: dict[str, float] = {}
-        for kind in ("person", "phone", "device", "account", "address", "vehicle", "vehicle_user"):
+        for kind in SINGLE_LINK_KINDS:
             link = getattr(self, kind)
             for name in ("applications", "identities", "recent", "recent_dealers", "as_applicant_phone",
                          "as_contact", "as_vehicle_user"):

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field
 
 from detectors.base import Detector, DetectorSettings, Evidence, Reason, Vote
-from detectors.context import LabelledContext, ScoringContext
+from detectors.context import LINK_KIND_NAMES, LabelledContext, ScoringContext
 from tianwang.identifiers import mask_id_number
 
 if TYPE_CHECKING:
@@ -63,17 +63,8 @@ __all__ = ["FraudRingDetector", "FraudRingSettings"]
 
 log = logging.getLogger(__name__)
 
-_KIND_NAMES = {
-    "person": "identity",
-    "phone": "phone",
-    "device": "device",
-    "account": "bank account",
-    "address": "address",
-    "vehicle": "vehicle",
-    "vehicle_user": "vehicle driver",
-    "contact": "emergency contact",
-    "driver_in_ring": "vehicle driver",
-}
+#: Link kinds in reasons: the graph's, and a driver who is a ring member.
+_KIND_NAMES = {**LINK_KIND_NAMES, "driver_in_ring": "vehicle driver"}
 
 
 class FraudRingSettings(DetectorSettings):

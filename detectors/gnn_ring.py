@@ -41,17 +41,13 @@ import numpy as np
 from pydantic import Field
 
 from detectors.base import Detector, DetectorError, DetectorSettings, DetectorSettingsError, Evidence, Reason, Vote
-from detectors.context import LabelledContext, ScoringContext
+from detectors.context import LINK_KIND_NAMES, LabelledContext, ScoringContext
 
 if TYPE_CHECKING:
     from embeddings.ring_gnn import RingGnnModel
 
 __all__ = ["GnnRingDetector", "GnnRingSettings"]
 
-_KIND_NAMES = {
-    "person": "identity", "phone": "phone", "device": "device", "account": "bank account",
-    "address": "address", "vehicle": "vehicle", "vehicle_user": "vehicle driver", "contact": "emergency contact",
-}
 _MAX_EVIDENCE = 5
 
 
@@ -276,7 +272,7 @@ class GnnRingDetector(Detector):
         reasons = []
         if fraud_like or confirmed:
             named = list(dict.fromkeys([*confirmed, *(a for _, a in fraud_like)]))
-            kinds = list(dict.fromkeys(_KIND_NAMES[k] for a in named for k in linked[a]))
+            kinds = list(dict.fromkeys(LINK_KIND_NAMES[k] for a in named for k in linked[a]))
             scores = dict((a, p) for p, a in fraud_like)
             text = f"linked through {', '.join(kinds)} to "
             if fraud_like:

@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from scipy.special import erf
 from torch import Tensor
 
+from detectors.context import SINGLE_LINK_KINDS
 from detectors.signals import fit_logistic
 from embeddings.aggregates import mean_adjacency
 from embeddings.application_features import FEATURE_NAMES, FeatureScaler, application_features
@@ -84,8 +85,6 @@ ARTIFACT_FORMAT = 1
 #: Columns of a node's input row: the application's own row, then its link count.
 RING_FEATURE_NAMES: tuple[str, ...] = (*FEATURE_NAMES, "ring_linked_applications")
 
-_LINK_KINDS = ("person", "phone", "device", "account", "address", "vehicle", "vehicle_user")
-
 
 class RingArtifactError(ConfigurationError):
     """A ring-GNN artifact is missing, broken, or made for other code (features, format)."""
@@ -98,7 +97,7 @@ def linked_applications(context: ScoringContext) -> dict[str, tuple[str, ...]]:
         return {}
     kinds: dict[str, list[str]] = {}
     own = context.application_id
-    for kind, link in [*((k, links.get(k)) for k in _LINK_KINDS), *(("contact", c) for c in links.contacts)]:
+    for kind, link in [*((k, links.get(k)) for k in SINGLE_LINK_KINDS), *(("contact", c) for c in links.contacts)]:
         if link is None:
             continue
         for other in link.others:
