@@ -72,7 +72,10 @@ SCHEMA_VERSION = 1
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
 _VIN_RE = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_HEX_DIGITS = "0123456789abcdef"
+# A dotted-quad IPv4 address in canonical form (no leading zeros): what str(ip_address(...)) gives back.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_RE = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 
 
 def _timestamp_input(value: Any) -> Any:
@@ -188,6 +191,8 @@ class Applicant(_Model):
     def _ip(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        if _IPV4_RE.fullmatch(value):  # the common case, already canonical
+            return value
         try:
             return str(ip_address(value))
         except ValueError:
@@ -277,7 +282,7 @@ class Document(_Model):
         if value is None:
             return None
         value = value.lower()
-        if not _SHA256_RE.match(value):
+        if len(value) != 64 or value.strip(_HEX_DIGITS):
             raise ValueError("must be 64 hexadecimal characters")
         return value
 
