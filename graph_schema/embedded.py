@@ -402,7 +402,16 @@ class EmbeddedGraphStore(GraphStore):
                     " UNION SELECT dst FROM edges WHERE at <= ?1) ORDER BY label, key",
                     (ts,),
                 ).fetchall()
-        return build_export(nodes, edges)
+            # Deal terms from the Application node; the model from the record for applications
+            # stored before the node carried it (COALESCE reads the record only for those).
+            deals = self._conn.execute(
+                "SELECT a.node_id, n.props ->> '$.vehicle_price', COALESCE(n.props ->> '$.vehicle_model',"
+                " (a.record ->> '$.vehicle.brand') || ' ' || (a.record ->> '$.vehicle.model'))"
+                " FROM applications a JOIN nodes n ON n.id = a.node_id"
+                + ("" if ts is None else " WHERE a.submitted_at <= ?"),
+                () if ts is None else (ts,),
+            ).fetchall()
+        return build_export(nodes, edges, deals)
 
     def counts(self) -> GraphCounts:
         nodes = self._query("SELECT label, COUNT(*) FROM nodes GROUP BY label")

@@ -263,6 +263,7 @@ def application_row(app: Application, keyer: PersonalDataKeyer) -> ApplicationRo
         "product": loan.product,
         "amount": loan.amount,
         "vehicle_price": loan.vehicle_price,
+        "vehicle_model": f"{vehicle.brand} {vehicle.model}",
         "term_months": loan.term_months,
         "content_hash": content_hash,
     }

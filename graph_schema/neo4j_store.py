@@ -50,6 +50,14 @@ _INTERNAL = (MIGRATION_LABEL, META_LABEL)
 _APPLICATION_CODE = NODE_TYPES[Label.APPLICATION].code
 
 
+def _model_of_record(record: str | None) -> str | None:
+    """Brand and model from a stored application record (applications stored before the node carried them)."""
+    if record is None:
+        return None
+    vehicle = json.loads(record).get("vehicle") or {}
+    return f"{vehicle['brand']} {vehicle['model']}" if vehicle.get("brand") and vehicle.get("model") else None
+
+
 def _key_expr(var: str) -> str:
     """Cypher for the key value of node ``var``, whatever its label."""
     cases = " ".join(f"WHEN '{t.label}' THEN {var}.{t.key}" for t in NODE_TYPES.values())
@@ -321,8 +329,17 @@ class Neo4jGraphStore(GraphStore):
                 f"MATCH (n) WHERE {excluded} RETURN elementId(n) AS id, labels(n)[0] AS label, {_key_expr('n')} AS key"
             ):
                 node(row["id"], row["label"], row["key"])
+        deals = []
+        for row in self._run(
+            "MATCH (a:Application) WHERE a.submitted_at <= $ts RETURN elementId(a) AS id, a.vehicle_price AS price,"
+            " a.vehicle_model AS model, CASE WHEN a.vehicle_model IS NULL THEN a.record END AS record",
+            ts=_FAR_FUTURE if ts is None else ts,
+        ):
+            index = ids.get(row["id"])
+            if index is not None:
+                deals.append((index, row["price"], row["model"] or _model_of_record(row["record"])))
         nodes.sort(key=lambda n: (n[1], n[2]))
-        return build_export(nodes, edges)
+        return build_export(nodes, edges, deals)
 
     def counts(self) -> GraphCounts:
         nodes = {}

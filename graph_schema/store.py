@@ -23,6 +23,7 @@ from tianwang.errors import ApplicationConflictError, ApplicationNotFoundError
 from tianwang.privacy import PersonalDataKeyer
 
 __all__ = [
+    "ApplicationDeals",
     "ApplicationRecord",
     "BulkUpsertResult",
     "GraphCounts",
@@ -158,6 +159,46 @@ class GraphCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class ApplicationDeals:
+    """The deal terms of exported applications, as arrays: what ring detection compares.
+
+    Application ``k`` is export node ``node[k]``; it finances a vehicle of model
+    ``model[k]`` (an integer standing for brand and model, the same for the same model
+    within one export; -1 when unknown) at ``vehicle_price[k]``.
+    """
+
+    node: np.ndarray
+    vehicle_price: np.ndarray
+    model: np.ndarray
+
+    def __post_init__(self) -> None:
+        if not len(self.node) == len(self.vehicle_price) == len(self.model):
+            raise ValueError(
+                f"node, vehicle_price and model must have one entry per application, got lengths "
+                f"{len(self.node)}, {len(self.vehicle_price)} and {len(self.model)}"
+            )
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[int, float | None, str | None]]) -> ApplicationDeals:
+        """From ``(node, vehicle price, model name)`` rows; a missing price or name is unknown."""
+        listed = list(rows)
+        codes: dict[str, int] = {}
+        return cls(
+            node=np.fromiter((r[0] for r in listed), dtype=np.int64, count=len(listed)),
+            vehicle_price=np.fromiter(
+                (np.nan if r[1] is None else r[1] for r in listed), dtype=np.float64, count=len(listed)
+            ),
+            model=np.fromiter(
+                (codes.setdefault(r[2], len(codes)) if r[2] else -1 for r in listed), dtype=np.int64, count=len(listed)
+            ),
+        )
+
+    def take(self, keep: np.ndarray) -> ApplicationDeals:
+        """The applications selected by a boolean mask or index array."""
+        return ApplicationDeals(self.node[keep], self.vehicle_price[keep], self.model[keep])
+
+
+@dataclass(frozen=True, slots=True)
 class GraphExport:
     """The graph as arrays for analytics.
 
@@ -165,6 +206,7 @@ class GraphExport:
     ``edge_index[0, j]`` to ``edge_index[1, j]`` with type ``edge_type[j]`` (a
     :class:`~graph_schema.schema.RelationshipType` code) and time ``edge_at[j]``.
     Nodes are ordered by (label code, key), relationships by (source, type, target).
+    ``deals``, when the store gives them, are the applications' deal terms.
     """
 
     node_label: np.ndarray
@@ -172,6 +214,7 @@ class GraphExport:
     edge_index: np.ndarray
     edge_type: np.ndarray
     edge_at: np.ndarray
+    deals: ApplicationDeals | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -527,9 +570,15 @@ def _batched(items: Iterable[ApplicationRow], size: int) -> Iterator[list[Applic
         yield batch
 
 
-def build_export(nodes: list[tuple[int, int, str]], edges: list[tuple[int, int, int, float]]) -> GraphExport:
+def build_export(
+    nodes: list[tuple[int, int, str]],
+    edges: list[tuple[int, int, int, float]],
+    deals: list[tuple[int, float | None, str | None]] | None = None,
+) -> GraphExport:
     """A :class:`GraphExport` from ``(id, label code, key)`` nodes sorted by (label code, key)
-    and ``(source id, type code, target id, at)`` relationships; ids are any distinct ints."""
+    and ``(source id, type code, target id, at)`` relationships; ids are any distinct ints.
+    ``deals`` are ``(application id, vehicle price, vehicle model)`` rows; those of
+    applications not among ``nodes`` are left out."""
     ids = np.fromiter((n[0] for n in nodes), dtype=np.int64, count=len(nodes))
     index_of = np.argsort(ids, kind="stable")
     sorted_ids = ids[index_of]
@@ -539,10 +588,20 @@ def build_export(nodes: list[tuple[int, int, str]], edges: list[tuple[int, int, 
     edge_type = np.fromiter((e[1] for e in edges), dtype=np.int16, count=len(edges))
     edge_at = np.fromiter((e[3] for e in edges), dtype=np.float64, count=len(edges))
     order = np.lexsort((edge_index[1], edge_type, edge_index[0])) if len(edges) else np.empty(0, dtype=np.int64)
+    application_deals = None
+    if deals is not None:
+        application_deals = ApplicationDeals.from_rows(deals)
+        pos = np.minimum(np.searchsorted(sorted_ids, application_deals.node), max(len(sorted_ids) - 1, 0))
+        known = sorted_ids[pos] == application_deals.node if len(sorted_ids) else np.zeros(len(pos), dtype=bool)
+        application_deals = application_deals.take(known)
+        application_deals = ApplicationDeals(
+            index_of[pos[known]].astype(np.int64), application_deals.vehicle_price, application_deals.model
+        )
     return GraphExport(
         node_label=np.fromiter((n[1] for n in nodes), dtype=np.int16, count=len(nodes)),
         node_key=[n[2] for n in nodes],
         edge_index=np.ascontiguousarray(edge_index[:, order]),
         edge_type=edge_type[order],
         edge_at=edge_at[order],
+        deals=application_deals,
     )

@@ -255,6 +255,25 @@ def test_export_edges(store: GraphStore) -> None:
     assert set(np.unique(export.edge_at)) == {a.submitted_ts for a in ring_of_three()}
 
 
+def test_export_carries_deal_terms(store: GraphStore) -> None:
+    """Each application's node, vehicle price and model (one code per brand and model), as of a moment too."""
+    lexus = app(5, **{"vehicle.brand": "Lexus", "loan.vehicle_price": 420000})
+    apps = {a.application_id: a for a in [*ring_of_three(), lexus]}
+    store.upsert_applications(list(apps.values()))
+    export = store.export_edges()
+    assert export.deals is not None
+    assert sorted(export.node_key[int(n)] for n in export.deals.node) == sorted(apps)
+    model_of = {}
+    for node, price, model in zip(export.deals.node, export.deals.vehicle_price, export.deals.model, strict=True):
+        application = apps[export.node_key[int(node)]]
+        assert price == application.loan.vehicle_price
+        model_of[(application.vehicle.brand, application.vehicle.model)] = int(model)
+    assert len(model_of) == 2 and len(set(model_of.values())) == 2 and min(model_of.values()) >= 0
+    earlier = store.as_of(apps["APP-000002"].submitted_ts).export_edges()
+    assert earlier.deals is not None
+    assert sorted(earlier.node_key[int(n)] for n in earlier.deals.node) == ["APP-000001", "APP-000002"]
+
+
 def test_clear(store: GraphStore) -> None:
     store.upsert_applications(ring_of_three())
     store.clear()

@@ -12,6 +12,7 @@ def _projection(n: int, links: list[tuple[int, int, float]]) -> Projection:
     attributes = ApplicantAttributes(
         applicants=np.arange(n), applications=np.arange(n), applicant_of=np.arange(n),
         submitted_at=np.zeros(n), dealer_of=np.full(n, -1), pair_applicant=empty, pair_attribute=empty,
+        attribute_label=np.zeros(n, dtype=np.int16), inflated=np.zeros(n, dtype=bool),
     )  # fmt: skip
     source, target, weight = (np.array(column) for column in zip(*links, strict=True))
     return Projection(attributes, source.astype(np.int64), target.astype(np.int64), weight.astype(float), 0, 0)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,8 @@ import pytest
 
 from graph_schema.embedded import EmbeddedGraphStore
 from graph_schema.store import GraphExport
-from tests.rings.helpers import ring_applications
+from tests.builders import T0
+from tests.rings.helpers import app, ring_applications
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.rings.projection import ProjectionSettings, attributes_of, project
 
@@ -67,3 +69,70 @@ def test_settings_are_checked() -> None:
         ProjectionSettings(label_weights={"Phonee": 1.0})
     with pytest.raises(ValueError, match="must be non-negative"):
         ProjectionSettings(label_weights={"Phone": -1.0})
+
+
+def _deals_store(tmp_path: Path, keyer: PersonalDataKeyer) -> GraphExport:
+    """100 Camrys at 190-289k; APP-101..103 at 350k at D-BJ-009 within days, APP-104 there 100 days
+    later, APP-105 at 350k at another dealer, APP-106 a 350k Lexus of which too few are sold to price it."""
+    apps = [
+        app(n, dealer_id=f"D-BJ-{n % 5 + 1:03d}", **{"loan.vehicle_price": 190_000 + 1000 * n}) for n in range(1, 101)
+    ]
+    inflated = {"loan.vehicle_price": 350_000, "loan.amount": 290_000}
+    apps += [
+        app(100 + k, dealer_id="D-BJ-009", submitted_at=(T0 + timedelta(days=2 * k)).isoformat(), **inflated)
+        for k in (1, 2, 3)
+    ]
+    apps.append(app(104, dealer_id="D-BJ-009", submitted_at=(T0 + timedelta(days=100)).isoformat(), **inflated))
+    apps.append(app(105, dealer_id="D-SH-002", **inflated))
+    apps.append(app(106, dealer_id="D-BJ-009", **{**inflated, "vehicle.brand": "Lexus", "vehicle.model": "ES"}))
+    with EmbeddedGraphStore(tmp_path / "deals.db", keyer) as store:
+        store.upsert_applications(apps)
+        return store.export_edges()
+
+
+def test_the_store_exports_deal_terms(tmp_path: Path, keyer: PersonalDataKeyer) -> None:
+    export = _deals_store(tmp_path, keyer)
+    assert export.deals is not None and len(export.deals.node) == 106
+    key_of = {export.node_key[int(node)]: k for k, node in enumerate(export.deals.node)}
+    assert export.deals.vehicle_price[key_of["APP-000101"]] == 350_000
+    camry = export.deals.model[key_of["APP-000001"]]
+    assert export.deals.model[key_of["APP-000105"]] == camry != export.deals.model[key_of["APP-000106"]]
+
+
+def test_inflated_deals_at_one_dealer_within_a_window_link_their_applicants(
+    tmp_path: Path, keyer: PersonalDataKeyer
+) -> None:
+    export = _deals_store(tmp_path, keyer)
+    found = attributes_of(export)
+    inflated = {export.node_key[int(a)] for a in found.applications[found.inflated]}
+    # the Lexus has no reference price (one sale, fewer than inflated_min_model_applications)
+    assert inflated == {"APP-000101", "APP-000102", "APP-000103", "APP-000104", "APP-000105"}
+    links = _links(export, ProjectionSettings(label_weights={}))  # only inflated deals link
+    assert set(links) == {("APP-000101", "APP-000102"), ("APP-000101", "APP-000103"), ("APP-000102", "APP-000103")}
+    # three share both windows: each window weighs 1 / log2(3)
+    assert links[("APP-000101", "APP-000102")] == pytest.approx(2 / np.log2(3))
+    assert _links(export, ProjectionSettings(label_weights={}, inflated_price_ratio=None)) == {}
+    assert _links(export, ProjectionSettings(label_weights={}, inflated_price_ratio=2.0)) == {}
+    wider = _links(export, ProjectionSettings(label_weights={}, inflated_window_days=400))
+    assert ("APP-000101", "APP-000104") in wider and not any("APP-000105" in pair for pair in wider)
+
+
+def test_an_export_without_deal_terms_has_no_inflated_deals(export: GraphExport) -> None:
+    bare = GraphExport(export.node_label, export.node_key, export.edge_index, export.edge_type, export.edge_at)
+    assert not attributes_of(bare).inflated.any()
+    assert attributes_of(bare).num_attributes == export.num_nodes
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"inflated_price_ratio": 0.0}, "inflated_price_ratio must be positive"),
+        ({"inflated_window_days": 0.0}, "inflated_window_days must be positive"),
+        ({"inflated_min_model_applications": 0}, "inflated_min_model_applications must be at least 1"),
+        ({"inflated_deal_weight": -1.0}, "inflated_deal_weight must be non-negative"),
+        ({"inflated_deal_max_sharing": 1}, "inflated_deal_max_sharing must be at least 2"),
+    ],
+)
+def test_bad_inflated_deal_settings_are_refused(settings: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ProjectionSettings(**settings)  # type: ignore[arg-type]

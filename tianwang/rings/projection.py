@@ -13,6 +13,17 @@ labels weighted 0 are dropped too. With
 ``time_half_life_days`` a link also halves for every that many days between the two
 applicants' first applications (off by default; it matters with the CPM objective).
 
+Dealers are hubs, but a dealer that colludes leaves a trace that is not: vehicles sold
+far above what that model usually costs. When the export carries the deal terms
+(:class:`~graph_schema.store.ApplicationDeals`), an application priced above
+``inflated_price_ratio`` times its model's 95th-percentile price (over the export's
+applications of that model) gets an *inflated deal* attribute: its dealer and a window
+of ``inflated_window_days`` (two windows, offset by half a window, so two deals close in
+time always share one). Applicants with inflated deals at the same dealer in the same
+window are linked like applicants sharing any other attribute (label
+:data:`INFLATED_DEAL`, weight ``inflated_deal_weight``). Measured with
+``bench/rings.py``: see docs/rings.md.
+
 Examples
 --------
 >>> ProjectionSettings().label_weights["Dealer"]
@@ -33,6 +44,8 @@ from graph_schema.store import GraphExport
 __all__ = [
     "DEFAULT_LABEL_WEIGHTS",
     "DEFAULT_MAX_SHARING_BY_LABEL",
+    "INFLATED_DEAL",
+    "INFLATED_DEAL_CODE",
     "ApplicantAttributes",
     "Projection",
     "ProjectionSettings",
@@ -61,6 +74,11 @@ DEFAULT_LABEL_WEIGHTS: dict[str, float] = {
 #: 0.66 at 100k, seed 12, precision unchanged).
 DEFAULT_MAX_SHARING_BY_LABEL: dict[str, int] = {Label.PHONE: 60}
 
+#: The label of a derived attribute (not a node of the store): inflated deals at one dealer
+#: within one window. Its code follows the node labels' codes.
+INFLATED_DEAL = "InflatedDeal"
+INFLATED_DEAL_CODE = max(t.code for t in NODE_TYPES.values()) + 1
+
 _SUBMITTED = RELATIONSHIP_TYPES[RelType.SUBMITTED].code
 _AT_DEALER = RELATIONSHIP_TYPES[RelType.AT_DEALER].code
 _ATTRIBUTE_CODES = np.array([RELATIONSHIP_TYPES[t].code for t in ATTRIBUTE_RELATIONSHIPS], dtype=np.int16)
@@ -80,8 +98,27 @@ class ProjectionSettings:
     time_half_life_days: float | None = None
     label_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LABEL_WEIGHTS))
     max_sharing_by_label: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MAX_SHARING_BY_LABEL))
+    #: A deal is inflated above this multiple of its model's 95th-percentile price; None: no inflated deals.
+    inflated_price_ratio: float | None = 1.1
+    inflated_window_days: float = 30.0
+    #: Models with fewer priced applications in the export have no reference price.
+    inflated_min_model_applications: int = 20
+    inflated_deal_weight: float = 1.0
+    inflated_deal_max_sharing: int = 60
 
     def __post_init__(self) -> None:
+        if self.inflated_price_ratio is not None and not self.inflated_price_ratio > 0:
+            raise ValueError(f"inflated_price_ratio must be positive or None, got: {self.inflated_price_ratio}")
+        if not self.inflated_window_days > 0:
+            raise ValueError(f"inflated_window_days must be positive, got: {self.inflated_window_days}")
+        if self.inflated_min_model_applications < 1:
+            raise ValueError(
+                f"inflated_min_model_applications must be at least 1, got: {self.inflated_min_model_applications}"
+            )
+        if not self.inflated_deal_weight >= 0.0:
+            raise ValueError(f"inflated_deal_weight must be non-negative, got: {self.inflated_deal_weight}")
+        if self.inflated_deal_max_sharing < 2:
+            raise ValueError(f"inflated_deal_max_sharing must be at least 2, got: {self.inflated_deal_max_sharing}")
         if self.time_half_life_days is not None and not self.time_half_life_days > 0:
             raise ValueError(f"time_half_life_days must be positive or None, got: {self.time_half_life_days}")
         if self.max_sharing < 2 or any(most < 2 for most in self.max_sharing_by_label.values()):
@@ -105,8 +142,10 @@ class ApplicantAttributes:
     ``applicants[i]`` is the export node of applicant ``i``; application ``j`` is export
     node ``applications[j]``, submitted by applicant ``applicant_of[j]`` at
     ``submitted_at[j]``, at dealer node ``dealer_of[j]`` (-1 if none). Each distinct
-    (applicant, attribute) pair is ``(pair_applicant[k], pair_attribute[k])``, the
-    attribute an export node.
+    (applicant, attribute) pair is ``(pair_applicant[k], pair_attribute[k])``. Attributes
+    ``0 .. num_nodes - 1`` are the export's nodes; those after them are derived (inflated
+    deals). ``attribute_label`` gives every attribute's label code, ``inflated[j]`` says
+    whether application ``j`` is an inflated deal.
     """
 
     applicants: IntArray
@@ -116,10 +155,16 @@ class ApplicantAttributes:
     dealer_of: IntArray
     pair_applicant: IntArray
     pair_attribute: IntArray
+    attribute_label: npt.NDArray[np.int16]
+    inflated: npt.NDArray[np.bool_]
 
     @property
     def num_applicants(self) -> int:
         return len(self.applicants)
+
+    @property
+    def num_attributes(self) -> int:
+        return len(self.attribute_label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +195,9 @@ def _distinct(values: IntArray) -> IntArray:
     return ordered[first]
 
 
-def attributes_of(export: GraphExport) -> ApplicantAttributes:
+def attributes_of(export: GraphExport, settings: ProjectionSettings | None = None) -> ApplicantAttributes:
     """The applicants of ``export``, their applications, and what those applications link to."""
+    settings = settings or ProjectionSettings()
     src, dst = export.edge_index
     types = export.edge_type
     submitted = np.flatnonzero(types == _SUBMITTED)
@@ -175,34 +221,97 @@ def attributes_of(export: GraphExport) -> ApplicantAttributes:
     # that name it as the vehicle user.
     pair_applicant = np.concatenate([applicant_of[owner], np.arange(len(applicants), dtype=np.int64)])
     pair_attribute = np.concatenate([attribute, applicants]).astype(np.int64)
-    code = _distinct(pair_applicant * np.int64(export.num_nodes) + pair_attribute)
+    inflated = _inflated_deals(export, applications, settings)
+    deal_application, deal_attribute = _inflated_deal_windows(
+        inflated, dealer_of, submitted_at, export.num_nodes, settings.inflated_window_days
+    )
+    num_deal_attributes = int(deal_attribute.max()) + 1 - export.num_nodes if len(deal_attribute) else 0
+    pair_applicant = np.concatenate([pair_applicant, applicant_of[deal_application]])
+    pair_attribute = np.concatenate([pair_attribute, deal_attribute])
+    num_attributes = np.int64(export.num_nodes + num_deal_attributes)
+    code = _distinct(pair_applicant * num_attributes + pair_attribute)
     return ApplicantAttributes(
         applicants=applicants.astype(np.int64),
         applications=applications.astype(np.int64),
         applicant_of=applicant_of,
         submitted_at=submitted_at,
         dealer_of=dealer_of,
-        pair_applicant=code // export.num_nodes,
-        pair_attribute=code % export.num_nodes,
+        pair_applicant=code // num_attributes,
+        pair_attribute=code % num_attributes,
+        attribute_label=np.concatenate(
+            [export.node_label.astype(np.int16), np.full(num_deal_attributes, INFLATED_DEAL_CODE, dtype=np.int16)]
+        ),
+        inflated=inflated,
     )
+
+
+def _inflated_deals(export: GraphExport, applications: IntArray, settings: ProjectionSettings) -> npt.NDArray[np.bool_]:
+    """Per application (as ordered in ``applications``), whether its price is inflated for its model."""
+    inflated = np.zeros(len(applications), dtype=bool)
+    deals = export.deals
+    if deals is None or settings.inflated_price_ratio is None or not len(applications):
+        return inflated
+    priced = (deals.model >= 0) & np.isfinite(deals.vehicle_price) & (deals.vehicle_price > 0)
+    model, price = deals.model[priced], deals.vehicle_price[priced]
+    position = np.searchsorted(applications, deals.node[priced])
+    position = np.minimum(position, len(applications) - 1)
+    present = applications[position] == deals.node[priced]
+    model, price, position = model[present], price[present], position[present]
+    if not len(model):
+        return inflated
+    # Each model's 95th-percentile price (nearest rank) among its priced applications.
+    order = np.lexsort((price, model))
+    sorted_model, sorted_price = model[order], price[order]
+    starts = np.flatnonzero(np.r_[True, sorted_model[1:] != sorted_model[:-1]])
+    counts = np.diff(np.r_[starts, len(sorted_model)])
+    reference = sorted_price[starts + np.floor(0.95 * (counts - 1)).astype(np.int64)]
+    group = np.repeat(np.arange(len(starts)), counts)
+    enough = counts >= settings.inflated_min_model_applications
+    above = enough[group] & (sorted_price > settings.inflated_price_ratio * reference[group])
+    inflated[position[order[above]]] = True
+    return inflated
+
+
+def _inflated_deal_windows(
+    inflated: npt.NDArray[np.bool_], dealer_of: IntArray, submitted_at: FloatArray, first_id: int, window_days: float
+) -> tuple[IntArray, IntArray]:
+    """Pairs (application, derived attribute): each inflated deal at a dealer gets two windows.
+
+    Windows of ``window_days`` start at multiples of the window and, for the second, half
+    a window later, so two deals less than half a window apart share at least one.
+    Derived attributes are numbered from ``first_id``.
+    """
+    rows = np.flatnonzero(inflated & (dealer_of >= 0))
+    if not len(rows):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    span = window_days * 86_400.0
+    windows = []
+    for offset in (0.0, 0.5):
+        bucket = np.floor(submitted_at[rows] / span + offset).astype(np.int64)
+        windows.append(np.column_stack([dealer_of[rows], np.full(len(rows), int(offset * 2)), bucket]))
+    keys = np.vstack(windows)
+    _, attribute = np.unique(keys, axis=0, return_inverse=True)
+    return np.concatenate([rows, rows]), first_id + attribute.reshape(-1).astype(np.int64)
 
 
 def project(export: GraphExport, settings: ProjectionSettings | None = None) -> Projection:
     """The weighted applicant graph of ``export`` (see the module docstring)."""
     settings = settings or ProjectionSettings()
-    found = attributes_of(export)
+    found = attributes_of(export, settings)
     n = found.num_applicants
-    weight_of_label = np.zeros(max(t.code for t in NODE_TYPES.values()) + 1, dtype=np.float64)
+    weight_of_label = np.zeros(INFLATED_DEAL_CODE + 1, dtype=np.float64)
     for label, weight in settings.label_weights.items():
         weight_of_label[NODE_TYPES[Label(label)].code] = weight
+    weight_of_label[INFLATED_DEAL_CODE] = settings.inflated_deal_weight
 
     max_of_label = np.full(len(weight_of_label), settings.max_sharing, dtype=np.int64)
     for label, most in settings.max_sharing_by_label.items():
         max_of_label[NODE_TYPES[Label(label)].code] = most
+    max_of_label[INFLATED_DEAL_CODE] = settings.inflated_deal_max_sharing
 
     attribute_ids, column, sharing = np.unique(found.pair_attribute, return_inverse=True, return_counts=True)
-    label_weight = weight_of_label[export.node_label[attribute_ids]]
-    most_sharing = max_of_label[export.node_label[attribute_ids]]
+    label_weight = weight_of_label[found.attribute_label[attribute_ids]]
+    most_sharing = max_of_label[found.attribute_label[attribute_ids]]
     hubs = int(((sharing > most_sharing) & (label_weight > 0)).sum())
     keep = (sharing >= 2) & (sharing <= most_sharing) & (label_weight > 0)
     attribute_weight = np.where(keep, label_weight / np.log2(np.maximum(sharing, 2)), 0.0)

@@ -3,12 +3,13 @@
 A ring's statistics: its size (applicants and applications), density (share of its
 applicant pairs that the projection links), what its members share (attributes that
 two or more members have, by label), the share of its applications confirmed as
-fraud, its time spread, and its dealers. The risk score in [0, 1] is a logistic
-function of these; :data:`RISK_WEIGHTS` gives its weights, fit (rings weighted by
-their applications, rounded) on one generated run of 100,000 applications (seed 11)
-and checked on others (seeds 12 and 13, and 1,000,000 at seed 12) with
-``bench/rings.py``. The confirmed-fraud weight is set by hand: no labels went into
-the fit.
+fraud, its time spread, its dealers, and the share of its applications that are
+inflated deals (priced far above their model's usual price). The risk score in [0, 1]
+is a logistic function of these; :data:`RISK_WEIGHTS` gives its weights, fit (rings
+weighted by their applications, rounded) on one generated run of 100,000 applications
+(seed 11) with ``bench/fit_ring_risk.py`` and checked on others (seeds 12 and 13 there,
+and 1,000,000 at seed 12 with ``bench/rings.py``). The confirmed-fraud weight is set by
+hand: no labels went into the fit.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy.typing as npt
 
 from graph_schema.schema import NODE_TYPES, Label
 from graph_schema.store import GraphExport
-from tianwang.rings.projection import Projection
+from tianwang.rings.projection import INFLATED_DEAL, INFLATED_DEAL_CODE, Projection
 
 __all__ = ["BURST_DAYS", "RISK_WEIGHTS", "STRONG_LABELS", "RingStatistics", "ring_risk", "ring_statistics"]
 
@@ -35,16 +36,22 @@ _DAY = 86_400.0
 STRONG_LABELS: tuple[Label, ...] = (Label.PHONE, Label.DEVICE, Label.BANK_ACCOUNT, Label.PERSON, Label.VEHICLE)
 _SHARED_LABELS: tuple[Label, ...] = (*STRONG_LABELS, Label.ADDRESS, Label.EMPLOYER)
 _CODE = {label: NODE_TYPES[label].code for label in Label}
+#: What ``shared`` counts, by name: these labels, and inflated deals at one dealer (derived).
+_SHARED_CODES: dict[str, int] = {
+    **{str(label): _CODE[label] for label in _SHARED_LABELS},
+    INFLATED_DEAL: INFLATED_DEAL_CODE,
+}
 
 #: Weights of the risk score's logistic function.
 RISK_WEIGHTS: dict[str, float] = {
-    "bias": -15.5,
-    "log2_size": 2.2,  # per doubling of applicants
-    "strong_member_share": 1.6,  # members sharing a phone, device, account, vehicle or person with another
-    "burst_share": 13.7,  # largest share of the applications within one 21-day window
-    "top_dealer_share": 2.6,  # share of applications at the ring's busiest dealer
-    "repeat_applicants": -5.2,  # 1.5 or more applications per applicant (fleets, reapplications)
-    "density": -4.7,  # households are cliques; rings are webs of partial overlaps
+    "bias": -24.7,
+    "log2_size": 3.0,  # per doubling of applicants
+    "strong_member_share": 3.5,  # members sharing a phone, device, account, vehicle or person with another
+    "burst_share": 16.2,  # largest share of the applications within one 21-day window
+    "top_dealer_share": 1.2,  # share of applications at the ring's busiest dealer
+    "repeat_applicants": -10.6,  # 1.5 or more applications per applicant (fleets, reapplications)
+    "density": -0.6,  # households are cliques; rings are webs of partial overlaps
+    "inflated_share": 8.9,  # applications priced far above their model's usual price (dealer collusion)
     "confirmed_fraud_share": 6.0,
 }
 BURST_DAYS = 21.0
@@ -70,6 +77,7 @@ class RingStatistics:
     dealers: list[str]
     num_dealers: int
     top_dealer_share: float
+    inflated_share: float
     risk: float
 
     @property
@@ -94,6 +102,7 @@ class RingStatistics:
             "dealers": self.dealers,
             "num_dealers": self.num_dealers,
             "top_dealer_share": round(self.top_dealer_share, 4),
+            "inflated_share": round(self.inflated_share, 4),
             "risk": round(self.risk, 4),
         }
 
@@ -126,8 +135,13 @@ def ring_risk(
     repeat_applicants: npt.ArrayLike,
     density: npt.ArrayLike,
     confirmed_fraud_share: npt.ArrayLike,
+    inflated_share: npt.ArrayLike = 0.0,
 ) -> FloatArray:
-    """The risk of rings described by these statistics (arrays or scalars; see :data:`RISK_WEIGHTS`)."""
+    """The risk of rings described by these statistics (arrays or scalars; see :data:`RISK_WEIGHTS`).
+
+    ``inflated_share`` is the share of the ring's applications priced far above their
+    model's usual price (:mod:`tianwang.rings.projection`); 0 where prices are unknown.
+    """
     w = RISK_WEIGHTS
     z = (
         w["bias"]
@@ -138,6 +152,7 @@ def ring_risk(
         + w["repeat_applicants"] * np.asarray(repeat_applicants, dtype=np.float64)
         + w["density"] * np.asarray(density, dtype=np.float64)
         + w["confirmed_fraud_share"] * np.asarray(confirmed_fraud_share, dtype=np.float64)
+        + w["inflated_share"] * np.asarray(inflated_share, dtype=np.float64)
     )
     return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
 
@@ -190,18 +205,18 @@ def ring_statistics(
     pair_ring = ring_of[found.pair_applicant[member_pairs]]
     attribute = found.pair_attribute[member_pairs]
     shared_key, inverse, holders = np.unique(
-        pair_ring * np.int64(export.num_nodes) + attribute, return_inverse=True, return_counts=True
+        pair_ring * np.int64(found.num_attributes) + attribute, return_inverse=True, return_counts=True
     )
-    shared_ring, shared_attribute = shared_key // export.num_nodes, shared_key % export.num_nodes
-    shared_label = export.node_label[shared_attribute]
+    shared_ring, shared_attribute = shared_key // found.num_attributes, shared_key % found.num_attributes
+    shared_label = found.attribute_label[shared_attribute]
     is_shared = holders >= 2
     strong_codes = np.array([_CODE[label] for label in STRONG_LABELS])
     strong_pair = (is_shared & np.isin(shared_label, strong_codes))[inverse]
     strong_members = np.unique(found.pair_applicant[member_pairs[strong_pair]])
     strong_count = np.bincount(ring_of[strong_members], minlength=rings)
     shared_by_label = {
-        str(label): np.bincount(shared_ring[is_shared & (shared_label == _CODE[label])], minlength=rings)
-        for label in _SHARED_LABELS
+        name: np.bincount(shared_ring[is_shared & (shared_label == code)], minlength=rings)
+        for name, code in _SHARED_CODES.items()
     }
 
     inside = ring_of[projection.source] == ring_of[projection.target]
@@ -222,7 +237,12 @@ def ring_statistics(
     burst_share = _burst_share(app_ring[in_ring], times, rings)
     top_share = top_count / np.maximum(n_apps, 1)
     fraud_share = confirmed / np.maximum(n_apps, 1)
-    risk = ring_risk(size, strong_share, burst_share, top_share, n_apps >= 1.5 * size, density, fraud_share)
+    inflated_share = np.bincount(app_ring[in_ring], weights=found.inflated[in_ring], minlength=rings) / np.maximum(
+        n_apps, 1
+    )
+    risk = ring_risk(
+        size, strong_share, burst_share, top_share, n_apps >= 1.5 * size, density, fraud_share, inflated_share
+    )
 
     members_sorted = np.argsort(ring_of, kind="stable")[n - int((ring_of >= 0).sum()) :]
     member_bounds = np.concatenate([[0], np.cumsum(size)])
@@ -249,6 +269,7 @@ def ring_statistics(
                 dealers=[export.node_key[int(d)] for d in dealer_nodes],
                 num_dealers=int(num_dealers[r]),
                 top_dealer_share=float(top_share[r]),
+                inflated_share=float(inflated_share[r]),
                 risk=float(risk[r]),
             )
         )
