@@ -15,6 +15,9 @@ its attributes, as the graph stood at its own time) to the rings of those identi
   the score is ``risk * attach``. When ``attach`` reaches ``join_at`` the applicant is
   added to the ring in memory, so later applications linked to them find it too,
   until the next batch run decides again;
+* a deal priced far above its model's usual price, at a dealer where members of a
+  risky ring bought such deals within the same weeks, links to that ring like a
+  shared attribute (``inflated_deal``; the batch job links such deals the same way);
 * a dealer with an unusual share of its applications in risky rings adds a dealer
   score (dealer collusion), ``sigmoid(slope * (share - dealer_share_mid))``.
 
@@ -63,8 +66,8 @@ __all__ = ["FraudRingDetector", "FraudRingSettings"]
 
 log = logging.getLogger(__name__)
 
-#: Link kinds in reasons: the graph's, and a driver who is a ring member.
-_KIND_NAMES = {**LINK_KIND_NAMES, "driver_in_ring": "vehicle driver"}
+#: Link kinds in reasons: the graph's, a driver who is a ring member, and an inflated deal at a ring's dealer.
+_KIND_NAMES = {**LINK_KIND_NAMES, "driver_in_ring": "vehicle driver", "inflated_deal": "an inflated price:"}
 
 
 class FraudRingSettings(DetectorSettings):
@@ -78,7 +81,7 @@ class FraudRingSettings(DetectorSettings):
     join_at: float = Field(default=0.7, ge=0, le=1)
     link_weights: dict[str, float] = Field(default_factory=lambda: {
         "person": 1.0, "phone": 1.0, "device": 1.0, "account": 1.0, "vehicle": 1.0, "vehicle_user": 1.0,
-        "driver_in_ring": 1.0, "contact": 0.8, "address": 0.5,
+        "driver_in_ring": 1.0, "inflated_deal": 1.0, "contact": 0.8, "address": 0.5,
     })
     dealer_min_applications: int = Field(default=20, ge=1)
     dealer_share_mid: float = Field(default=0.15, ge=0, le=1)
@@ -271,6 +274,14 @@ class FraudRingDetector(Detector):
                 mask_id_number(user) if user else "driver", None)
         for kind, display, identity, sharing in direct:
             add(index.ring_of_person(identity), kind, display, identity, sharing)
+        app = context.application
+        inflated = index.inflated_ring(
+            app.dealer_id, context.as_of, app.loan.vehicle_price, f"{app.vehicle.brand} {app.vehicle.model}"
+        )
+        if inflated is not None:
+            ring, ratio = inflated
+            add(ring, "inflated_deal", f"{ratio:.2f}x the model's 95th-percentile price, at this dealer within "
+                f"{index.inflated.window_days:g} days of members' inflated deals", None)
         return sorted(found.values(), key=lambda a: -a.ring.risk * a.strength())
 
     def _local_ring(self, context: ScoringContext, direct: list[tuple[str, str, str, int]]) -> _LocalRing | None:

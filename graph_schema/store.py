@@ -164,12 +164,14 @@ class ApplicationDeals:
 
     Application ``k`` is export node ``node[k]``; it finances a vehicle of model
     ``model[k]`` (an integer standing for brand and model, the same for the same model
-    within one export; -1 when unknown) at ``vehicle_price[k]``.
+    within one export; -1 when unknown) at ``vehicle_price[k]``. ``model_names[m]``,
+    when given, is model ``m``'s brand and model (``"Toyota Camry"``).
     """
 
     node: np.ndarray
     vehicle_price: np.ndarray
     model: np.ndarray
+    model_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not len(self.node) == len(self.vehicle_price) == len(self.model):
@@ -191,11 +193,12 @@ class ApplicationDeals:
             model=np.fromiter(
                 (codes.setdefault(r[2], len(codes)) if r[2] else -1 for r in listed), dtype=np.int64, count=len(listed)
             ),
+            model_names=tuple(codes),
         )
 
     def take(self, keep: np.ndarray) -> ApplicationDeals:
         """The applications selected by a boolean mask or index array."""
-        return ApplicationDeals(self.node[keep], self.vehicle_price[keep], self.model[keep])
+        return ApplicationDeals(self.node[keep], self.vehicle_price[keep], self.model[keep], self.model_names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,7 +598,10 @@ def build_export(
         known = sorted_ids[pos] == application_deals.node if len(sorted_ids) else np.zeros(len(pos), dtype=bool)
         application_deals = application_deals.take(known)
         application_deals = ApplicationDeals(
-            index_of[pos[known]].astype(np.int64), application_deals.vehicle_price, application_deals.model
+            index_of[pos[known]].astype(np.int64),
+            application_deals.vehicle_price,
+            application_deals.model,
+            application_deals.model_names,
         )
     return GraphExport(
         node_label=np.fromiter((n[1] for n in nodes), dtype=np.int16, count=len(nodes)),

@@ -15,7 +15,7 @@ from detectors.fraud_ring import FraudRingDetector
 from graph_schema.embedded import EmbeddedGraphStore
 from graph_schema.store import GraphExport
 from tests.builders import T0, account, mobile
-from tests.rings.helpers import app, ring_applications
+from tests.rings.helpers import app, deal_applications, ring_applications
 from tianwang.application import Application
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.rings.index import RingIndex, RingSummary, dealer_exposure
@@ -210,4 +210,35 @@ def test_a_refresh_in_the_background_swaps_the_rings_when_done(tmp_path, keyer):
     while detector.index is before and time.monotonic() < deadline:
         time.sleep(0.02)
     assert detector.index is not before and len(detector.index) >= 1
+    graph.close()
+
+
+def test_an_inflated_deal_at_a_ring_dealer_in_the_same_weeks_joins_the_ring(tmp_path, keyer):
+    """Members of a risky ring bought Camrys far above the usual price at D-BJ-009; so does a newcomer."""
+    graph = EmbeddedGraphStore(tmp_path / "deals.db", keyer)
+    graph.upsert_applications(deal_applications())
+    members = tuple(graph.get_application(f"APP-{n:06d}").record["applicant"]["id_hash"] for n in (101, 102, 103))
+    ring = RingSummary("R-000001", 0.9, 3, members)
+    index = RingIndex.build(graph.export_edges(), [ring])
+    deals = index.inflated
+    assert deals.model_prices["Toyota Camry"] == 289_000  # nearest-rank 95th percentile of 105 Camrys
+    assert "Lexus ES" not in deals.model_prices  # one sale: no reference
+    assert [r for _, r in deals.by_dealer["D-BJ-009"]] == ["R-000001"] * 3  # APP-000104 is in no ring
+    day = 86_400.0
+    found = index.inflated_ring("D-BJ-009", T0.timestamp() + 10 * day, 350_000, "Toyota Camry")
+    assert found is not None and found[0].ring_id == "R-000001" and found[1] == pytest.approx(350 / 289)
+    assert index.inflated_ring("D-BJ-009", T0.timestamp() + 60 * day, 350_000, "Toyota Camry") is None  # too late
+    assert index.inflated_ring("D-BJ-009", T0.timestamp() + 10 * day, 300_000, "Toyota Camry") is None  # 1.04x
+    assert index.inflated_ring("D-SH-002", T0.timestamp() + 10 * day, 350_000, "Toyota Camry") is None
+    assert index.inflated_ring("D-BJ-009", T0.timestamp() + 10 * day, 900_000, "Lexus ES") is None
+
+    detector = FraudRingDetector({"local_rings": False})
+    detector._index = index
+    newcomer = app(200, dealer_id="D-BJ-009", submitted_at=(T0 + timedelta(days=9)).isoformat(),
+                   **{"loan.vehicle_price": 350_000, "loan.amount": 290_000})
+    vote = detector.score(context(graph, newcomer))
+    assert vote.reasons[0].code == "LINKED_TO_RING" and "an inflated price: 1.21x" in vote.reasons[0].text
+    assert vote.score == pytest.approx(0.9 * (1 - np.exp(-1.5)), rel=1e-3)
+    fair = app(201, dealer_id="D-BJ-009", submitted_at=(T0 + timedelta(days=9)).isoformat())
+    assert detector.score(context(graph, fair)).reasons == ()
     graph.close()

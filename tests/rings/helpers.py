@@ -35,3 +35,20 @@ def ring_applications() -> list[Application]:
     household = [app(n, **{"applicant.address": home, "submitted_at": later}) for n in (5, 6, 7)]
     household[1] = app(6, **{"applicant.address": home, "submitted_at": (T0 + timedelta(days=150)).isoformat()})
     return [*web, *household, app(8, dealer_id="D-SH-002"), app(9)]
+
+
+def deal_applications() -> list[Application]:
+    """100 Camrys at 191-290k at five dealers; APP-000101..103 at 350k at D-BJ-009 two days apart, APP-000104
+    there 100 days later, APP-000105 at 350k at another dealer, APP-000106 a 350k Lexus (too few sold to price)."""
+    apps = [
+        app(n, dealer_id=f"D-BJ-{n % 5 + 1:03d}", **{"loan.vehicle_price": 190_000 + 1000 * n}) for n in range(1, 101)
+    ]
+    inflated = {"loan.vehicle_price": 350_000, "loan.amount": 290_000}
+    apps += [
+        app(100 + k, dealer_id="D-BJ-009", submitted_at=(T0 + timedelta(days=2 * k)).isoformat(), **inflated)
+        for k in (1, 2, 3)
+    ]
+    apps.append(app(104, dealer_id="D-BJ-009", submitted_at=(T0 + timedelta(days=100)).isoformat(), **inflated))
+    apps.append(app(105, dealer_id="D-SH-002", **inflated))
+    apps.append(app(106, dealer_id="D-BJ-009", **{**inflated, "vehicle.brand": "Lexus", "vehicle.model": "ES"}))
+    return apps

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -8,8 +7,7 @@ import pytest
 
 from graph_schema.embedded import EmbeddedGraphStore
 from graph_schema.store import GraphExport
-from tests.builders import T0
-from tests.rings.helpers import app, ring_applications
+from tests.rings.helpers import deal_applications, ring_applications
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.rings.projection import ProjectionSettings, attributes_of, project
 
@@ -72,21 +70,8 @@ def test_settings_are_checked() -> None:
 
 
 def _deals_store(tmp_path: Path, keyer: PersonalDataKeyer) -> GraphExport:
-    """100 Camrys at 190-289k; APP-101..103 at 350k at D-BJ-009 within days, APP-104 there 100 days
-    later, APP-105 at 350k at another dealer, APP-106 a 350k Lexus of which too few are sold to price it."""
-    apps = [
-        app(n, dealer_id=f"D-BJ-{n % 5 + 1:03d}", **{"loan.vehicle_price": 190_000 + 1000 * n}) for n in range(1, 101)
-    ]
-    inflated = {"loan.vehicle_price": 350_000, "loan.amount": 290_000}
-    apps += [
-        app(100 + k, dealer_id="D-BJ-009", submitted_at=(T0 + timedelta(days=2 * k)).isoformat(), **inflated)
-        for k in (1, 2, 3)
-    ]
-    apps.append(app(104, dealer_id="D-BJ-009", submitted_at=(T0 + timedelta(days=100)).isoformat(), **inflated))
-    apps.append(app(105, dealer_id="D-SH-002", **inflated))
-    apps.append(app(106, dealer_id="D-BJ-009", **{**inflated, "vehicle.brand": "Lexus", "vehicle.model": "ES"}))
     with EmbeddedGraphStore(tmp_path / "deals.db", keyer) as store:
-        store.upsert_applications(apps)
+        store.upsert_applications(deal_applications())
         return store.export_edges()
 
 

@@ -7,7 +7,11 @@ each identity an application is linked to; an applicant attached to a ring onlin
 is added to it (:meth:`RingIndex.join`) until the next run decides again.
 
 It also keeps, per dealer, how many of its applications belong to risky rings: a
-dealer behind an unusual share of ring applications is a dealer-collusion signal.
+dealer behind an unusual share of ring applications is a dealer-collusion signal. And
+it keeps each model's reference price and, per dealer, when members of risky rings
+bought inflated deals there (:mod:`tianwang.rings.projection`), so that a new inflated
+deal at that dealer in the same weeks joins the ring as the batch job would join it
+(:meth:`RingIndex.inflated_ring`).
 
 Examples
 --------
@@ -31,12 +35,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
+from tianwang.rings.projection import ProjectionSettings, inflated_deal_mask, model_reference_prices
 
 if TYPE_CHECKING:
     from graph_schema.store import GraphExport, RingRecord
     from tianwang.rings.job import DetectedRing
 
-__all__ = ["DealerExposure", "RingIndex", "RingSummary"]
+__all__ = ["DealerExposure", "InflatedDeals", "RingIndex", "RingSummary"]
 
 _SUBMITTED = RELATIONSHIP_TYPES[RelType.SUBMITTED].code
 _AT_DEALER = RELATIONSHIP_TYPES[RelType.AT_DEALER].code
@@ -83,6 +88,22 @@ class DealerExposure:
         return self.in_risky_rings / self.applications if self.applications else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class InflatedDeals:
+    """What finding inflated deals online needs: reference prices, and risky rings' inflated deals by dealer.
+
+    A price is inflated above ``ratio`` times its model's ``model_prices`` entry (brand and
+    model, as ``"Toyota Camry"``). ``by_dealer[d]`` lists ``(time, ring id)`` of the inflated
+    deals of risky rings' members at dealer ``d``, in time order; two deals within
+    ``window_days`` of each other are in the same window.
+    """
+
+    model_prices: Mapping[str, float] = field(default_factory=dict)
+    by_dealer: Mapping[str, tuple[tuple[float, str], ...]] = field(default_factory=dict)
+    ratio: float = 1.1
+    window_days: float = 30.0
+
+
 @dataclass
 class RingIndex:
     """The rings of the last batch run, plus online joins since.
@@ -97,12 +118,15 @@ class RingIndex:
         The risk from which a ring counts as risky for dealer exposure.
     detected_at : float, optional
         When the rings were detected (the graph's time, seconds since the epoch).
+    inflated : InflatedDeals, optional
+        Reference prices and risky rings' inflated deals (none: no inflated-deal joins).
     """
 
     rings: Iterable[RingSummary] = ()
     dealers: Mapping[str, DealerExposure] = field(default_factory=dict)
     risky: float = 0.5
     detected_at: float | None = None
+    inflated: InflatedDeals = field(default_factory=InflatedDeals)
 
     def __post_init__(self) -> None:
         self._rings: dict[str, RingSummary] = {r.ring_id: r for r in self.rings}
@@ -149,6 +173,22 @@ class RingIndex:
     def dealer(self, dealer_id: str) -> DealerExposure | None:
         return self.dealers.get(dealer_id)
 
+    def inflated_ring(self, dealer_id: str, at: float, price: float, model: str) -> tuple[RingSummary, float] | None:
+        """The risky ring whose members bought inflated deals at ``dealer_id`` within the window around ``at``,
+        when this deal (``price`` for ``model``) is inflated too, with the price's ratio to the model's reference."""
+        deals = self.inflated
+        reference = deals.model_prices.get(model)
+        if reference is None or not reference > 0 or not price > deals.ratio * reference:
+            return None
+        window = deals.window_days * 86_400.0
+        nearest: tuple[float, str] | None = None
+        for when, ring_id in deals.by_dealer.get(dealer_id, ()):
+            gap = abs(when - at)
+            if gap <= window and (nearest is None or gap < nearest[0]):
+                nearest = (gap, ring_id)
+        ring = self._rings.get(nearest[1]) if nearest is not None else None
+        return (ring, price / reference) if ring is not None else None
+
     # -- building ------------------------------------------------------------------------
     @classmethod
     def build(
@@ -158,9 +198,17 @@ class RingIndex:
         *,
         risky: float = 0.5,
         detected_at: float | None = None,
+        settings: ProjectionSettings | None = None,
     ) -> RingIndex:
-        """An index of ``rings`` with dealer exposure counted over the applications of ``export``."""
-        return cls(rings, dealer_exposure(export, rings, risky=risky), risky=risky, detected_at=detected_at)
+        """An index of ``rings`` with dealer exposure counted over the applications of ``export``, and its
+        inflated deals as ``settings`` (the ring job's projection settings) define them."""
+        return cls(
+            rings,
+            dealer_exposure(export, rings, risky=risky),
+            risky=risky,
+            detected_at=detected_at,
+            inflated=inflated_deals(export, rings, risky=risky, settings=settings),
+        )
 
     @classmethod
     def from_detected(
@@ -171,10 +219,11 @@ class RingIndex:
         labels: Mapping[str, bool] | None = None,
         risky: float = 0.5,
         detected_at: float | None = None,
+        settings: ProjectionSettings | None = None,
     ) -> RingIndex:
         """An index of a ring job's result (``labels`` name the confirmed fraud members)."""
         return cls.build(export, [RingSummary.of_detected(r, labels) for r in detected], risky=risky,
-                         detected_at=detected_at)
+                         detected_at=detected_at, settings=settings)
 
 
 def dealer_exposure(
@@ -200,3 +249,45 @@ def dealer_exposure(
     hits = np.bincount(dealer_node, weights=flagged.astype(np.float64), minlength=export.num_nodes)
     return {keys[d]: DealerExposure(int(totals[d]), int(hits[d])) for d in np.unique(dealer_node).tolist()}
 
+
+
+def inflated_deals(
+    export: GraphExport,
+    rings: Sequence[RingSummary],
+    *,
+    risky: float = 0.5,
+    settings: ProjectionSettings | None = None,
+) -> InflatedDeals:
+    """Reference prices of ``export``'s models, and where and when members of risky rings bought inflated deals."""
+    settings = settings or ProjectionSettings()
+    deals = export.deals
+    if deals is None or settings.inflated_price_ratio is None or not deals.model_names:
+        return InflatedDeals()
+    reference = model_reference_prices(deals, settings.inflated_min_model_applications)
+    model_prices = {
+        deals.model_names[m]: float(reference[m]) for m in np.flatnonzero(np.isfinite(reference)).tolist()
+    }
+    keys = export.node_key
+    src, dst = export.edge_index
+    types = export.edge_type
+    dealer_of = np.full(export.num_nodes, -1, dtype=np.int64)
+    at_dealer = types == _AT_DEALER
+    dealer_of[src[at_dealer]] = dst[at_dealer]
+    submitted = types == _SUBMITTED
+    person_of = np.full(export.num_nodes, -1, dtype=np.int64)
+    person_of[dst[submitted]] = src[submitted]
+    at = np.zeros(export.num_nodes)
+    at[dst[submitted]] = export.edge_at[submitted]
+    ring_of = {m: r.ring_id for r in rings if r.risk >= risky for m in r.members}
+    by_dealer: dict[str, list[tuple[float, str]]] = {}
+    for node in deals.node[inflated_deal_mask(deals, settings)].tolist():
+        person, dealer = int(person_of[node]), int(dealer_of[node])
+        ring_id = ring_of.get(keys[person]) if person >= 0 else None
+        if ring_id is not None and dealer >= 0:
+            by_dealer.setdefault(keys[dealer], []).append((float(at[node]), ring_id))
+    return InflatedDeals(
+        model_prices,
+        {dealer: tuple(sorted(found)) for dealer, found in by_dealer.items()},
+        ratio=settings.inflated_price_ratio,
+        window_days=settings.inflated_window_days,
+    )

@@ -39,7 +39,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from graph_schema.schema import ATTRIBUTE_RELATIONSHIPS, NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
-from graph_schema.store import GraphExport
+from graph_schema.store import ApplicationDeals, GraphExport
 
 __all__ = [
     "DEFAULT_LABEL_WEIGHTS",
@@ -50,6 +50,8 @@ __all__ = [
     "Projection",
     "ProjectionSettings",
     "attributes_of",
+    "inflated_deal_mask",
+    "model_reference_prices",
     "project",
 ]
 
@@ -245,30 +247,47 @@ def attributes_of(export: GraphExport, settings: ProjectionSettings | None = Non
     )
 
 
+def model_reference_prices(deals: ApplicationDeals, min_applications: int) -> FloatArray:
+    """Per model code, the 95th-percentile price (nearest rank) of its priced applications; NaN with fewer
+    than ``min_applications`` of them."""
+    num_models = int(deals.model.max()) + 1 if len(deals.model) else 0
+    reference = np.full(num_models, np.nan)
+    priced = (deals.model >= 0) & np.isfinite(deals.vehicle_price) & (deals.vehicle_price > 0)
+    model, price = deals.model[priced], deals.vehicle_price[priced]
+    if not len(model):
+        return reference
+    order = np.lexsort((price, model))
+    sorted_model, sorted_price = model[order], price[order]
+    starts = np.flatnonzero(np.r_[True, sorted_model[1:] != sorted_model[:-1]])
+    counts = np.diff(np.r_[starts, len(sorted_model)])
+    enough = counts >= min_applications
+    rank = starts + np.floor(0.95 * (counts - 1)).astype(np.int64)
+    reference[sorted_model[starts[enough]]] = sorted_price[rank[enough]]
+    return reference
+
+
+def inflated_deal_mask(deals: ApplicationDeals, settings: ProjectionSettings) -> npt.NDArray[np.bool_]:
+    """Per row of ``deals``, whether the price is above ``inflated_price_ratio`` times its model's reference."""
+    if settings.inflated_price_ratio is None or not len(deals.model):
+        return np.zeros(len(deals.model), dtype=bool)
+    reference = model_reference_prices(deals, settings.inflated_min_model_applications)
+    known = deals.model >= 0
+    limit = np.full(len(deals.model), np.nan)
+    limit[known] = settings.inflated_price_ratio * reference[deals.model[known]]
+    with np.errstate(invalid="ignore"):
+        return np.asarray(deals.vehicle_price > limit)  # NaN (no reference, no price) compares False
+
+
 def _inflated_deals(export: GraphExport, applications: IntArray, settings: ProjectionSettings) -> npt.NDArray[np.bool_]:
     """Per application (as ordered in ``applications``), whether its price is inflated for its model."""
     inflated = np.zeros(len(applications), dtype=bool)
     deals = export.deals
     if deals is None or settings.inflated_price_ratio is None or not len(applications):
         return inflated
-    priced = (deals.model >= 0) & np.isfinite(deals.vehicle_price) & (deals.vehicle_price > 0)
-    model, price = deals.model[priced], deals.vehicle_price[priced]
-    position = np.searchsorted(applications, deals.node[priced])
-    position = np.minimum(position, len(applications) - 1)
-    present = applications[position] == deals.node[priced]
-    model, price, position = model[present], price[present], position[present]
-    if not len(model):
-        return inflated
-    # Each model's 95th-percentile price (nearest rank) among its priced applications.
-    order = np.lexsort((price, model))
-    sorted_model, sorted_price = model[order], price[order]
-    starts = np.flatnonzero(np.r_[True, sorted_model[1:] != sorted_model[:-1]])
-    counts = np.diff(np.r_[starts, len(sorted_model)])
-    reference = sorted_price[starts + np.floor(0.95 * (counts - 1)).astype(np.int64)]
-    group = np.repeat(np.arange(len(starts)), counts)
-    enough = counts >= settings.inflated_min_model_applications
-    above = enough[group] & (sorted_price > settings.inflated_price_ratio * reference[group])
-    inflated[position[order[above]]] = True
+    rows = np.flatnonzero(inflated_deal_mask(deals, settings))
+    position = np.minimum(np.searchsorted(applications, deals.node[rows]), len(applications) - 1)
+    present = applications[position] == deals.node[rows]
+    inflated[position[present]] = True
     return inflated
 
 
