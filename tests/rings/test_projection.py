@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from graph_schema.embedded import EmbeddedGraphStore
+from graph_schema.schema import NODE_TYPES, Label
 from graph_schema.store import GraphExport
 from tests.rings.helpers import deal_applications, ring_applications
 from tianwang.privacy import PersonalDataKeyer
@@ -121,3 +122,21 @@ def test_an_export_without_deal_terms_has_no_inflated_deals(export: GraphExport)
 def test_bad_inflated_deal_settings_are_refused(settings: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ProjectionSettings(**settings)  # type: ignore[arg-type]
+
+
+def test_applications_stored_before_nodes_carried_the_model_give_it_from_their_record(
+    tmp_path: Path, keyer: PersonalDataKeyer
+) -> None:
+    with EmbeddedGraphStore(tmp_path / "old.db", keyer) as store:
+        store.upsert_applications(deal_applications())
+        fresh = store.export_edges()
+        application = NODE_TYPES[Label.APPLICATION].code
+        with store._transaction() as cur:  # as an older version wrote them: no vehicle_model on the node
+            strip = "UPDATE nodes SET props = json_remove(props, '$.vehicle_model') WHERE label = ?"
+            cur.execute(strip, (application,))
+            left = "SELECT COUNT(*) FROM nodes WHERE label = ? AND props ->> '$.vehicle_model' IS NOT NULL"
+            assert cur.execute(left, (application,)).fetchone()[0] == 0
+        old = store.export_edges()
+    assert fresh.deals is not None and old.deals is not None
+    assert old.deals.model_names == fresh.deals.model_names == ("Toyota Camry", "Lexus ES")
+    assert np.array_equal(old.deals.model, fresh.deals.model)
