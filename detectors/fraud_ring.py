@@ -17,7 +17,9 @@ its attributes, as the graph stood at its own time) to the rings of those identi
   until the next batch run decides again;
 * a deal priced far above its model's usual price, at a dealer where members of a
   risky ring bought such deals within the same weeks, links to that ring like a
-  shared attribute (``inflated_deal``; the batch job links such deals the same way);
+  shared attribute (``inflated_deal``; the batch job links such deals the same way),
+  and so do inflated deals the detector has seen at that dealer since the last run,
+  which can form a local ring (``FORMS_RING``) before the next run;
 * a dealer with an unusual share of its applications in risky rings adds a dealer
   score (dealer collusion), ``sigmoid(slope * (share - dealer_share_mid))``.
 
@@ -47,7 +49,7 @@ import logging
 import math
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -117,6 +119,7 @@ class _Seen:
     dealers: list[str] = field(default_factory=list)
     strong: bool = False
     confirmed: int = 0
+    inflated: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,7 @@ class FraudRingDetector(Detector):
         self._seen: dict[str, _Seen] = {}
         self._applicant_of: OrderedDict[str, str] = OrderedDict()  # application id -> id key, latest only
         self._adjacent: dict[str, dict[str, None]] = {}  # insertion-ordered, so runs repeat
+        self._inflated_at: dict[str, deque[tuple[float, str]]] = {}  # dealer -> recent (time, identity) inflated
         self._graph_lock = threading.Lock()
 
     @property
@@ -244,7 +248,40 @@ class FraudRingDetector(Detector):
             if link is None or link.identities > s.max_sharing or not s.link_weights.get(link.kind, 0.0):
                 continue  # a hub (a dealer's tablet, a big office's switchboard) says nothing
             out.extend((link.kind, link.display, identity, link.identities) for identity in link.identity_keys)
+        out.extend(self._inflated_links(context))
         return out
+
+    def _inflated_ratio(self, context: ScoringContext) -> float | None:
+        """The deal's price over its model's reference price, when that makes it an inflated deal."""
+        index = self._index
+        if index is None:
+            return None
+        app = context.application
+        reference = index.inflated.model_prices.get(f"{app.vehicle.brand} {app.vehicle.model}")
+        if reference is None or not reference > 0:
+            return None
+        ratio = app.loan.vehicle_price / reference
+        return ratio if ratio > index.inflated.ratio else None
+
+    def _inflated_links(self, context: ScoringContext) -> list[tuple[str, str, str, int]]:
+        """An inflated deal links to the identities with inflated deals at the same dealer within the window."""
+        s: FraudRingSettings = self.settings
+        ratio = self._inflated_ratio(context)
+        if ratio is None or self._index is None or not s.link_weights.get("inflated_deal", 0.0):
+            return []
+        days = self._index.inflated.window_days
+        own = context.keys.id_hash
+        with self._graph_lock:
+            recent = self._inflated_at.get(context.application.dealer_id, ())
+            others = list(dict.fromkeys(
+                identity for when, identity in recent
+                if identity != own and abs(context.as_of - when) <= days * 86_400.0
+            ))
+        if not others or len(others) > s.max_sharing:
+            return []
+        display = (f"{ratio:.2f}x the model's 95th-percentile price, at a dealer where {len(others)} other "
+                   f"inflated deal{'s' if len(others) != 1 else ''} were made within {days:g} days")
+        return [("inflated_deal", display, identity, len(others)) for identity in others]
 
     def _weight(self, kind: str, sharing: int) -> float:
         return self.settings.link_weights.get(kind, 0.0) / max(1.0, math.log2(1 + sharing))
@@ -316,8 +353,11 @@ class FraudRingDetector(Detector):
             seen = [self._seen.get(m) for m in members[1:]]
             times = [context.as_of, *(t for x in seen if x is not None for t in x.times)]
             dealers = [context.application.dealer_id, *(d for x in seen if x is not None for d in x.dealers)]
-            strong = 1 + sum(1 for x in seen if x is not None and x.strong)
+            # as in observe: an address or an inflated deal alone does not make a link strong
+            own_strong = any(kind not in ("address", "inflated_deal") for kind, _, _, _ in direct)
+            strong = int(own_strong) + sum(1 for x in seen if x is not None and x.strong)
             confirmed = sum(x.confirmed for x in seen if x is not None)
+            inflated = int(self._inflated_ratio(context) is not None) + sum(x.inflated for x in seen if x is not None)
         size = len(members)
         density = min(1.0, edges / (size * (size - 1) / 2))
         ordered = sorted(times)
@@ -326,7 +366,7 @@ class FraudRingDetector(Detector):
         top_dealer = max(dealers.count(d) for d in set(dealers))
         n_apps = len(times)
         risk = float(ring_risk(size, strong / size, burst / n_apps, top_dealer / n_apps, n_apps >= 1.5 * size,
-                               density, min(1.0, confirmed / n_apps)))
+                               density, min(1.0, confirmed / n_apps), min(1.0, inflated / n_apps)))
         return _LocalRing(size, n_apps, density, burst / n_apps, top_dealer / n_apps, confirmed, risk)
 
     def score(self, context: ScoringContext) -> Vote:
@@ -439,12 +479,20 @@ class FraudRingDetector(Detector):
             seen = self._remember(own)
             seen.times.append(context.as_of)
             seen.dealers.append(context.application.dealer_id)
+            ratio = self._inflated_ratio(context)
+            if ratio is not None and self._index is not None:
+                seen.inflated += 1
+                recent = self._inflated_at.setdefault(context.application.dealer_id, deque())
+                recent.append((context.as_of, own))
+                horizon = context.as_of - self._index.inflated.window_days * 86_400.0
+                while recent and recent[0][0] < horizon:
+                    recent.popleft()
             for kind, _, identity, _ in direct:
                 if identity == own:
                     continue
                 self._adjacent.setdefault(own, {})[identity] = None
                 self._adjacent.setdefault(identity, {})[own] = None
-                if kind != "address":
+                if kind not in ("address", "inflated_deal"):
                     seen.strong = True
                     other = self._seen.get(identity)
                     if other is not None:

@@ -242,3 +242,32 @@ def test_an_inflated_deal_at_a_ring_dealer_in_the_same_weeks_joins_the_ring(tmp_
     fair = app(201, dealer_id="D-BJ-009", submitted_at=(T0 + timedelta(days=9)).isoformat())
     assert detector.score(context(graph, fair)).reasons == ()
     graph.close()
+
+
+def test_inflated_deals_at_one_dealer_since_the_last_run_form_a_local_ring(tmp_path, keyer):
+    """No batch ring yet: three newcomers buy Camrys far above the usual price at one dealer within days."""
+    graph = EmbeddedGraphStore(tmp_path / "local.db", keyer)
+    graph.upsert_applications([a for a in deal_applications() if int(a.application_id[4:]) <= 100])
+    detector = FraudRingDetector({})
+    detector._index = RingIndex.build(graph.export_edges(), [])  # reference prices only, no rings
+    assert detector.index.inflated.model_prices["Toyota Camry"] == 285_000  # nearest rank of 100
+    votes = []
+    for k, n in enumerate((300, 301, 302)):
+        newcomer = app(n, dealer_id="D-GZ-007", submitted_at=(T0 + timedelta(days=3 * k)).isoformat(),
+                       **{"loan.vehicle_price": 360_000, "loan.amount": 300_000})
+        ctx = context(graph, newcomer)
+        votes.append(detector.score(ctx))
+        detector.observe(ctx)
+    assert votes[0].reasons == ()  # the first inflated deal there links to nobody
+    third = votes[2].reasons[0]
+    assert third.code == "FORMS_RING"
+    assert "an inflated price: 1.26x" in third.text and "2 other inflated deals" in third.text
+    assert votes[1].score == detector.settings.baseline  # two are not a ring (min_size 3)
+    assert votes[2].score > 0.5  # risk 1.0 x attachment 1 - exp(-1.5 / log2(3))
+    # the same price elsewhere, or a fair price here, links to none of them
+    elsewhere = app(303, dealer_id="D-GZ-008", submitted_at=(T0 + timedelta(days=7)).isoformat(),
+                    **{"loan.vehicle_price": 360_000, "loan.amount": 300_000})
+    fair = app(304, dealer_id="D-GZ-007", submitted_at=(T0 + timedelta(days=7)).isoformat())
+    assert detector.score(context(graph, elsewhere)).reasons == ()
+    assert detector.score(context(graph, fair)).reasons == ()
+    graph.close()
