@@ -274,8 +274,8 @@ class FraudRingDetector(Detector):
         with self._graph_lock:
             recent = self._inflated_at.get(context.application.dealer_id, ())
             others = list(dict.fromkeys(
-                identity for when, identity in recent
-                if identity != own and abs(context.as_of - when) <= days * 86_400.0
+                identity for when, identity in recent  # earlier deals only: what was known at the time
+                if identity != own and 0.0 <= context.as_of - when <= days * 86_400.0
             ))
         if not others or len(others) > s.max_sharing:
             return []

@@ -270,4 +270,8 @@ def test_inflated_deals_at_one_dealer_since_the_last_run_form_a_local_ring(tmp_p
     fair = app(304, dealer_id="D-GZ-007", submitted_at=(T0 + timedelta(days=7)).isoformat())
     assert detector.score(context(graph, elsewhere)).reasons == ()
     assert detector.score(context(graph, fair)).reasons == ()
+    # scored as of a time before those deals (a replay), it does not see them
+    earlier = app(305, dealer_id="D-GZ-007", submitted_at=(T0 - timedelta(days=1)).isoformat(),
+                  **{"loan.vehicle_price": 360_000, "loan.amount": 300_000})
+    assert detector.score(context(graph, earlier)).reasons == ()
     graph.close()
