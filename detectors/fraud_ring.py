@@ -113,13 +113,17 @@ class _Attachment:
 
 @dataclass(slots=True)
 class _Seen:
-    """What the detector remembers of one identity for local rings."""
+    """What the detector remembers of one identity for local rings, with times, so that an application
+    scored as of an earlier moment (a replay) sees only what was known then."""
 
     times: list[float] = field(default_factory=list)
-    dealers: list[str] = field(default_factory=list)
-    strong: bool = False
+    dealers: list[str] = field(default_factory=list)  # one per time
+    strong_at: float = math.inf  # when it first shared a strong attribute
     confirmed: int = 0
-    inflated: int = 0
+    inflated_at: list[float] = field(default_factory=list)
+
+    def known_at(self, moment: float) -> bool:
+        return bool(self.times) and min(self.times) <= moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +157,9 @@ class FraudRingDetector(Detector):
         self._last: tuple[str, _Attachment | None] | None = None
         self._seen: dict[str, _Seen] = {}
         self._applicant_of: OrderedDict[str, str] = OrderedDict()  # application id -> id key, latest only
-        self._adjacent: dict[str, dict[str, None]] = {}  # insertion-ordered, so runs repeat
+        # identity -> identity it shares an attribute with -> when that link was first seen (insertion-ordered,
+        # so runs repeat)
+        self._adjacent: dict[str, dict[str, float]] = {}
         self._inflated_at: dict[str, deque[tuple[float, str]]] = {}  # dealer -> recent (time, identity) inflated
         self._graph_lock = threading.Lock()
 
@@ -327,17 +333,24 @@ class FraudRingDetector(Detector):
 
         s: FraudRingSettings = self.settings
         own = context.keys.id_hash
+        now = context.as_of
         with self._graph_lock:
-            # only identities this detector has seen apply: of others it knows no times or dealers
-            first = [identity for _, _, identity, _ in direct if identity != own and identity in self._seen]
+            # only identities this detector has seen by now apply: of others it knows no times or dealers
+            known = self._seen
+
+            def seen_by_now(identity: str) -> bool:
+                found = known.get(identity)
+                return found is not None and found.known_at(now)
+
+            first = [identity for _, _, identity, _ in direct if identity != own and seen_by_now(identity)]
             if not first:
                 return None
             group = dict.fromkeys([own, *first])
             for identity in first:
-                for other in self._adjacent.get(identity, ()):
+                for other, since in self._adjacent.get(identity, {}).items():
                     if len(group) >= s.max_local:
                         break
-                    if other in self._seen:
+                    if since <= now and seen_by_now(other):
                         group.setdefault(other)
             members = list(group)
             if len(members) < s.min_size:
@@ -345,19 +358,25 @@ class FraudRingDetector(Detector):
             inside = set(members)
             linked = set(first)
 
-            def neighbours(m: str) -> set[str]:  # with the application's own links added
-                found = set(self._adjacent.get(m, {}))
+            def neighbours(m: str) -> set[str]:  # links known by now, with the application's own added
+                found = {other for other, since in self._adjacent.get(m, {}).items() if since <= now}
                 return found | linked if m == own else found | {own} if m in linked else found
 
             edges = sum(len(neighbours(m) & inside) for m in members) / 2
-            seen = [self._seen.get(m) for m in members[1:]]
-            times = [context.as_of, *(t for x in seen if x is not None for t in x.times)]
-            dealers = [context.application.dealer_id, *(d for x in seen if x is not None for d in x.dealers)]
+            seen = [x for x in (known.get(m) for m in members[1:]) if x is not None]
+            times, dealers = [now], [context.application.dealer_id]
+            for x in seen:
+                for when, dealer in zip(x.times, x.dealers, strict=True):
+                    if when <= now:
+                        times.append(when)
+                        dealers.append(dealer)
             # as in observe: an address or an inflated deal alone does not make a link strong
             own_strong = any(kind not in ("address", "inflated_deal") for kind, _, _, _ in direct)
-            strong = int(own_strong) + sum(1 for x in seen if x is not None and x.strong)
-            confirmed = sum(x.confirmed for x in seen if x is not None)
-            inflated = int(self._inflated_ratio(context) is not None) + sum(x.inflated for x in seen if x is not None)
+            strong = int(own_strong) + sum(1 for x in seen if x.strong_at <= now)
+            confirmed = sum(x.confirmed for x in seen)
+            inflated = int(self._inflated_ratio(context) is not None) + sum(
+                1 for x in seen for when in x.inflated_at if when <= now
+            )
         size = len(members)
         density = min(1.0, edges / (size * (size - 1) / 2))
         ordered = sorted(times)
@@ -481,7 +500,7 @@ class FraudRingDetector(Detector):
             seen.dealers.append(context.application.dealer_id)
             ratio = self._inflated_ratio(context)
             if ratio is not None and self._index is not None:
-                seen.inflated += 1
+                seen.inflated_at.append(context.as_of)
                 recent = self._inflated_at.setdefault(context.application.dealer_id, deque())
                 recent.append((context.as_of, own))
                 horizon = context.as_of - self._index.inflated.window_days * 86_400.0
@@ -490,13 +509,14 @@ class FraudRingDetector(Detector):
             for kind, _, identity, _ in direct:
                 if identity == own:
                     continue
-                self._adjacent.setdefault(own, {})[identity] = None
-                self._adjacent.setdefault(identity, {})[own] = None
+                for a, b in ((own, identity), (identity, own)):
+                    links = self._adjacent.setdefault(a, {})
+                    links[b] = min(links.get(b, math.inf), context.as_of)
                 if kind not in ("address", "inflated_deal"):
-                    seen.strong = True
+                    seen.strong_at = min(seen.strong_at, context.as_of)
                     other = self._seen.get(identity)
                     if other is not None:
-                        other.strong = True
+                        other.strong_at = min(other.strong_at, context.as_of)
         index = self._index
         self._observed += 1
         if s.refresh_every and self._observed % s.refresh_every == 0 and context.view is not None:

@@ -275,3 +275,21 @@ def test_inflated_deals_at_one_dealer_since_the_last_run_form_a_local_ring(tmp_p
                   **{"loan.vehicle_price": 360_000, "loan.amount": 300_000})
     assert detector.score(context(graph, earlier)).reasons == ()
     graph.close()
+
+
+def test_a_replayed_application_forms_local_rings_only_from_what_was_known_at_its_time(tmp_path, keyer):
+    """A backtest's learned-fusion holdout scores applications the detector has seen the future of."""
+    graph = EmbeddedGraphStore(tmp_path / "replay.db", keyer)
+    detector = FraudRingDetector({})
+
+    def on(day: int, n: int) -> Application:
+        return app(n, dealer_id="D-GZ-011", submitted_at=(T0 + timedelta(days=day)).isoformat(),
+                   **{"applicant.device_id": "dev-shared"})
+
+    for day, n in ((3, 400), (20, 401), (21, 402)):
+        detector.observe(context(graph, on(day, n)))
+    # as of day 5 only APP-000400 shared the device: two applicants are no ring, whatever came later
+    assert detector.score(context(graph, on(5, 403))).reasons == ()
+    late = detector.score(context(graph, on(25, 404)))
+    assert late.reasons[0].code == "FORMS_RING" and "ring of 4 applicants" in late.reasons[0].text
+    graph.close()
