@@ -9,7 +9,8 @@
   fold), and the second sees its neighbours' first-stage scores and how many of its
   neighbours are training nodes labelled positive. Mean test AUROC over the ten
   splits: 0.8561 without stacking (5 bags), 0.8589 with it, 0.8598 with 10 bags in the
-  second stage.
+  second stage, 0.8601 with 20 (chosen on the validation masks: mean validation AUROC
+  0.8613 against 0.8610; the gain is within the splits' spread, std 0.0043).
 * **S-FFSD** — point-in-time entity histories
   (:func:`embeddings.transaction_features.transaction_features`, built over all
   77,881 transactions, unlabelled ones included, reading no label), the same
@@ -161,7 +162,7 @@ def evaluate_tolokers(
     *,
     seed: int = 0,
     splits: Sequence[int] | None = None,
-    bags: int = 10,
+    bags: int = 20,
     n_threads: int | None = 1,
     stacked: bool = True,
     first_bags: int = 3,
@@ -180,7 +181,7 @@ def evaluate_tolokers(
         Seed of the bags.
     splits : sequence of int, optional
         Which of the ten splits to run; default all.
-    bags : int, default 10
+    bags : int, default 20
         Bags of the (second-stage) model.
     n_threads : int or None, default 1
         OpenMP threads for the boosting.
