@@ -58,6 +58,7 @@ from pydantic import Field
 
 from detectors.base import Detector, DetectorSettings, Evidence, Reason, Vote
 from detectors.context import LINK_KIND_NAMES, LabelledContext, ScoringContext
+from graph_schema.mapping import vehicle_model_name
 from tianwang.identifiers import mask_id_number
 
 if TYPE_CHECKING:
@@ -263,11 +264,7 @@ class FraudRingDetector(Detector):
         if index is None:
             return None
         app = context.application
-        reference = index.inflated.model_prices.get(f"{app.vehicle.brand} {app.vehicle.model}")
-        if reference is None or not reference > 0:
-            return None
-        ratio = app.loan.vehicle_price / reference
-        return ratio if ratio > index.inflated.ratio else None
+        return index.inflated.ratio_of(app.loan.vehicle_price, vehicle_model_name(app.vehicle.brand, app.vehicle.model))
 
     def _inflated_links(self, context: ScoringContext) -> list[tuple[str, str, str, int]]:
         """An inflated deal links to the identities with inflated deals at the same dealer within the window."""
@@ -318,9 +315,8 @@ class FraudRingDetector(Detector):
         for kind, display, identity, sharing in direct:
             add(index.ring_of_person(identity), kind, display, identity, sharing)
         app = context.application
-        inflated = index.inflated_ring(
-            app.dealer_id, context.as_of, app.loan.vehicle_price, f"{app.vehicle.brand} {app.vehicle.model}"
-        )
+        model = vehicle_model_name(app.vehicle.brand, app.vehicle.model)
+        inflated = index.inflated_ring(app.dealer_id, context.as_of, app.loan.vehicle_price, model)
         if inflated is not None:
             ring, ratio = inflated
             add(ring, "inflated_deal", f"{ratio:.2f}x the model's 95th-percentile price, at this dealer within "

@@ -42,6 +42,7 @@ __all__ = [
     "employer_key",
     "graph_from_row",
     "row_from_graph",
+    "vehicle_model_name",
 ]
 
 
@@ -103,6 +104,15 @@ class ApplicationRow(NamedTuple):
     record_json: str
     nodes: tuple[NodeRow, ...]
     relationships: tuple[RelationshipRow, ...]
+
+
+def vehicle_model_name(brand: str, model: str) -> str:
+    """Brand and model as one name (``"Toyota Camry"``): the ``vehicle_model`` of an Application node.
+
+    The embedded store's export builds the same name in SQL for applications stored before
+    nodes carried it (:meth:`graph_schema.embedded.EmbeddedGraphStore.export_edges`).
+    """
+    return f"{brand} {model}"
 
 
 def employer_key(name: str, credit_code: str | None) -> str:
@@ -263,7 +273,7 @@ def application_row(app: Application, keyer: PersonalDataKeyer) -> ApplicationRo
         "product": loan.product,
         "amount": loan.amount,
         "vehicle_price": loan.vehicle_price,
-        "vehicle_model": f"{vehicle.brand} {vehicle.model}",
+        "vehicle_model": vehicle_model_name(vehicle.brand, vehicle.model),
         "term_months": loan.term_months,
         "content_hash": content_hash,
     }

@@ -20,7 +20,7 @@ import orjson
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from graph_schema.mapping import ApplicationGraph, ApplicationRow, row_from_graph
+from graph_schema.mapping import ApplicationGraph, ApplicationRow, row_from_graph, vehicle_model_name
 from graph_schema.migrations import MIGRATION_LABEL, NEO4J_MIGRATIONS
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, rel_type_from_code
 from graph_schema.store import (
@@ -55,7 +55,9 @@ def _model_of_record(record: str | None) -> str | None:
     if record is None:
         return None
     vehicle = json.loads(record).get("vehicle") or {}
-    return f"{vehicle['brand']} {vehicle['model']}" if vehicle.get("brand") and vehicle.get("model") else None
+    if not vehicle.get("brand") or not vehicle.get("model"):
+        return None
+    return vehicle_model_name(vehicle["brand"], vehicle["model"])
 
 
 def _key_expr(var: str) -> str:

@@ -196,10 +196,6 @@ class ApplicationDeals:
             model_names=tuple(codes),
         )
 
-    def take(self, keep: np.ndarray) -> ApplicationDeals:
-        """The applications selected by a boolean mask or index array."""
-        return ApplicationDeals(self.node[keep], self.vehicle_price[keep], self.model[keep], self.model_names)
-
 
 @dataclass(frozen=True, slots=True)
 class GraphExport:
@@ -593,15 +589,12 @@ def build_export(
     order = np.lexsort((edge_index[1], edge_type, edge_index[0])) if len(edges) else np.empty(0, dtype=np.int64)
     application_deals = None
     if deals is not None:
-        application_deals = ApplicationDeals.from_rows(deals)
-        pos = np.minimum(np.searchsorted(sorted_ids, application_deals.node), max(len(sorted_ids) - 1, 0))
-        known = sorted_ids[pos] == application_deals.node if len(sorted_ids) else np.zeros(len(pos), dtype=bool)
-        application_deals = application_deals.take(known)
+        # from store ids to export node indices, as for the relationships; unknown ids are left out
+        by_id = ApplicationDeals.from_rows(deals)
+        pos = np.minimum(np.searchsorted(sorted_ids, by_id.node), max(len(sorted_ids) - 1, 0))
+        known = sorted_ids[pos] == by_id.node if len(sorted_ids) else np.zeros(len(pos), dtype=bool)
         application_deals = ApplicationDeals(
-            index_of[pos[known]].astype(np.int64),
-            application_deals.vehicle_price,
-            application_deals.model,
-            application_deals.model_names,
+            index_of[pos[known]].astype(np.int64), by_id.vehicle_price[known], by_id.model[known], by_id.model_names
         )
     return GraphExport(
         node_label=np.fromiter((n[1] for n in nodes), dtype=np.int16, count=len(nodes)),

@@ -103,6 +103,13 @@ class InflatedDeals:
     ratio: float = 1.1
     window_days: float = 30.0
 
+    def ratio_of(self, price: float, model: str) -> float | None:
+        """``price`` over ``model``'s reference price when that makes the deal inflated, else None."""
+        reference = self.model_prices.get(model)
+        if reference is None or not reference > 0 or not price > self.ratio * reference:
+            return None
+        return price / reference
+
 
 @dataclass
 class RingIndex:
@@ -177,8 +184,8 @@ class RingIndex:
         """The risky ring whose members bought inflated deals at ``dealer_id`` within the window around ``at``,
         when this deal (``price`` for ``model``) is inflated too, with the price's ratio to the model's reference."""
         deals = self.inflated
-        reference = deals.model_prices.get(model)
-        if reference is None or not reference > 0 or not price > deals.ratio * reference:
+        ratio = deals.ratio_of(price, model)
+        if ratio is None:
             return None
         window = deals.window_days * 86_400.0
         nearest: tuple[float, str] | None = None
@@ -187,7 +194,7 @@ class RingIndex:
             if gap <= window and (nearest is None or gap < nearest[0]):
                 nearest = (gap, ring_id)
         ring = self._rings.get(nearest[1]) if nearest is not None else None
-        return (ring, price / reference) if ring is not None else None
+        return (ring, ratio) if ring is not None else None
 
     # -- building ------------------------------------------------------------------------
     @classmethod
@@ -231,13 +238,9 @@ def dealer_exposure(
 ) -> dict[str, DealerExposure]:
     """Per dealer of ``export``: its applications, and those whose applicant is in a ring of risk >= ``risky``."""
     keys = export.node_key
-    src, dst = export.edge_index
-    types = export.edge_type
-    at_dealer = types == _AT_DEALER
-    app_of_dealer, dealer_node = src[at_dealer], dst[at_dealer]
-    submitted = types == _SUBMITTED
-    person_of_app = np.full(export.num_nodes, -1, dtype=np.int64)
-    person_of_app[dst[submitted]] = src[submitted]
+    person_of_app, dealer_of, _ = _application_nodes(export)
+    app_of_dealer = np.flatnonzero(dealer_of >= 0)
+    dealer_node = dealer_of[app_of_dealer]
     risky_people = {m for r in rings if r.risk >= risky for m in r.members}
     in_ring = np.zeros(export.num_nodes, dtype=bool)
     for i in np.flatnonzero(export.node_label == _PERSON).tolist():
@@ -249,6 +252,21 @@ def dealer_exposure(
     hits = np.bincount(dealer_node, weights=flagged.astype(np.float64), minlength=export.num_nodes)
     return {keys[d]: DealerExposure(int(totals[d]), int(hits[d])) for d in np.unique(dealer_node).tolist()}
 
+
+def _application_nodes(export: GraphExport) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per export node that is an application: its applicant's node, its dealer's node (-1 elsewhere) and
+    its submission time (0 elsewhere)."""
+    src, dst = export.edge_index
+    types = export.edge_type
+    person_of = np.full(export.num_nodes, -1, dtype=np.int64)
+    dealer_of = np.full(export.num_nodes, -1, dtype=np.int64)
+    at = np.zeros(export.num_nodes)
+    submitted = types == _SUBMITTED
+    person_of[dst[submitted]] = src[submitted]
+    at[dst[submitted]] = export.edge_at[submitted]
+    at_dealer = types == _AT_DEALER
+    dealer_of[src[at_dealer]] = dst[at_dealer]
+    return person_of, dealer_of, at
 
 
 def inflated_deals(
@@ -268,19 +286,10 @@ def inflated_deals(
         deals.model_names[m]: float(reference[m]) for m in np.flatnonzero(np.isfinite(reference)).tolist()
     }
     keys = export.node_key
-    src, dst = export.edge_index
-    types = export.edge_type
-    dealer_of = np.full(export.num_nodes, -1, dtype=np.int64)
-    at_dealer = types == _AT_DEALER
-    dealer_of[src[at_dealer]] = dst[at_dealer]
-    submitted = types == _SUBMITTED
-    person_of = np.full(export.num_nodes, -1, dtype=np.int64)
-    person_of[dst[submitted]] = src[submitted]
-    at = np.zeros(export.num_nodes)
-    at[dst[submitted]] = export.edge_at[submitted]
+    person_of, dealer_of, at = _application_nodes(export)
     ring_of = {m: r.ring_id for r in rings if r.risk >= risky for m in r.members}
     by_dealer: dict[str, list[tuple[float, str]]] = {}
-    for node in deals.node[inflated_deal_mask(deals, settings)].tolist():
+    for node in deals.node[inflated_deal_mask(deals, settings, reference)].tolist():
         person, dealer = int(person_of[node]), int(dealer_of[node])
         ring_id = ring_of.get(keys[person]) if person >= 0 else None
         if ring_id is not None and dealer >= 0:

@@ -21,8 +21,8 @@ applications of that model) gets an *inflated deal* attribute: its dealer and a 
 of ``inflated_window_days`` (two windows, offset by half a window, so two deals close in
 time always share one). Applicants with inflated deals at the same dealer in the same
 window are linked like applicants sharing any other attribute (label
-:data:`INFLATED_DEAL`, weight ``inflated_deal_weight``). Measured with
-``bench/rings.py``: see docs/rings.md.
+:data:`INFLATED_DEAL`, weight ``inflated_deal_weight``). ``bench/rings.py`` measures
+what they add (recall per ring typology, precision).
 
 Examples
 --------
@@ -266,11 +266,15 @@ def model_reference_prices(deals: ApplicationDeals, min_applications: int) -> Fl
     return reference
 
 
-def inflated_deal_mask(deals: ApplicationDeals, settings: ProjectionSettings) -> npt.NDArray[np.bool_]:
-    """Per row of ``deals``, whether the price is above ``inflated_price_ratio`` times its model's reference."""
+def inflated_deal_mask(
+    deals: ApplicationDeals, settings: ProjectionSettings, reference: FloatArray | None = None
+) -> npt.NDArray[np.bool_]:
+    """Per row of ``deals``, whether the price is above ``inflated_price_ratio`` times its model's reference
+    (``reference``: :func:`model_reference_prices` of ``deals``, computed here when not given)."""
     if settings.inflated_price_ratio is None or not len(deals.model):
         return np.zeros(len(deals.model), dtype=bool)
-    reference = model_reference_prices(deals, settings.inflated_min_model_applications)
+    if reference is None:
+        reference = model_reference_prices(deals, settings.inflated_min_model_applications)
     known = deals.model >= 0
     limit = np.full(len(deals.model), np.nan)
     limit[known] = settings.inflated_price_ratio * reference[deals.model[known]]
