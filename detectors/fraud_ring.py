@@ -21,7 +21,12 @@ its attributes, as the graph stood at its own time) to the rings of those identi
   and so do inflated deals the detector has seen at that dealer since the last run,
   which can form a local ring (``FORMS_RING``) before the next run;
 * a dealer with an unusual share of its applications in risky rings adds a dealer
-  score (dealer collusion), ``sigmoid(slope * (share - dealer_share_mid))``.
+  score (dealer collusion). When fitted, it is the fraud rate the training history
+  shows at such dealers among applicants in no risky ring (a logistic curve in the
+  dealer's share, ``calibrate_dealer``; at most ``dealer_max``): that is all the dealer
+  share says of an application that shares nothing with a ring, and far less than a
+  shared phone does. Without enough history (``dealer_min_fraud`` fraud cases) it is
+  the hand-set ``dealer_max * sigmoid(dealer_share_slope * (share - dealer_share_mid))``.
 
 Reasons name the ring, the attributes shared (masked), and the ring's confirmed fraud
 applications.
@@ -54,6 +59,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 from pydantic import Field
 
 from detectors.base import Detector, DetectorSettings, Evidence, Reason, Vote
@@ -90,6 +96,8 @@ class FraudRingSettings(DetectorSettings):
     dealer_share_mid: float = Field(default=0.15, ge=0, le=1)
     dealer_share_slope: float = Field(default=25.0, ge=0)
     dealer_max: float = Field(default=0.6, ge=0, le=1)
+    calibrate_dealer: bool = True
+    dealer_min_fraud: int = Field(default=5, ge=1)
     risky: float = Field(default=0.5, ge=0, le=1)
     resolution: float = Field(default=1.0, gt=0)
     min_size: int = Field(default=3, ge=2)
@@ -163,6 +171,7 @@ class FraudRingDetector(Detector):
         self._adjacent: dict[str, dict[str, float]] = {}
         self._inflated_at: dict[str, deque[tuple[float, str]]] = {}  # dealer -> recent (time, identity) inflated
         self._graph_lock = threading.Lock()
+        self._dealer_curve: tuple[float, float] | None = None  # (intercept, slope) of logit P(fraud) in the share
 
     @property
     def index(self) -> RingIndex | None:
@@ -188,8 +197,34 @@ class FraudRingDetector(Detector):
         else:
             self.load(view.store)
         index = self._index
-        return {"rings": len(index) if index is not None else 0,
-                "risky_rings": sum(1 for r in index.summaries() if r.risk >= s.risky) if index else 0}
+        details: dict[str, Any] = {
+            "rings": len(index) if index is not None else 0,
+            "risky_rings": sum(1 for r in index.summaries() if r.risk >= s.risky) if index else 0,
+        }
+        self._dealer_curve = None
+        if index is not None and s.calibrate_dealer:
+            details["dealer_calibration"] = self._calibrate_dealer(history, index)
+        return details
+
+    def _calibrate_dealer(self, history: Sequence[LabelledContext], index: RingIndex) -> dict[str, Any]:
+        """Fit P(fraud | dealer share) on history applicants in no risky ring, at dealers with risky-ring members."""
+        s: FraudRingSettings = self.settings
+        shares, fraud = [], []
+        for h in history:
+            exposure = index.dealer(h.context.application.dealer_id)
+            if exposure is None or exposure.applications < s.dealer_min_applications or not exposure.in_risky_rings:
+                continue
+            ring = index.ring_of_person(h.context.keys.id_hash)
+            if ring is not None and ring.risk >= s.risky:
+                continue
+            shares.append(exposure.share)
+            fraud.append(h.fraud)
+        positives = sum(fraud)
+        if positives < s.dealer_min_fraud:
+            return {"applications": len(shares), "fraud": positives, "why": "too few fraud cases; hand-set curve"}
+        self._dealer_curve = _fit_share_curve(np.asarray(shares), np.asarray(fraud, dtype=np.float64))
+        return {"applications": len(shares), "fraud": positives,
+                "intercept": round(self._dealer_curve[0], 4), "slope": round(self._dealer_curve[1], 4)}
 
     def refresh(self, store: GraphStore, as_of: float) -> RingIndex:
         """Detect rings over ``store`` as of ``as_of`` (not written back) and use them."""
@@ -413,8 +448,12 @@ class FraudRingDetector(Detector):
         dealer_score = 0.0
         exposure = index.dealer(context.application.dealer_id) if index is not None else None
         if exposure is not None and exposure.applications >= s.dealer_min_applications and exposure.in_risky_rings:
-            z = s.dealer_share_slope * (exposure.share - s.dealer_share_mid)
-            dealer_score = s.dealer_max / (1.0 + math.exp(-z))
+            if self._dealer_curve is not None:
+                intercept, slope = self._dealer_curve
+                dealer_score = min(s.dealer_max, 1.0 / (1.0 + math.exp(-(intercept + slope * exposure.share))))
+            else:
+                z = s.dealer_share_slope * (exposure.share - s.dealer_share_mid)
+                dealer_score = s.dealer_max / (1.0 + math.exp(-z))
             if dealer_score >= 0.05:
                 reasons.append(Reason(
                     "DEALER_RING_SHARE",
@@ -540,3 +579,21 @@ class FraudRingDetector(Detector):
             best = found[0] if found else None
         if best is not None and not best.member and best.strength() >= s.join_at:
             index.join(own, best.ring.ring_id)
+
+
+def _fit_share_curve(share: np.ndarray, fraud: np.ndarray, l2: float = 1e-3) -> tuple[float, float]:
+    """Intercept and non-negative slope of ``logit P(fraud) = a + b * share`` (Newton steps, a little ridge)."""
+    x = np.column_stack([np.ones_like(share), share])
+    w = np.array([math.log((fraud.mean() + 1e-6) / (1.0 - fraud.mean() + 1e-6)), 0.0])
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        gradient = x.T @ (p - fraud) + l2 * np.array([0.0, w[1]])
+        hessian = (x * (p * (1.0 - p))[:, None]).T @ x + l2 * np.diag([1e-9, 1.0])
+        step = np.linalg.solve(hessian, gradient)
+        w = w - step
+        if w[1] < 0.0:  # a larger share never makes fraud less likely: fall back to the rate alone
+            rate = fraud.mean()
+            return math.log((rate + 1e-6) / (1.0 - rate + 1e-6)), 0.0
+        if np.abs(step).max() < 1e-8:
+            break
+    return float(w[0]), float(w[1])

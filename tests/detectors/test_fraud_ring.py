@@ -189,6 +189,47 @@ def test_a_dealer_with_many_ring_applications_raises_the_score():
     assert busy.score > 0.4 > quiet.score
 
 
+def test_a_fitted_dealer_score_is_the_fraud_rate_at_such_dealers_among_applicants_in_no_ring():
+    keyer = PersonalDataKeyer(b"k" * 32)
+    member = build_context(app(1), keyer)
+    index = RingIndex([RingSummary("R-1", 0.9, 3, (member.keys.id_hash, "b", "c"))],
+                      {"D-BJ-001": _exposure(400, 160), "D-SH-002": _exposure(400, 40)})
+    # 10 % fraud at the dealer with a 40 % ring share, 1 % at the one with 10 %; the ring member's
+    # own fraud application is what the ring says, not what the dealer says, and is left out
+    history = [LabelledContext(member, True)]
+    for n in range(2, 402):
+        busy = n % 2 == 0
+        fraud = n % 20 == 0 if busy else n % 200 == 1
+        history.append(LabelledContext(build_context(app(n, dealer_id="D-BJ-001" if busy else "D-SH-002"), keyer),
+                                       fraud))
+    detector = FraudRingDetector()
+    detector._index = index
+    details = detector._calibrate_dealer(history, index)
+    assert (details["applications"], details["fraud"]) == (400, 22)
+    busy = detector.score(build_context(app(500), keyer))
+    quiet = detector.score(build_context(app(501, dealer_id="D-SH-002"), keyer))
+    assert busy.reasons[0].code == "DEALER_RING_SHARE"
+    assert busy.score == pytest.approx(0.10, abs=0.02) and quiet.score == pytest.approx(0.02, abs=0.005)
+    # too few fraud cases: the hand-set curve stays
+    few = FraudRingDetector({"dealer_min_fraud": 30})
+    few._index = index
+    assert "why" in few._calibrate_dealer(history, index)
+    assert few.score(build_context(app(500), keyer)).score > 0.4
+
+
+def test_the_dealer_curve_recovers_a_logistic_rate_and_never_falls_with_the_share():
+    from detectors.fraud_ring import _fit_share_curve
+
+    rng = np.random.default_rng(0)
+    share = rng.random(50_000) * 0.5
+    fraud = (rng.random(50_000) < 1 / (1 + np.exp(-(-4.0 + 6.0 * share)))).astype(float)
+    intercept, slope = _fit_share_curve(share, fraud)
+    assert intercept == pytest.approx(-4.0, abs=0.2) and slope == pytest.approx(6.0, abs=0.6)
+    falling = (rng.random(50_000) < 1 / (1 + np.exp(-(-2.0 - 6.0 * share)))).astype(float)
+    intercept, slope = _fit_share_curve(share, falling)
+    assert slope == 0.0 and 1 / (1 + np.exp(-intercept)) == pytest.approx(falling.mean(), rel=1e-3)
+
+
 def _exposure(applications: int, risky: int):
     from tianwang.rings.index import DealerExposure
 
