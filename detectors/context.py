@@ -24,7 +24,7 @@ from detectors.facts import ApplicationFacts, application_facts
 from graph_schema.schema import Label, RelType
 from graph_schema.store import NodeRef
 from tianwang.application import Application
-from tianwang.identifiers import is_mobile, mask_address, mask_id_number, mask_phone, normalize_address
+from tianwang.identifiers import is_mobile, mask_account, mask_address, mask_id_number, mask_phone, normalize_address
 from tianwang.privacy import PersonalDataKeyer
 
 if TYPE_CHECKING:
@@ -299,9 +299,10 @@ def graph_links(
     return GraphLinks(
         person=link("person", NodeRef(Label.PERSON, keys.id_hash), mask_id_number(a.id_number)),
         phone=link("phone", NodeRef(Label.PHONE, keys.phone_hash), mask_phone(a.phone)),
-        device=link("device", NodeRef(Label.DEVICE, keys.device_id), "device") if keys.device_id else None,
-        account=link("account", NodeRef(Label.BANK_ACCOUNT, keys.account_hash), "bank account")
-        if keys.account_hash
+        # a device id is not personal data (the graph keys devices by it); an account is shown masked
+        device=link("device", NodeRef(Label.DEVICE, keys.device_id), keys.device_id) if keys.device_id else None,
+        account=link("account", NodeRef(Label.BANK_ACCOUNT, keys.account_hash), mask_account(a.bank_account))
+        if keys.account_hash and a.bank_account
         else None,
         address=link("address", NodeRef(Label.ADDRESS, keys.address_hash), mask_address(a.address)),
         vehicle=link("vehicle", NodeRef(Label.VEHICLE, vin), vin[:11] + "******") if vin else None,

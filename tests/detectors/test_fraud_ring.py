@@ -133,6 +133,9 @@ def test_between_ring_runs_linked_applications_form_a_local_ring(tmp_path, keyer
     reason = vote.reasons[0]
     assert reason.code == "FORMS_RING" and "ring of 4 applicants" in reason.text
     assert "bank account" in reason.text and "emergency contact" in reason.text
+    # the account is named masked, once ("shares bank account 622202*********0077", not "bank account bank account")
+    raw = ring_applications()[3].applicant.bank_account
+    assert f"bank account {raw[:6]}{'*' * (len(raw) - 10)}{raw[-4:]}" in reason.text and raw not in reason.text
     assert vote.score > 0.5
     loner = detector.score(context(graph, app(8, dealer_id="D-SH-002")))
     assert loner.reasons == ()
