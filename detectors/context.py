@@ -298,7 +298,9 @@ def graph_links(
     user = application.vehicle.user_id_number
     return GraphLinks(
         person=link("person", NodeRef(Label.PERSON, keys.id_hash), mask_id_number(a.id_number)),
-        phone=link("phone", NodeRef(Label.PHONE, keys.phone_hash), mask_phone(a.phone)),
+        phone=replace(
+            link("phone", NodeRef(Label.PHONE, keys.phone_hash), mask_phone(a.phone)), mobile=is_mobile(a.phone)
+        ),
         # a device id is not personal data (the graph keys devices by it); an account is shown masked
         device=link("device", NodeRef(Label.DEVICE, keys.device_id), keys.device_id) if keys.device_id else None,
         account=link("account", NodeRef(Label.BANK_ACCOUNT, keys.account_hash), mask_account(a.bank_account))

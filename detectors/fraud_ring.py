@@ -9,7 +9,8 @@ its attributes, as the graph stood at its own time) to the rings of those identi
 * an applicant who is a ring member gets the ring's risk;
 * one linked to ring members joins the ring with a strength that grows with the kinds
   of attribute shared (a phone, a device, an account or a driver count fully, a
-  contact less, an address least), each divided by ``log2(1 + d)`` when ``d`` other
+  contact less, an address or a landline least: households share those), each divided
+  by ``log2(1 + d)`` when ``d`` other
   identities share the attribute and ignored above ``max_sharing`` (hubs such as a
   dealer's tablet): ``attach = 1 - exp(-1.5 * sum of weights)``, and
   the score is ``risk * attach``. When ``attach`` reaches ``join_at`` the applicant is
@@ -75,8 +76,13 @@ __all__ = ["FraudRingDetector", "FraudRingSettings"]
 
 log = logging.getLogger(__name__)
 
-#: Link kinds in reasons: the graph's, a driver who is a ring member, and an inflated deal at a ring's dealer.
-_KIND_NAMES = {**LINK_KIND_NAMES, "driver_in_ring": "vehicle driver", "inflated_deal": "an inflated price:"}
+#: Link kinds in reasons: the graph's, a driver who is a ring member, an inflated deal at a ring's dealer,
+#: and a landline (a phone or contact number that is not a mobile).
+_KIND_NAMES = {**LINK_KIND_NAMES, "driver_in_ring": "vehicle driver", "inflated_deal": "an inflated price:",
+               "landline": "landline"}
+#: Links that do not make an identity's link "strong" (see the ring statistics): what households share
+#: (an address, the home landline) and a price pattern.
+_WEAK_KINDS = frozenset({"address", "landline", "inflated_deal"})
 
 
 class FraudRingSettings(DetectorSettings):
@@ -90,7 +96,7 @@ class FraudRingSettings(DetectorSettings):
     join_at: float = Field(default=0.7, ge=0, le=1)
     link_weights: dict[str, float] = Field(default_factory=lambda: {
         "person": 1.0, "phone": 1.0, "device": 1.0, "account": 1.0, "vehicle": 1.0, "vehicle_user": 1.0,
-        "driver_in_ring": 1.0, "inflated_deal": 1.0, "contact": 0.8, "address": 0.5,
+        "driver_in_ring": 1.0, "inflated_deal": 1.0, "contact": 0.8, "address": 0.5, "landline": 0.5,
     })
     dealer_min_applications: int = Field(default=20, ge=1)
     dealer_share_mid: float = Field(default=0.15, ge=0, le=1)
@@ -287,9 +293,12 @@ class FraudRingDetector(Detector):
         singles = (links.person, links.phone, links.device, links.account, links.address, links.vehicle,
                    links.vehicle_user)
         for link in (*singles, *links.contacts):
-            if link is None or link.identities > s.max_sharing or not s.link_weights.get(link.kind, 0.0):
+            if link is None:
+                continue
+            kind = "landline" if link.kind in ("phone", "contact") and not link.mobile else link.kind
+            if link.identities > s.max_sharing or not s.link_weights.get(kind, 0.0):
                 continue  # a hub (a dealer's tablet, a big office's switchboard) says nothing
-            out.extend((link.kind, link.display, identity, link.identities) for identity in link.identity_keys)
+            out.extend((kind, link.display, identity, link.identities) for identity in link.identity_keys)
         out.extend(self._inflated_links(context))
         return out
 
@@ -401,8 +410,8 @@ class FraudRingDetector(Detector):
                     if when <= now:
                         times.append(when)
                         dealers.append(dealer)
-            # as in observe: an address or an inflated deal alone does not make a link strong
-            own_strong = any(kind not in ("address", "inflated_deal") for kind, _, _, _ in direct)
+            # as in observe: an address, a landline or an inflated deal alone does not make a link strong
+            own_strong = any(kind not in _WEAK_KINDS for kind, _, _, _ in direct)
             strong = int(own_strong) + sum(1 for x in seen if x.strong_at <= now)
             confirmed = sum(x.confirmed for x in seen)
             inflated = int(self._inflated_ratio(context) is not None) + sum(
@@ -547,7 +556,7 @@ class FraudRingDetector(Detector):
                 for a, b in ((own, identity), (identity, own)):
                     links = self._adjacent.setdefault(a, {})
                     links[b] = min(links.get(b, math.inf), context.as_of)
-                if kind not in ("address", "inflated_deal"):
+                if kind not in _WEAK_KINDS:
                     seen.strong_at = min(seen.strong_at, context.as_of)
                     other = self._seen.get(identity)
                     if other is not None:

@@ -180,6 +180,27 @@ def test_dealer_exposure_counts_applications_of_members_of_risky_rings():
     assert index.dealer("D1").share == pytest.approx(2 / 3)
 
 
+def test_a_shared_home_landline_is_a_weak_link_as_an_address_is(tmp_path, keyer):
+    def household(shared: str, name: str):
+        # the same address and the same number listed as emergency contact, as households have
+        graph = EmbeddedGraphStore(tmp_path / f"{name}.db", keyer)
+        detector = FraudRingDetector({"local_rings": True})
+        home = {"applicant.address": "合肥市青年路88号3栋402",
+                "applicant.emergency_contacts": [{"name": "家", "phone": shared}]}
+        for n in (31, 32, 33):
+            detector.observe(context(graph, app(n, **home)))
+        vote = detector.score(context(graph, app(34, **home)))
+        graph.close()
+        assert vote.reasons[0].code == "FORMS_RING"
+        return vote
+
+    landline, mobile_contact = household("055162345678", "landline"), household(mobile(8800), "mobile")
+    # named as a landline, masked; it weighs as an address does and makes no link strong
+    assert "landline 0551" in landline.reasons[0].text and "055162345678" not in landline.reasons[0].text
+    assert "emergency contact" in mobile_contact.reasons[0].text
+    assert landline.score < 0.1 < 0.3 < mobile_contact.score
+
+
 def test_a_dealer_with_many_ring_applications_raises_the_score():
     index = RingIndex([RingSummary("R-1", 0.9, 3, ("a", "b", "c"))],
                       {"D-BJ-001": _exposure(100, 40), "D-SH-002": _exposure(100, 1)})
