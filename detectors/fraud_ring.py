@@ -459,7 +459,7 @@ class FraudRingDetector(Detector):
         if exposure is not None and exposure.applications >= s.dealer_min_applications and exposure.in_risky_rings:
             if self._dealer_curve is not None:
                 intercept, slope = self._dealer_curve
-                dealer_score = min(s.dealer_max, 1.0 / (1.0 + math.exp(-(intercept + slope * exposure.share))))
+                dealer_score = min(s.dealer_max, _sigmoid(intercept + slope * exposure.share))
             else:
                 z = s.dealer_share_slope * (exposure.share - s.dealer_share_mid)
                 dealer_score = s.dealer_max / (1.0 + math.exp(-z))
@@ -591,18 +591,32 @@ class FraudRingDetector(Detector):
 
 
 def _fit_share_curve(share: np.ndarray, fraud: np.ndarray, l2: float = 1e-3) -> tuple[float, float]:
-    """Intercept and non-negative slope of ``logit P(fraud) = a + b * share`` (Newton steps, a little ridge)."""
+    """Intercept and non-negative slope of ``logit P(fraud) = a + b * share`` (Newton steps, a little ridge).
+
+    A falling fit (a larger share making fraud less likely) gives way to the fraud rate alone.
+    """
+    from scipy.special import expit
+
     x = np.column_stack([np.ones_like(share), share])
-    w = np.array([math.log((fraud.mean() + 1e-6) / (1.0 - fraud.mean() + 1e-6)), 0.0])
-    for _ in range(50):
-        p = 1.0 / (1.0 + np.exp(-(x @ w)))
-        gradient = x.T @ (p - fraud) + l2 * np.array([0.0, w[1]])
-        hessian = (x * (p * (1.0 - p))[:, None]).T @ x + l2 * np.diag([1e-9, 1.0])
-        step = np.linalg.solve(hessian, gradient)
+    rate = float(fraud.mean())
+    base = math.log((rate + 1e-6) / (1.0 - rate + 1e-6))
+    w = np.array([base, 0.0])
+    ridge = np.diag([0.0, l2])
+    for _ in range(100):
+        p = expit(x @ w)
+        step = np.linalg.solve((x * (p * (1.0 - p))[:, None]).T @ x + ridge + 1e-9 * np.eye(2),
+                               x.T @ (p - fraud) + ridge @ w)
         w = w - step
-        if w[1] < 0.0:  # a larger share never makes fraud less likely: fall back to the rate alone
-            rate = fraud.mean()
-            return math.log((rate + 1e-6) / (1.0 - rate + 1e-6)), 0.0
         if np.abs(step).max() < 1e-8:
             break
+    if not np.all(np.isfinite(w)) or w[1] < 0.0:
+        return base, 0.0
     return float(w[0]), float(w[1])
+
+
+def _sigmoid(z: float) -> float:
+    """The logistic function, without overflow for large ``|z|``."""
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)

@@ -358,3 +358,14 @@ def test_a_replayed_application_forms_local_rings_only_from_what_was_known_at_it
     late = detector.score(context(graph, on(25, 404)))
     assert late.reasons[0].code == "FORMS_RING" and "ring of 4 applicants" in late.reasons[0].text
     graph.close()
+
+
+def test_the_dealer_curve_stays_finite_when_the_share_separates_fraud_perfectly():
+    from detectors.fraud_ring import _fit_share_curve, _sigmoid
+
+    share = np.array([0.05] * 50 + [0.6] * 10)
+    fraud = np.array([0.0] * 50 + [1.0] * 10)
+    intercept, slope = _fit_share_curve(share, fraud)
+    assert np.isfinite(intercept) and np.isfinite(slope) and slope > 0
+    assert _sigmoid(intercept + slope * 0.6) > 0.9 > 0.1 > _sigmoid(intercept + slope * 0.05)
+    assert _sigmoid(-1000.0) == 0.0 and _sigmoid(1000.0) == 1.0
