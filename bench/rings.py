@@ -1,6 +1,7 @@
 """Ring detection benchmark: time at 100k and 1M applications, and how well planted rings are caught.
 
     python bench/rings.py [--applications 100000,1000000] [--seed 11] [--store-at 100000] [--threshold 0.5]
+                          [--instrumented-collusion]
 
 Ingesting a million applications into a store takes about eight minutes (~2k/s), so for
 each size the graph export is built straight from the generator's columns
@@ -16,6 +17,10 @@ whose risk is at least ``--threshold``. Recall of a typology: caught application
 its true rings over all applications of its true rings. Precision: caught applications
 labelled fraud (any typology) over all caught applications. No labels are given to the
 job (the confirmed-fraud share is 0 for every ring), so the risk comes from the graph alone.
+
+``--instrumented-collusion`` is a what-if, not the default data: every dealer-collusion
+member carries at least one of its ring's instruments (see ``bench/ring_ceiling.py``). It
+applies to the runs from columns only.
 """
 
 from __future__ import annotations
@@ -82,10 +87,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--store-at", type=int, default=100_000, help="0 to skip the run through a store")
     parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--instrumented-collusion", action="store_true",
+                        help="what-if: every collusion member carries one of its ring's instruments")
     args = parser.parse_args()
     for n in (int(x) for x in args.applications.split(",")):
         started = time.perf_counter()
-        export, truth = export_from_columns(n, args.seed)
+        export, truth = export_from_columns(n, args.seed, collusion_instrumented=args.instrumented_collusion)
         built = time.perf_counter() - started
         report = detect_rings_in_export(export)
         app_ids = [f"APP-{k + 1:08d}" for k in range(n)]
