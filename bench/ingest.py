@@ -19,7 +19,6 @@ beat these ceilings; only cheaper stages can.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import pickle
 import tempfile
@@ -31,7 +30,7 @@ from graph_schema.embedded import EmbeddedGraphStore
 from graph_schema.mapping import ApplicationRow, application_row
 from graph_schema.store import GraphStore
 from tianwang.application import parse_application
-from tianwang.ingest import ingest_file
+from tianwang.ingest import _fewer_collections, ingest_file
 from tianwang.privacy import PersonalDataKeyer
 
 SECRET = b"tianwang-bench-secret-0123456789abcdef"
@@ -68,27 +67,22 @@ def stages(path: Path, db: Path, keyer: PersonalDataKeyer, batch_size: int) -> N
     names = ("validation (parse_application)", "mapping (application_row)",
              "hand-off between processes (pickle)", "SQLite write (write_rows, empty store)")
     cost = dict.fromkeys(names, 0.0)
-    saved = gc.get_threshold()
-    gc.set_threshold(max(saved[0], 50_000), *saved[1:])
     clock = time.process_time
-    try:
-        with EmbeddedGraphStore(db, keyer) as store:
-            for first in range(0, n, batch_size):
-                t0 = clock()
-                applications = [parse_application(line) for line in lines[first : first + batch_size]]
-                t1 = clock()
-                rows = [application_row(a, keyer) for a in applications]
-                t2 = clock()
-                sent = pickle.dumps([tuple(r) for r in rows], protocol=pickle.HIGHEST_PROTOCOL)
-                rows = [ApplicationRow._make(r) for r in pickle.loads(sent)]
-                t3 = clock()
-                store.write_rows(rows)
-                t4 = clock()
-                for name, spent in zip(names, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-                    cost[name] += spent / n * 1e6
-                del applications, rows, sent
-    finally:
-        gc.set_threshold(*saved)
+    with _fewer_collections(), EmbeddedGraphStore(db, keyer) as store:
+        for first in range(0, n, batch_size):
+            t0 = clock()
+            applications = [parse_application(line) for line in lines[first : first + batch_size]]
+            t1 = clock()
+            rows = [application_row(a, keyer) for a in applications]
+            t2 = clock()
+            sent = pickle.dumps([tuple(r) for r in rows], protocol=pickle.HIGHEST_PROTOCOL)
+            rows = [ApplicationRow._make(r) for r in pickle.loads(sent)]
+            t3 = clock()
+            store.write_rows(rows)
+            t4 = clock()
+            for name, spent in zip(names, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                cost[name] += spent / n * 1e6
+            del applications, rows, sent
     total = sum(cost.values())
     cpus = os.cpu_count() or 1
     print(f"stages, CPU time per application over {n:,} applications in one process:")

@@ -27,9 +27,9 @@ applications that are fraud of any typology).
    combinations are best, and has no better evidence than these terms.
 
 ``--instrumented-collusion`` asks what the figures would be if the generator gave every
-collusion member at least one of its ring's instruments (an inflated price, the dealer's
-associate as driver, the sales manager's phone as contact; by default about 12 % carry
-none, nor the ring's address). It is a what-if, not the data the other benchmarks use.
+collusion member at least one of the dealer's instruments (an inflated price, the dealer's
+associate as driver, the sales manager's phone as contact; by default about 15 % carry
+none of them). It is a what-if, not the data the other benchmarks use.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ from tianwang.identifiers import mask_id_number
 
 if TYPE_CHECKING:
     from graph_schema.store import GraphStore
-    from tianwang.rings.index import RingIndex, RingSummary
+    from tianwang.rings.index import DealerExposure, RingIndex, RingSummary
 
 __all__ = ["FraudRingDetector", "FraudRingSettings"]
 
@@ -217,8 +217,8 @@ class FraudRingDetector(Detector):
         s: FraudRingSettings = self.settings
         shares, fraud = [], []
         for h in history:
-            exposure = index.dealer(h.context.application.dealer_id)
-            if exposure is None or exposure.applications < s.dealer_min_applications or not exposure.in_risky_rings:
+            exposure = self._exposure(index, h.context.application.dealer_id)
+            if exposure is None:
                 continue
             ring = index.ring_of_person(h.context.keys.id_hash)
             if ring is not None and ring.risk >= s.risky:
@@ -231,6 +231,21 @@ class FraudRingDetector(Detector):
         self._dealer_curve = _fit_share_curve(np.asarray(shares), np.asarray(fraud, dtype=np.float64))
         return {"applications": len(shares), "fraud": positives,
                 "intercept": round(self._dealer_curve[0], 4), "slope": round(self._dealer_curve[1], 4)}
+
+    def _exposure(self, index: RingIndex | None, dealer_id: str) -> DealerExposure | None:
+        """The dealer's ring exposure when it says something: enough applications, some in risky rings."""
+        exposure = index.dealer(dealer_id) if index is not None else None
+        if exposure is None or exposure.applications < self.settings.dealer_min_applications:
+            return None
+        return exposure if exposure.in_risky_rings else None
+
+    def _dealer_score(self, share: float) -> float:
+        """The fitted curve at a dealer's share of applications in risky rings, or the hand-set one."""
+        s: FraudRingSettings = self.settings
+        if self._dealer_curve is not None:
+            intercept, slope = self._dealer_curve
+            return min(s.dealer_max, _sigmoid(intercept + slope * share))
+        return s.dealer_max * _sigmoid(s.dealer_share_slope * (share - s.dealer_share_mid))
 
     def refresh(self, store: GraphStore, as_of: float) -> RingIndex:
         """Detect rings over ``store`` as of ``as_of`` (not written back) and use them."""
@@ -455,14 +470,9 @@ class FraudRingDetector(Detector):
                     ring_score = local_score
                     reasons = [self._local_reason(local, kinds, local_score)]
         dealer_score = 0.0
-        exposure = index.dealer(context.application.dealer_id) if index is not None else None
-        if exposure is not None and exposure.applications >= s.dealer_min_applications and exposure.in_risky_rings:
-            if self._dealer_curve is not None:
-                intercept, slope = self._dealer_curve
-                dealer_score = min(s.dealer_max, _sigmoid(intercept + slope * exposure.share))
-            else:
-                z = s.dealer_share_slope * (exposure.share - s.dealer_share_mid)
-                dealer_score = s.dealer_max / (1.0 + math.exp(-z))
+        exposure = self._exposure(index, context.application.dealer_id)
+        if exposure is not None:
+            dealer_score = self._dealer_score(exposure.share)
             if dealer_score >= 0.05:
                 reasons.append(Reason(
                     "DEALER_RING_SHARE",
