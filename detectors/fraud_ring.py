@@ -67,6 +67,7 @@ from detectors.base import Detector, DetectorSettings, Evidence, Reason, Vote
 from detectors.context import LINK_KIND_NAMES, LabelledContext, ScoringContext
 from graph_schema.mapping import vehicle_model_name
 from tianwang.identifiers import mask_id_number
+from tianwang.stats import fit_logistic, sigmoid
 
 if TYPE_CHECKING:
     from graph_schema.store import GraphStore
@@ -244,8 +245,8 @@ class FraudRingDetector(Detector):
         s: FraudRingSettings = self.settings
         if self._dealer_curve is not None:
             intercept, slope = self._dealer_curve
-            return min(s.dealer_max, _sigmoid(intercept + slope * share))
-        return s.dealer_max * _sigmoid(s.dealer_share_slope * (share - s.dealer_share_mid))
+            return min(s.dealer_max, sigmoid(intercept + slope * share))
+        return s.dealer_max * sigmoid(s.dealer_share_slope * (share - s.dealer_share_mid))
 
     def refresh(self, store: GraphStore, as_of: float) -> RingIndex:
         """Detect rings over ``store`` as of ``as_of`` (not written back) and use them."""
@@ -601,32 +602,13 @@ class FraudRingDetector(Detector):
 
 
 def _fit_share_curve(share: np.ndarray, fraud: np.ndarray, l2: float = 1e-3) -> tuple[float, float]:
-    """Intercept and non-negative slope of ``logit P(fraud) = a + b * share`` (Newton steps, a little ridge).
+    """Intercept and non-negative slope of ``logit P(fraud) = a + b * share`` (a little ridge on the slope).
 
     A falling fit (a larger share making fraud less likely) gives way to the fraud rate alone.
     """
-    from scipy.special import expit
-
-    x = np.column_stack([np.ones_like(share), share])
     rate = float(fraud.mean())
     base = math.log((rate + 1e-6) / (1.0 - rate + 1e-6))
-    w = np.array([base, 0.0])
-    ridge = np.diag([0.0, l2])
-    for _ in range(100):
-        p = expit(x @ w)
-        step = np.linalg.solve((x * (p * (1.0 - p))[:, None]).T @ x + ridge + 1e-9 * np.eye(2),
-                               x.T @ (p - fraud) + ridge @ w)
-        w = w - step
-        if np.abs(step).max() < 1e-8:
-            break
-    if not np.all(np.isfinite(w)) or w[1] < 0.0:
+    slope, intercept = fit_logistic(share[:, None], fraud, l2=l2, bias=base)
+    if not (math.isfinite(intercept) and np.all(np.isfinite(slope))) or slope[0] < 0.0:
         return base, 0.0
-    return float(w[0]), float(w[1])
-
-
-def _sigmoid(z: float) -> float:
-    """The logistic function, without overflow for large ``|z|``."""
-    if z >= 0.0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
+    return intercept, float(slope[0])

@@ -46,6 +46,7 @@ from pydantic import Field, field_validator
 from detectors.base import Detector, DetectorNotFittedError, DetectorSettings, Evidence, Reason, Vote
 from detectors.context import LabelledContext, ScoringContext
 from embeddings.application_features import FEATURE_NAMES, FeatureScaler, application_features
+from tianwang.stats import fit_logistic, sigmoid
 
 if TYPE_CHECKING:  # faiss loads with embeddings.similarity: only when an index is built or read
     from embeddings.similarity import ApplicationEmbedder, Neighbour, SimilarityIndex
@@ -138,29 +139,12 @@ class _Calibration:
 
     def probability(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         z = ((features - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.weights[:-1])
-        return 1.0 / (1.0 + np.exp(-np.clip(z + self.weights[-1], -30, 30)))
+        return sigmoid(z + self.weights[-1])
 
     def closer_than_legit(self, nearest: float) -> float:
         """Share of legit calibration applications whose nearest fraud case is farther than ``nearest``."""
         q = np.asarray(self.legit_nearest_quantiles)
         return float(1.0 - np.searchsorted(q, nearest, side="right") / len(q)) if len(q) else float("nan")
-
-
-def _fit_logistic(x: npt.NDArray[np.float64], y: npt.NDArray[np.bool_], l2: float = 1.0) -> npt.NDArray[np.float64]:
-    """Weights (last: intercept) of an L2-penalised logistic regression, by Newton steps."""
-    xb = np.hstack([x, np.ones((len(x), 1))])
-    w = np.zeros(xb.shape[1])
-    penalty = np.full(xb.shape[1], l2)
-    penalty[-1] = 0.0
-    for _ in range(50):
-        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ w, -30, 30)))
-        grad = xb.T @ (p - y) + penalty * w
-        hess = xb.T @ (xb * (p * (1 - p))[:, None]) + np.diag(penalty + 1e-9)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return w
 
 
 class KnownFraudSimilarityDetector(Detector):
@@ -271,7 +255,9 @@ class KnownFraudSimilarityDetector(Detector):
         if len(ref_fraud) >= s.min_fraud and n_legit >= s.k and 0 < fraud[cut:].sum() < len(ordered) - cut:
             self._index(x, ids, tags, ref_fraud, self._rng.choice(ref_legit, n_legit, replace=False))
             features = self._distance_features(x[cut:], ids[cut:])[0]
-            weights = _fit_logistic((features - features.mean(0)) / features.std(0).clip(1e-9), fraud[cut:])
+            coefficients, intercept = fit_logistic(
+                (features - features.mean(0)) / features.std(0).clip(1e-9), fraud[cut:], l2=1.0, bias=0.0)
+            weights = np.append(coefficients, intercept)
             nearest_legit = features[~fraud[cut:], 0]
             calibration = _Calibration(
                 tuple(weights.tolist()), tuple(features.mean(0).tolist()), tuple(features.std(0).clip(1e-9).tolist()),

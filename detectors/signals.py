@@ -26,15 +26,9 @@ from pydantic import Field, field_validator
 
 from detectors.base import Detector, DetectorSettings, Evidence, Reason, Vote
 from detectors.context import LabelledContext, ScoringContext
+from tianwang.stats import fit_logistic, sigmoid
 
-__all__ = ["Finding", "SignalDetector", "SignalSettings", "fit_logistic", "sigmoid"]
-
-
-def sigmoid(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
+__all__ = ["Finding", "SignalDetector", "SignalSettings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,48 +66,6 @@ class SignalSettings(DetectorSettings):
             if not math.isfinite(w) or abs(w) > 50:
                 raise ValueError(f"weight of {code!r} must be a finite number within ±50, got: {w}")
         return weights
-
-
-def fit_logistic(
-    x: np.ndarray, y: np.ndarray, prior: np.ndarray, prior_bias: float, l2: float, iterations: int = 50
-) -> tuple[np.ndarray, float]:
-    """L2-regularised logistic regression towards ``prior`` by damped Newton steps.
-
-    Each step is halved until the penalised log-loss goes down, so the fit cannot
-    diverge on separable or collinear signals. Returns ``(weights, bias)``; the bias is
-    not regularised.
-    """
-    n, k = x.shape
-    design = np.hstack([x, np.ones((n, 1))])
-    theta = np.append(prior, prior_bias).astype(np.float64)
-    anchor = theta.copy()
-    penalty = np.full(k + 1, l2, dtype=np.float64)
-    penalty[-1] = 0.0
-
-    def loss(t: np.ndarray) -> float:
-        z = design @ t
-        return float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(penalty * (t - anchor) ** 2))
-
-    current = loss(theta)
-    for _ in range(iterations):
-        z = np.clip(design @ theta, -30, 30)
-        p = 1.0 / (1.0 + np.exp(-z))
-        gradient = design.T @ (p - y) + penalty * (theta - anchor)
-        hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty + 1e-3)
-        step = np.linalg.solve(hessian, gradient)
-        size = 1.0
-        while size > 1e-4:
-            candidate = theta - size * step
-            value = loss(candidate)
-            if value <= current:
-                break
-            size /= 2
-        else:
-            break
-        theta, improvement, current = candidate, current - value, value
-        if improvement < 1e-8 * max(1.0, abs(current)):
-            break
-    return theta[:-1], float(theta[-1])
 
 
 class SignalDetector(Detector):
@@ -185,7 +137,7 @@ class SignalDetector(Detector):
         # again (the fusion fits on part of the history first) gives what one fit would
         defaults = {**self.SIGNALS, **self.settings.weights}
         prior = np.array([defaults[c] for c in self.SIGNALS])
-        weights, bias = fit_logistic(x, y, prior, self.settings.bias, self.settings.l2)
+        weights, bias = fit_logistic(x, y, l2=self.settings.l2, anchor=prior, bias=self.settings.bias)
         self.weights = {c: max(0.0, float(w)) for c, w in zip(self.SIGNALS, weights, strict=True)}
         self.bias = bias
         self.baseline = max(float(y.mean()), sigmoid(bias))

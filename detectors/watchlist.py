@@ -22,8 +22,8 @@ from pydantic import Field
 
 from detectors.base import Detector, DetectorSettings, Evidence, Reason, Vote
 from detectors.context import ScoringContext
-from detectors.signals import sigmoid
 from tianwang.identifiers import mask_account, mask_id_number, mask_phone
+from tianwang.stats import sigmoid
 
 __all__ = ["WATCHLIST_KINDS", "WatchlistDetector", "WatchlistSettings"]
 

@@ -53,12 +53,11 @@ from scipy.special import erf
 from torch import Tensor
 
 from detectors.context import SINGLE_LINK_KINDS
-from detectors.signals import fit_logistic
 from embeddings.aggregates import mean_adjacency
 from embeddings.application_features import FEATURE_NAMES, FeatureScaler, application_features
 from embeddings.sage_sep_net import SageSepNet
 from tianwang.errors import ConfigurationError
-from tianwang.scoring.metrics import auprc, auroc
+from tianwang.stats import auprc, auroc, fit_logistic, sigmoid
 
 if TYPE_CHECKING:
     from detectors.context import ScoringContext
@@ -323,8 +322,7 @@ class RingGnnModel:
     def probability(self, logits: npt.ArrayLike) -> FloatArray:
         """Calibrated fraud probability of raw logits (Platt scaling)."""
         a, b = self.calibration
-        z = np.clip(a * np.asarray(logits, dtype=np.float64) + b, -30.0, 30.0)
-        return np.asarray(1.0 / (1.0 + np.exp(-z)))
+        return sigmoid(a * np.asarray(logits, dtype=np.float64) + b)
 
     def _tensor(self, rows: FloatArray) -> Tensor:
         return torch.as_tensor(self.scaler.transform(rows), dtype=torch.float32, device=self.device)
@@ -429,7 +427,7 @@ def train_ring_gnn(graph: RingTrainingGraph, params: RingGnnParams | None = None
     finally:
         torch.set_num_threads(previous_threads)
     module.eval()
-    val_scores = 1.0 / (1.0 + np.exp(-np.clip(a * val_logits + b, -30, 30)))
+    val_scores = sigmoid(a * val_logits + b)
     labelled = ~np.isnan(graph.labels)
     metadata: dict[str, Any] = {
         "module": {"hidden_channels": params.hidden_channels, "num_layers": params.num_layers,
@@ -522,5 +520,5 @@ def _fit_epochs(x: Tensor, adjacency: Tensor, y: Tensor, rows_mask: npt.NDArray[
 
 def _platt(logits: FloatArray, labels: FloatArray) -> tuple[float, float]:
     """Scale and shift of the logits that give calibrated probabilities on the validation nodes."""
-    weights, bias = fit_logistic(logits[:, None], labels, np.array([1.0]), 0.0, l2=1e-3)
+    weights, bias = fit_logistic(logits[:, None], labels, l2=1e-3, anchor=[1.0], bias=0.0)
     return float(weights[0]), bias

@@ -6,7 +6,7 @@ import numpy as np
 
 from detectors.base import Detector
 from detectors.context import LabelledContext
-from tianwang.scoring.metrics import auroc, recall_at_fpr
+from tianwang.stats import auroc, recall_at_fpr
 
 
 def held_out_quality(detector: Detector, contexts: list[LabelledContext], typology: str) -> tuple[float, float]:

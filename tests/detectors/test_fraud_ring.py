@@ -361,7 +361,8 @@ def test_a_replayed_application_forms_local_rings_only_from_what_was_known_at_it
 
 
 def test_the_dealer_curve_stays_finite_when_the_share_separates_fraud_perfectly():
-    from detectors.fraud_ring import _fit_share_curve, _sigmoid
+    from detectors.fraud_ring import _fit_share_curve
+    from tianwang.stats import sigmoid as _sigmoid
 
     share = np.array([0.05] * 50 + [0.6] * 10)
     fraud = np.array([0.0] * 50 + [1.0] * 10)

@@ -19,7 +19,7 @@ from tianwang.application import parse_application
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.scoring import ScoringPipeline
 from tianwang.scoring.decisions import Decision
-from tianwang.scoring.metrics import auroc
+from tianwang.stats import auroc
 
 from ..builders import application, mobile
 from ..scoring.helpers import config

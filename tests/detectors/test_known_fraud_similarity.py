@@ -20,7 +20,7 @@ from detectors.known_fraud_similarity import (
 from detectors.registry import DetectorRegistry
 from embeddings.application_features import FEATURE_NAMES, application_features
 from embeddings.similarity import DEFAULT_EXACT_BELOW, ApplicationEmbedder, SimilarityIndexError
-from tianwang.scoring.metrics import auroc
+from tianwang.stats import auroc
 
 
 @pytest.fixture(scope="module")

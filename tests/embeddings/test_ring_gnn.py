@@ -20,7 +20,7 @@ from embeddings.ring_gnn import (
     RingTrainingGraph,
     train_ring_gnn,
 )
-from tianwang.scoring.metrics import auroc
+from tianwang.stats import auroc
 
 FAST = RingGnnParams(hidden_channels=16, epochs=60, eval_every=2, patience=20, lr=1e-2, seed=3)
 

@@ -25,6 +25,7 @@ import numpy.typing as npt
 from graph_schema.schema import NODE_TYPES, Label
 from graph_schema.store import GraphExport
 from tianwang.rings.projection import INFLATED_DEAL, INFLATED_DEAL_CODE, Projection
+from tianwang.stats import sigmoid
 
 __all__ = ["BURST_DAYS", "RISK_WEIGHTS", "STRONG_LABELS", "RingStatistics", "ring_risk", "ring_statistics"]
 
@@ -154,7 +155,7 @@ def ring_risk(
         + w["confirmed_fraud_share"] * np.asarray(confirmed_fraud_share, dtype=np.float64)
         + w["inflated_share"] * np.asarray(inflated_share, dtype=np.float64)
     )
-    return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+    return sigmoid(z)
 
 
 def ring_statistics(

@@ -33,9 +33,9 @@ from tianwang.errors import ApplicationValidationError, DataSetMissingError
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.scoring.config import LoadedConfig
 from tianwang.scoring.decisions import Decision
-from tianwang.scoring.metrics import auprc, auroc, percentile, recall_at_fpr
 from tianwang.scoring.persistence import InMemoryWatchlist
 from tianwang.scoring.pipeline import ScoringPipeline
+from tianwang.stats import auprc, auroc, percentile, recall_at_fpr
 
 __all__ = ["BacktestReport", "Label", "read_applications", "read_labels", "run_backtest"]
 

@@ -33,10 +33,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize
 
 from detectors.base import Vote
-from tianwang.scoring.voting import logit
+from tianwang.stats import fit_logistic, logit, sigmoid
 
 __all__ = ["LearnedWeights", "learn_weights", "vote_terms"]
 
@@ -89,22 +88,11 @@ def learn_weights(
     x = x[:, informative]
     names = [names[j] for j in informative]
 
-    def loss(params: FloatArray) -> tuple[float, FloatArray]:
-        b, w = params[0], params[1:]
-        z = b + x @ w
-        # log(1 + e^z) - t z, stably
-        value = float(np.sum(np.logaddexp(0.0, z) - t * z)) / n + 0.5 * l2 * float(w @ w) / n
-        p = 1.0 / (1.0 + np.exp(-z))
-        grad = np.concatenate([[np.sum(p - t)], x.T @ (p - t) + l2 * w]) / n
-        return value, grad
-
-    base = float(np.log(t.mean() / (1 - t.mean())))
-    start = np.concatenate([[base], np.full(x.shape[1], 0.5)])
-    bounds = [(None, None)] + [(0.0, max_weight)] * x.shape[1]
-    result = minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds)
-    b = float(result.x[0])
-    weights = {name: round(float(w), 4) for name, w in zip(names, result.x[1:], strict=True)}
-    prior = float(1.0 / (1.0 + np.exp(-b)))
+    weights_fit, b = fit_logistic(x, t, l2=l2, bounds=(0.0, max_weight))
+    z = b + x @ weights_fit
+    loss = (float(np.sum(np.logaddexp(0.0, z) - t * z)) + 0.5 * l2 * float(weights_fit @ weights_fit)) / n
+    weights = {name: round(float(w), 4) for name, w in zip(names, weights_fit, strict=True)}
+    prior = sigmoid(b)
     return LearnedWeights(weights, min(max(prior, 1e-6), 1 - 1e-6),
-                          {"samples": n, "fraud": n_fraud, "loss": round(float(result.fun), 5),
-                           "converged": bool(result.success), "kept_configured": silent})
+                          {"samples": n, "fraud": n_fraud, "loss": round(loss, 5),
+                           "kept_configured": silent})

@@ -26,26 +26,18 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from detectors.base import Vote
 from tianwang.scoring.config import Thresholds, VetoConfig
+from tianwang.stats import logit, sigmoid
 
 __all__ = ["FusedVote", "apply_vetoes", "band_for", "fuse", "logit"]
 
-_EPS = 1e-6
 _BAND_RANK = {"approve": 0, "review": 1, "reject": 2}
 
 
-def logit(p: float) -> float:
-    p = min(max(p, _EPS), 1 - _EPS)
-    return math.log(p / (1 - p))
-
-
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +58,7 @@ def fuse(votes: Mapping[str, Vote], weights: Mapping[str, float], prior: float) 
         contributions[name] = c
         z += c
     z = max(min(z, 50.0), -50.0)
-    return FusedVote(z, round(1000 * _sigmoid(z)), contributions)
+    return FusedVote(z, round(1000 * sigmoid(z)), contributions)
 
 
 def band_for(fraud_score: int, thresholds: Thresholds) -> str:
