@@ -24,7 +24,8 @@ from detectors.facts import ApplicationFacts, application_facts
 from graph_schema.schema import Label, RelType
 from graph_schema.store import NodeRef
 from tianwang.application import Application
-from tianwang.identifiers import is_mobile, mask_account, mask_address, mask_id_number, mask_phone, normalize_address
+from tianwang.identifiers import is_mobile, mask_account, mask_address, mask_id_number, mask_phone
+from tianwang.keys import PersonalKeys, personal_keys
 from tianwang.privacy import PersonalDataKeyer
 
 if TYPE_CHECKING:
@@ -47,41 +48,6 @@ __all__ = [
 
 #: Other applications read per attribute node: enough to count a ring, cheap for a hub.
 NEIGHBOUR_LIMIT = 40
-
-
-@dataclass(frozen=True, slots=True)
-class PersonalKeys:
-    """HMAC keys (never raw values) of an application's personal data, plus plain keys."""
-
-    id_hash: str
-    phone_hash: str
-    registered_phone_hash: str | None
-    account_hash: str | None
-    vehicle_user_hash: str | None
-    contact_hashes: tuple[str, ...]
-    address_hash: str
-    device_id: str | None
-    employer_key: str
-
-
-def personal_keys(application: Application, keyer: PersonalDataKeyer) -> PersonalKeys:
-    """The keys of ``application``'s personal data under ``keyer``."""
-    from graph_schema.mapping import employer_key
-
-    a = application.applicant
-    return PersonalKeys(
-        id_hash=keyer.id_number(a.id_number),
-        phone_hash=keyer.phone(a.phone),
-        registered_phone_hash=keyer.phone(a.id_registered_phone) if a.id_registered_phone else None,
-        account_hash=keyer.account(a.bank_account) if a.bank_account else None,
-        vehicle_user_hash=(
-            keyer.id_number(application.vehicle.user_id_number) if application.vehicle.user_id_number else None
-        ),
-        contact_hashes=tuple(dict.fromkeys(keyer.phone(c.phone) for c in a.emergency_contacts)),
-        address_hash=keyer.address(normalize_address(a.address)),
-        device_id=a.device_id,
-        employer_key=employer_key(a.employer.name, a.employer.credit_code),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +221,7 @@ def build_context(
     application: Application,
     keyer: PersonalDataKeyer,
     *,
+    keys: PersonalKeys | None = None,
     view: GraphView | None = None,
     window: timedelta = timedelta(days=7),
     watchlist: WatchlistLookup | None = None,
@@ -262,8 +229,13 @@ def build_context(
     attachments: Mapping[str, bytes] | None = None,
     applicants: ApplicantResolver | None = None,
 ) -> ScoringContext:
-    """Build the context of ``application``; with ``view``, read its graph links as of the view."""
-    keys = personal_keys(application, keyer)
+    """Build the context of ``application``; with ``view``, read its graph links as of the view.
+
+    ``keys`` are the application's :func:`~tianwang.keys.personal_keys` under ``keyer`` when
+    the caller computed them already (the pipeline keys an application once).
+    """
+    if keys is None:
+        keys = personal_keys(application, keyer)
     links = None
     if view is not None:
         links = graph_links(application, keys, view, window, applicants or ApplicantResolver(capacity=10_000))
@@ -292,7 +264,7 @@ def graph_links(
 
     contacts = tuple(
         replace(link("contact", NodeRef(Label.PHONE, h), mask_phone(c.phone)), mobile=is_mobile(c.phone))
-        for h, c in zip(keys.contact_hashes, _unique_contacts(application), strict=False)
+        for h, c in zip(keys.distinct_contact_hashes, _unique_contacts(application), strict=True)
     )
     vin = application.vehicle.vin
     user = application.vehicle.user_id_number
@@ -350,7 +322,8 @@ def _link(
     dealers: set[str] = {dealer}
     for node in apps:
         props = node.properties
-        id_hash = applicants.resolve(node.key, view)
+        # the mapping writes the applicant key on the node; for nodes stored before it did, the resolver reads it
+        id_hash = props.get("applicant_key") or applicants.resolve(node.key, view)
         if id_hash and id_hash != own_id:
             identities.add(id_hash)
         if props.get("submitted_at", 0.0) > start:

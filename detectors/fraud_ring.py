@@ -65,8 +65,8 @@ from pydantic import Field
 
 from detectors.base import Detector, DetectorSettings, Evidence, Reason, Vote
 from detectors.context import LINK_KIND_NAMES, LabelledContext, ScoringContext
-from graph_schema.mapping import vehicle_model_name
 from tianwang.identifiers import mask_id_number
+from tianwang.keys import vehicle_model_name
 from tianwang.stats import fit_logistic, sigmoid
 
 if TYPE_CHECKING:

@@ -23,12 +23,12 @@ from pydantic import Field
 from detectors.base import Detector, DetectorSettings, Evidence, Reason, Vote
 from detectors.context import ScoringContext
 from tianwang.identifiers import mask_account, mask_id_number, mask_phone
+from tianwang.keys import WATCHLIST_KINDS
 from tianwang.stats import sigmoid
 
 __all__ = ["WATCHLIST_KINDS", "WatchlistDetector", "WatchlistSettings"]
 
 WatchlistKind = Literal["id", "phone", "device", "account", "employer"]
-WATCHLIST_KINDS: tuple[str, ...] = ("id", "phone", "device", "account", "employer")
 _DEFAULT_WEIGHTS: dict[WatchlistKind, float] = {"id": 8.0, "phone": 4.0, "device": 3.0, "account": 4.0, "employer": 2.0}
 
 
@@ -75,7 +75,7 @@ class WatchlistDetector(Detector):
         if keys.account_hash and a.bank_account:
             candidates.append(("account", keys.account_hash, "applicant.bank_account", mask_account(a.bank_account)))
         if s.check_contacts:
-            for i, (h, c) in enumerate(zip(keys.contact_hashes, a.emergency_contacts, strict=False)):
+            for i, (h, c) in enumerate(zip(keys.contact_hashes, a.emergency_contacts, strict=True)):
                 candidates.append(("phone", h, f"applicant.emergency_contacts[{i}].phone", mask_phone(c.phone)))
         by_kind: dict[str, list[tuple[str, str, str, str]]] = {}
         for cand in candidates:

@@ -404,7 +404,7 @@ class EmbeddedGraphStore(GraphStore):
                 ).fetchall()
             # Deal terms from the Application node; the model from the record for applications
             # stored before the node carried it (COALESCE reads the record only for those), named
-            # as mapping.vehicle_model_name names it.
+            # as tianwang.keys.vehicle_model_name names it.
             deals = self._conn.execute(
                 "SELECT a.node_id, n.props ->> '$.vehicle_price', COALESCE(n.props ->> '$.vehicle_model',"
                 " (a.record ->> '$.vehicle.brand') || ' ' || (a.record ->> '$.vehicle.model'))"

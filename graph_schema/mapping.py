@@ -28,8 +28,8 @@ from tianwang.identifiers import (
     mask_id_number,
     mask_name,
     mask_phone,
-    normalize_address,
 )
+from tianwang.keys import PersonalKeys, personal_keys, vehicle_model_name
 from tianwang.privacy import PersonalDataKeyer
 
 __all__ = [
@@ -39,10 +39,8 @@ __all__ = [
     "GraphRelationship",
     "application_graph",
     "application_row",
-    "employer_key",
     "graph_from_row",
     "row_from_graph",
-    "vehicle_model_name",
 ]
 
 
@@ -106,22 +104,6 @@ class ApplicationRow(NamedTuple):
     relationships: tuple[RelationshipRow, ...]
 
 
-def vehicle_model_name(brand: str, model: str) -> str:
-    """Brand and model as one name (``"Toyota Camry"``): the ``vehicle_model`` of an Application node.
-
-    The embedded store's export builds the same name in SQL for applications stored before
-    nodes carried it (:meth:`graph_schema.embedded.EmbeddedGraphStore.export_edges`).
-    """
-    return f"{brand} {model}"
-
-
-def employer_key(name: str, credit_code: str | None) -> str:
-    """Credit code when there is one, else ``name:`` and the normalised name."""
-    if credit_code:
-        return credit_code
-    return "name:" + "".join(name.split()).upper()
-
-
 _APPLICATION = NODE_TYPES[Label.APPLICATION].code
 _PERSON = NODE_TYPES[Label.PERSON].code
 _PHONE = NODE_TYPES[Label.PHONE].code
@@ -151,9 +133,16 @@ def _json(value: dict[str, Any]) -> str:
     return _dumps(value).decode()
 
 
-def application_row(app: Application, keyer: PersonalDataKeyer) -> ApplicationRow:
-    """Map one application to the nodes, relationships and redacted record it writes."""
+def application_row(app: Application, keyer: PersonalDataKeyer, keys: PersonalKeys | None = None) -> ApplicationRow:
+    """Map one application to the nodes, relationships and redacted record it writes.
+
+    ``keys`` are the application's :func:`~tianwang.keys.personal_keys` under ``keyer``
+    when the caller has them already (scoring keys an application once); else they are
+    computed here.
+    """
     # Written out flat (no helper closures): this runs once per ingested application.
+    if keys is None:
+        keys = personal_keys(app, keyer)
     key = keyer.key
     applicant = app.applicant
     # model_dump_json is canonical for a given model (fields in declaration order).
@@ -165,7 +154,7 @@ def application_row(app: Application, keyer: PersonalDataKeyer) -> ApplicationRo
 
     # Applicant: the person, their phone, address, account, device, employer.
     id_number = applicant.id_number
-    id_hash = key("id", id_number)
+    id_hash = keys.id_hash
     # validated already (GB 11643): read the fields by position
     id_masked = mask_id_number(id_number)
     name_masked = mask_name(applicant.name)
@@ -183,7 +172,7 @@ def application_row(app: Application, keyer: PersonalDataKeyer) -> ApplicationRo
     rec_applicant["name"] = name_masked
 
     phone = applicant.phone
-    phone_hash = key("phone", phone)
+    phone_hash = keys.phone_hash
     masked_phone = mask_phone(phone)
     nodes.append((_PHONE, phone_hash, _phone_props(masked_phone, phone)))
     rels.append((_APPLICATION, app_key, _USES_PHONE, _PHONE, phone_hash))
@@ -191,17 +180,17 @@ def application_row(app: Application, keyer: PersonalDataKeyer) -> ApplicationRo
     rec_applicant["phone_hash"] = phone_hash
     if applicant.id_registered_phone is not None:
         rec_applicant["id_registered_phone"] = mask_phone(applicant.id_registered_phone)
-        rec_applicant["id_registered_phone_hash"] = key("phone", applicant.id_registered_phone)
+        rec_applicant["id_registered_phone_hash"] = keys.registered_phone_hash
 
-    address_hash = key("address", normalize_address(applicant.address))
+    address_hash = keys.address_hash
     masked_address = mask_address(applicant.address)
     nodes.append((_ADDRESS, address_hash, _dumps({"masked": masked_address}).decode()))
     rels.append((_APPLICATION, app_key, _LIVES_AT, _ADDRESS, address_hash))
     rec_applicant["address"] = masked_address
     rec_applicant["address_hash"] = address_hash
 
-    if applicant.bank_account is not None:
-        account_hash = key("account", applicant.bank_account)
+    if applicant.bank_account is not None and keys.account_hash is not None:
+        account_hash = keys.account_hash
         masked = mask_account(applicant.bank_account)
         nodes.append((_BANK_ACCOUNT, account_hash, _dumps({"masked": masked}).decode()))
         rels.append((_APPLICATION, app_key, _PAYS_FROM, _BANK_ACCOUNT, account_hash))
@@ -219,15 +208,16 @@ def application_row(app: Application, keyer: PersonalDataKeyer) -> ApplicationRo
     employer_props = {"name": employer.name}
     if employer.credit_code is not None:
         employer_props["credit_code"] = employer.credit_code
-    employer_id = employer_key(employer.name, employer.credit_code)
+    employer_id = keys.employer_key
     nodes.append((_EMPLOYER, employer_id, _dumps(employer_props).decode()))
     rels.append((_APPLICATION, app_key, _DECLARES_EMPLOYER, _EMPLOYER, employer_id))
 
     phones = {phone_hash}
     seen_contacts: set[str] = set()
-    for contact, rec_contact in zip(applicant.emergency_contacts, rec_applicant["emergency_contacts"], strict=True):
+    for contact, rec_contact, contact_hash in zip(
+        applicant.emergency_contacts, rec_applicant["emergency_contacts"], keys.contact_hashes, strict=True
+    ):
         contact_phone = contact.phone
-        contact_hash = key("phone", contact_phone)
         masked_phone = mask_phone(contact_phone)
         rec_contact["name"] = mask_name(contact.name)
         rec_contact["phone"] = masked_phone
@@ -248,8 +238,8 @@ def application_row(app: Application, keyer: PersonalDataKeyer) -> ApplicationRo
         nodes.append((_VEHICLE, vehicle.vin, _dumps({"brand": vehicle.brand, "model": vehicle.model}).decode()))
         rels.append((_APPLICATION, app_key, _FOR_VEHICLE, _VEHICLE, vehicle.vin))
     user_id_number = vehicle.user_id_number
-    if user_id_number is not None:
-        user_hash = key("id", user_id_number)
+    if user_id_number is not None and keys.vehicle_user_hash is not None:
+        user_hash = keys.vehicle_user_hash
         user_masked = mask_id_number(user_id_number)
         if user_hash != id_hash:
             user_props = {
@@ -276,6 +266,7 @@ def application_row(app: Application, keyer: PersonalDataKeyer) -> ApplicationRo
         "vehicle_model": vehicle_model_name(vehicle.brand, vehicle.model),
         "term_months": loan.term_months,
         "content_hash": content_hash,
+        "applicant_key": id_hash,
     }
     return ApplicationRow(
         app_key,

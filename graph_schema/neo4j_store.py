@@ -20,7 +20,7 @@ import orjson
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from graph_schema.mapping import ApplicationGraph, ApplicationRow, row_from_graph, vehicle_model_name
+from graph_schema.mapping import ApplicationGraph, ApplicationRow, row_from_graph
 from graph_schema.migrations import MIGRATION_LABEL, NEO4J_MIGRATIONS
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, rel_type_from_code
 from graph_schema.store import (
@@ -38,6 +38,7 @@ from graph_schema.store import (
     to_timestamp,
 )
 from tianwang.errors import ConfigurationError, StoreError, StoreUnavailableError
+from tianwang.keys import vehicle_model_name
 from tianwang.privacy import PersonalDataKeyer
 
 __all__ = ["Neo4jGraphStore"]

@@ -20,6 +20,7 @@ from graph_schema.mapping import ApplicationGraph, ApplicationRow, application_r
 from graph_schema.schema import ATTRIBUTE_RELATIONSHIPS, Label, RelType
 from tianwang.application import Application
 from tianwang.errors import ApplicationConflictError, ApplicationNotFoundError
+from tianwang.keys import PersonalKeys
 from tianwang.privacy import PersonalDataKeyer
 
 __all__ = [
@@ -266,15 +267,18 @@ class GraphStore(ABC):
         self.keyer = keyer
 
     # -- writes -------------------------------------------------------------------------
-    def upsert_application(self, application: Application) -> bool:
+    def upsert_application(self, application: Application, keys: PersonalKeys | None = None) -> bool:
         """Write one application in one transaction; return whether it was new.
+
+        ``keys`` are its :func:`~tianwang.keys.personal_keys` under this store's keyer, when
+        the caller has them (else they are computed).
 
         Raises
         ------
         ApplicationConflictError
             If the id is stored with different content. Nothing is written then.
         """
-        result = self.write_rows([application_row(application, self.keyer)])
+        result = self.write_rows([application_row(application, self.keyer, keys)])
         if result.conflicts:
             raise ApplicationConflictError(application.application_id)
         return result.created == 1

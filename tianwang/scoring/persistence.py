@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import orjson
 
 from tianwang.errors import StoreError
+from tianwang.keys import watchlist_key
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.scoring.errors import DecisionNotFoundError
 
@@ -49,7 +50,7 @@ __all__ = [
     "scoring_db_path",
 ]
 
-_KINDS = ("id", "phone", "device", "account", "employer")
+
 
 
 def scoring_db_path(graph_db_path: str | Path) -> Path:
@@ -154,25 +155,6 @@ class WatchlistStore(Protocol):
     def lookup(self, kind: str, keys: Sequence[str]) -> dict[str, str | None]: ...
 
 
-def _watch_key(keyer: PersonalDataKeyer, kind: str, value: str) -> str:
-    """The key a raw value is listed under: HMAC for personal data, plain for devices and employers."""
-    from graph_schema.mapping import employer_key
-    from tianwang.identifiers import normalize_account, normalize_phone
-
-    if kind == "id":
-        return keyer.id_number(value.strip().upper())
-    if kind == "phone":
-        return keyer.phone(normalize_phone(value))
-    if kind == "account":
-        return keyer.account(normalize_account(value))
-    if kind == "device":
-        return value.strip()
-    if kind == "employer":
-        value = value.strip().upper()
-        return value if len(value) == 18 and value.isalnum() else employer_key(value, None)
-    raise ValueError(f"watchlist kind must be one of {list(_KINDS)}, got: {kind!r}")
-
-
 class InMemoryWatchlist:
     """A :class:`WatchlistStore` in memory."""
 
@@ -181,10 +163,10 @@ class InMemoryWatchlist:
         self._listed: dict[str, dict[str, str | None]] = defaultdict(dict)
 
     def add(self, kind: str, value: str, *, reason: str | None = None) -> None:
-        self._listed[kind][_watch_key(self.keyer, kind, value)] = reason
+        self._listed[kind][watchlist_key(self.keyer, kind, value)] = reason
 
     def remove(self, kind: str, value: str) -> bool:
-        return self._listed[kind].pop(_watch_key(self.keyer, kind, value), 0) != 0
+        return self._listed[kind].pop(watchlist_key(self.keyer, kind, value), 0) != 0
 
     def lookup(self, kind: str, keys: Sequence[str]) -> dict[str, str | None]:
         listed = self._listed.get(kind)
@@ -203,10 +185,10 @@ class SqliteWatchlist(_Sqlite):
 
     def add(self, kind: str, value: str, *, reason: str | None = None) -> None:
         self.execute("INSERT OR REPLACE INTO watchlist VALUES (?, ?, ?, ?)",
-                     (kind, _watch_key(self.keyer, kind, value), reason, time.time()))
+                     (kind, watchlist_key(self.keyer, kind, value), reason, time.time()))
 
     def remove(self, kind: str, value: str) -> bool:
-        key = _watch_key(self.keyer, kind, value)
+        key = watchlist_key(self.keyer, kind, value)
         found = self.execute("SELECT 1 FROM watchlist WHERE kind = ? AND key = ?", (kind, key))
         self.execute("DELETE FROM watchlist WHERE kind = ? AND key = ?", (kind, key))
         return bool(found)

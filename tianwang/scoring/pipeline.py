@@ -33,6 +33,7 @@ from graph_schema.schema import SCHEMA_VERSION
 from graph_schema.store import GraphStore
 from tianwang.application import Application, parse_application
 from tianwang.errors import TianwangError
+from tianwang.keys import PersonalKeys, personal_keys
 from tianwang.scoring.config import ConfigSource, LoadedConfig
 from tianwang.scoring.decisions import Decision, DetectorOutcome, StrategyResult
 from tianwang.scoring.fusion import LearnedWeights, learn_weights, vote_terms
@@ -124,10 +125,14 @@ class ScoringPipeline:
         return self._source.last_error if self._source is not None else None
 
     # -- contexts and training ------------------------------------------------------------
-    def context(self, application: Application, *, attachments: Mapping[str, bytes] | None = None) -> ScoringContext:
-        """The context of a stored application, as the graph stood at its submission."""
+    def context(self, application: Application, *, attachments: Mapping[str, bytes] | None = None,
+                keys: PersonalKeys | None = None) -> ScoringContext:
+        """The context of a stored application, as the graph stood at its submission.
+
+        ``keys`` are its :func:`~tianwang.keys.personal_keys` when already computed.
+        """
         window = timedelta(days=self.loaded.config.velocity_window_days)
-        context = build_context(application, self.keyer, view=self.store.as_of(application.submitted_ts),
+        context = build_context(application, self.keyer, keys=keys, view=self.store.as_of(application.submitted_ts),
                                 window=window, watchlist=self.watchlist, documents=self.documents,
                                 attachments=attachments, applicants=self.applicants)
         self.applicants.remember(application.application_id, context.keys.id_hash)
@@ -135,8 +140,9 @@ class ScoringPipeline:
 
     def ingest(self, application: Application) -> ScoringContext:
         """Upsert ``application``, build its context and index its documents, without scoring."""
-        self.store.upsert_application(application)
-        context = self.context(application)
+        keys = personal_keys(application, self.keyer)
+        self.store.upsert_application(application, keys)
+        context = self.context(application, keys=keys)
         self._index_documents(context)
         self._observe(context, self.loaded)
         return context
@@ -269,10 +275,11 @@ class ScoringPipeline:
 
         app = application if isinstance(application, Application) else parse_application(application)
         lap("validate")
-        self.store.upsert_application(app)
+        keys = personal_keys(app, self.keyer)
+        self.store.upsert_application(app, keys)
         lap("upsert")
         loaded = self.loaded
-        context = self.context(app, attachments=attachments)
+        context = self.context(app, attachments=attachments, keys=keys)
         lap("context")
         assigned = assign_strategy(app.application_id, loaded.config)
         by_layer: dict[str, list[str]] = {"fast": [], "deep": []}
