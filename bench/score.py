@@ -37,6 +37,7 @@ from tianwang.scoring import (
     DEFAULT_CONFIG_PATH,
     InMemoryWatchlist,
     ScoringPipeline,
+    ScoringRecords,
     SqliteDecisionLog,
     SqliteDocumentIndex,
     load_config,
@@ -68,11 +69,9 @@ def main() -> None:
             row = orjson.loads(raw)
             labels[row["application_id"]] = (row["label"] == "fraud", row["typology"])
         store = EmbeddedGraphStore(folder / "graph.db", PersonalDataKeyer(SECRET))
-        pipeline = ScoringPipeline(
-            store, load_config(args.config, DetectorRegistry.builtin()),
-            watchlist=InMemoryWatchlist(store.keyer), documents=SqliteDocumentIndex(folder / "scoring.db"),
-            decisions=SqliteDecisionLog(folder / "scoring.db"),
-        )
+        records = ScoringRecords(InMemoryWatchlist(store.keyer), SqliteDocumentIndex(folder / "scoring.db"),
+                                 SqliteDecisionLog(folder / "scoring.db"))
+        pipeline = ScoringPipeline(store, load_config(args.config, DetectorRegistry.builtin()), records)
         warm = int(len(lines) * args.warm)
         history = []
         for raw in lines[:warm]:

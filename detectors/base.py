@@ -7,15 +7,16 @@ it) and casts a :class:`Vote`: a ``score`` in [0, 1], a ``confidence`` in [0, 1]
 
 Shared behaviour lives in :class:`Detector` (after PyOD's ``BaseDetector``): settings
 are validated when the detector is built, :meth:`Detector.fit` records the fitted
-state, :meth:`Detector.score` refuses to run unfitted when training is required, and
-:meth:`Detector.score_many` loops :meth:`Detector.score` for backtests. A new
-detector writes only what is its own: its settings model and its ``score``.
+state, :meth:`Detector.score` refuses to run unfitted when training is required and
+then calls the detector's own ``_score`` (a template method: no detector can forget
+the check), and :meth:`Detector.score_many` does the same for backtests. A new
+detector writes only what is its own: its settings model and its ``_score``.
 
 Examples
 --------
 >>> class Always(Detector):
 ...     name = "always"
-...     def score(self, context):
+...     def _score(self, context):
 ...         return Vote(0.9, 1.0, (Reason("ALWAYS", "always suspicious"),))
 >>> Always().score(None).score
 0.9
@@ -262,11 +263,25 @@ class Detector(ABC):
         return False
 
     # -- scoring ----------------------------------------------------------------------
-    @abstractmethod
     def score(self, context: ScoringContext) -> Vote:
-        """The vote on one application."""
+        """The vote on one application.
+
+        Raises
+        ------
+        DetectorNotFittedError
+            If the detector needs training and has not been fitted.
+        """
+        self.check_fitted()
+        return self._score(context)
 
     def score_many(self, contexts: Sequence[ScoringContext]) -> list[Vote]:
-        """Votes on many applications, in order (backtests); override to vectorise."""
+        """Votes on many applications, in order (backtests); override ``_score_many`` to vectorise."""
         self.check_fitted()
-        return [self.score(c) for c in contexts]
+        return self._score_many(contexts)
+
+    @abstractmethod
+    def _score(self, context: ScoringContext) -> Vote:
+        """The detector's own vote on one application (the fitted state is checked already)."""
+
+    def _score_many(self, contexts: Sequence[ScoringContext]) -> list[Vote]:
+        return [self._score(c) for c in contexts]

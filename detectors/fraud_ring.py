@@ -444,7 +444,7 @@ class FraudRingDetector(Detector):
                                density, min(1.0, confirmed / n_apps), min(1.0, inflated / n_apps)))
         return _LocalRing(size, n_apps, density, burst / n_apps, top_dealer / n_apps, confirmed, risk)
 
-    def score(self, context: ScoringContext) -> Vote:
+    def _score(self, context: ScoringContext) -> Vote:
         s: FraudRingSettings = self.settings
         self._maybe_reload(context)
         index = self._index

@@ -250,8 +250,7 @@ class GnnRingDetector(Detector):
         states, probability = self._model.embed(row, neighbour_states)
         return states, probability, {"linked": linked, "found": found, "row": row}
 
-    def score(self, context: ScoringContext) -> Vote:
-        self.check_fitted()
+    def _score(self, context: ScoringContext) -> Vote:
         assert self._model is not None
         states, probability, seen = self._embed(context)
         linked: dict[str, tuple[str, ...]] = seen["linked"]

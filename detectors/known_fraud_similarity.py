@@ -365,10 +365,10 @@ class KnownFraudSimilarityDetector(Detector):
                 self.load(self.settings.index_path)
 
     # -- scoring ----------------------------------------------------------------------
-    def score(self, context: ScoringContext) -> Vote:
-        return self.score_many([context])[0]
+    def _score(self, context: ScoringContext) -> Vote:
+        return self._score_many([context])[0]
 
-    def score_many(self, contexts: Sequence[ScoringContext]) -> list[Vote]:
+    def _score_many(self, contexts: Sequence[ScoringContext]) -> list[Vote]:
         self._ensure_index()
         cal = self._calibration
         if (cal is None or self.fraud_index is None or len(self.fraud_index) < self.settings.min_fraud

@@ -91,6 +91,8 @@ def check_detector_class(obj: Any, origin: str) -> type[Detector]:
     """Check that ``obj`` is a usable detector class; raise ``TypeError`` saying what is wrong."""
     if not (inspect.isclass(obj) and issubclass(obj, Detector)):
         raise TypeError(f"{origin} is not a subclass of detectors.Detector (got {obj!r})")
+    if "score" in vars(obj) or "score_many" in vars(obj):
+        raise TypeError(f"{origin} overrides score(); implement _score() (score() checks the fitted state first)")
     if inspect.isabstract(obj):
         missing = ", ".join(sorted(getattr(obj, "__abstractmethods__", ())))
         raise TypeError(f"{origin} is abstract: implement {missing}")

@@ -235,8 +235,8 @@ class RulesDetector(SignalDetector):
                 out.append(Finding(rule.id, 1.0, rule.reason, tuple(evidence)))
         return out
 
-    def score(self, context: ScoringContext) -> Vote:
-        vote = super().score(context)
+    def _score(self, context: ScoringContext) -> Vote:
+        vote = super()._score(context)
         hard = [r for r in vote.reasons if self._rules[r.code].hard]
         if not hard:
             return vote

@@ -100,8 +100,7 @@ class SignalDetector(Detector):
         """How much the detector had to go on; 1 unless overridden."""
         return 1.0
 
-    def score(self, context: ScoringContext) -> Vote:
-        self.check_fitted()
+    def _score(self, context: ScoringContext) -> Vote:
         found = [f for f in self.findings(context) if f.strength >= self.settings.min_strength]
         reasons = []
         z = self.bias

@@ -50,7 +50,7 @@ class WatchlistDetector(Detector):
     layer = "fast"
     Settings = WatchlistSettings
 
-    def score(self, context: ScoringContext) -> Vote:
+    def _score(self, context: ScoringContext) -> Vote:
         s: WatchlistSettings = self.settings
         baseline = sigmoid(s.bias)
         lookup = context.watchlist

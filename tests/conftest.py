@@ -7,13 +7,15 @@ they skip with a reason, except in CI (``CI=true``), where they fail: CI must ru
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from graph_schema.store import GraphStore
 from tianwang.privacy import PersonalDataKeyer
+from tianwang.scoring import ScoringPipeline, ScoringRecords
 from tianwang.settings import get_settings
 
 TEST_SECRET = b"tianwang-test-secret-0123456789abcdef"
@@ -74,3 +76,18 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, keyer: PersonalDataKey
         if request.param == "neo4j":
             graph.clear()
         graph.close()
+
+
+@pytest.fixture
+def pipelines() -> Iterator[Callable[..., ScoringPipeline]]:
+    """Builds scoring pipelines (in-memory records unless given) and closes each one at teardown."""
+    opened: list[ScoringPipeline] = []
+
+    def build(store: GraphStore, config: Any, records: ScoringRecords | None = None, **kwargs: Any) -> ScoringPipeline:
+        pipeline = ScoringPipeline(store, config, records or ScoringRecords.in_memory(store.keyer), **kwargs)
+        opened.append(pipeline)
+        return pipeline
+
+    yield build
+    for pipeline in opened:
+        pipeline.close()

@@ -181,9 +181,7 @@ def register(app: typer.Typer) -> None:
         from tianwang.scoring import (
             ConfigSource,
             ScoringPipeline,
-            SqliteDecisionLog,
-            SqliteDocumentIndex,
-            SqliteWatchlist,
+            ScoringRecords,
             scoring_db_path,
         )
         from tianwang.scoring.maintenance import WalCheckpointer
@@ -213,13 +211,7 @@ def register(app: typer.Typer) -> None:
                 # background checkpoints keep that off the path of each decision
                 for sqlite_file in ([settings.db_path] if store.kind == "embedded" else []) + [side]:
                     checkpoints.enter_context(WalCheckpointer(sqlite_file))
-                pipeline = ScoringPipeline(
-                    store,
-                    source,
-                    watchlist=SqliteWatchlist(side, store.keyer),
-                    documents=SqliteDocumentIndex(side),
-                    decisions=SqliteDecisionLog(side),
-                )
+                pipeline = ScoringPipeline(store, source, ScoringRecords.open(side, store.keyer))
                 sink = output.open("wb") if output is not None else sys.stdout.buffer
                 try:
                     for application in applications:

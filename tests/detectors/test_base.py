@@ -24,7 +24,7 @@ class _Trained(Detector):
     needs_training = True
     Settings = _Settings
 
-    def score(self, context: ScoringContext) -> Vote:
+    def _score(self, context: ScoringContext) -> Vote:
         self.check_fitted()
         return Vote(self.settings.threshold, 0.5, (Reason("X", "x", (Evidence("field", "v"),)),))
 
@@ -70,3 +70,40 @@ def test_a_detector_that_needs_training_refuses_to_score_unfitted(context_of) ->
 def test_abstract_detector_cannot_be_built() -> None:
     with pytest.raises(TypeError):
         Detector()  # type: ignore[abstract]
+
+
+def test_score_checks_the_fitted_state_before_the_detector_runs() -> None:
+    from detectors.base import DetectorNotFittedError
+
+    calls = []
+
+    class Trained(Detector):
+        name = "trained"
+        needs_training = True
+
+        def _score(self, context: ScoringContext) -> Vote:
+            calls.append(context)
+            return Vote(0.5)
+
+    with pytest.raises(DetectorNotFittedError):
+        Trained().score(None)  # type: ignore[arg-type]
+    with pytest.raises(DetectorNotFittedError):
+        Trained().score_many([None])  # type: ignore[list-item]
+    assert calls == []
+    assert Trained().fit([]).score(None).score == 0.5  # type: ignore[arg-type]
+
+
+def test_a_plugin_that_overrides_score_is_refused() -> None:
+    from detectors.registry import check_detector_class
+
+    class Old(Detector):
+        name = "old"
+
+        def _score(self, context: ScoringContext) -> Vote:
+            return Vote(0.5)
+
+        def score(self, context: ScoringContext) -> Vote:
+            return Vote(0.9)
+
+    with pytest.raises(TypeError, match="overrides score"):
+        check_detector_class(Old, "plugin 'old'")

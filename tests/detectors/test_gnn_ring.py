@@ -17,7 +17,7 @@ from detectors.gnn_ring import GnnRingDetector
 from graph_schema.embedded import EmbeddedGraphStore
 from tianwang.application import parse_application
 from tianwang.privacy import PersonalDataKeyer
-from tianwang.scoring import ScoringPipeline
+from tianwang.scoring import ScoringPipeline, ScoringRecords
 from tianwang.scoring.decisions import Decision
 from tianwang.stats import auroc
 
@@ -53,7 +53,8 @@ def ring_application(n: int) -> dict[str, Any]:
 
 def run(store: EmbeddedGraphStore, settings: dict[str, Any]) -> tuple[ScoringPipeline, list[Decision]]:
     """Ingest the history, fit, score the rest (as the backtest does)."""
-    pipeline = ScoringPipeline(store, config({"gnn_ring": {"budget_ms": 5000, "settings": settings}}))
+    pipeline = ScoringPipeline(store, config({"gnn_ring": {"budget_ms": 5000, "settings": settings}}),
+                               ScoringRecords.in_memory(store.keyer))
     history = []
     for n in range(1, N_HISTORY + 1):
         context = pipeline.ingest(parse_application(ring_application(n)))

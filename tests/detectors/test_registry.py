@@ -26,14 +26,14 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "night_owl"
 class GoodPlugin(Detector):
     name = "good_plugin"
 
-    def score(self, context: ScoringContext) -> Vote:
+    def _score(self, context: ScoringContext) -> Vote:
         return Vote(0.5)
 
 
 class ClashingPlugin(Detector):
     name = "identity_theft"
 
-    def score(self, context: ScoringContext) -> Vote:
+    def _score(self, context: ScoringContext) -> Vote:
         return Vote(0.5)
 
 

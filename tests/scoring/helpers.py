@@ -24,7 +24,7 @@ class SleepyDetector(Detector):
     Settings = SleepySettings
     release = threading.Event()
 
-    def score(self, context: ScoringContext) -> Vote:
+    def _score(self, context: ScoringContext) -> Vote:
         self.release.wait(self.settings.seconds)
         return Vote(0.99, 1.0, (Reason("SLEPT", "slept"),))
 
@@ -34,7 +34,7 @@ class BoomDetector(Detector):
 
     name = "boom"
 
-    def score(self, context: ScoringContext) -> Vote:
+    def _score(self, context: ScoringContext) -> Vote:
         raise RuntimeError(f"cannot score {context.application.applicant.phone}")
 
 
@@ -47,7 +47,7 @@ class ConstantDetector(Detector):
     layer = "deep"
     Settings = ConstantSettings
 
-    def score(self, context: ScoringContext) -> Vote:
+    def _score(self, context: ScoringContext) -> Vote:
         return Vote(self.settings.score, 1.0, (Reason("CONSTANT", "always this score"),), baseline=0.01)
 
 

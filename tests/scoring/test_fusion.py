@@ -20,7 +20,7 @@ class IncomeDetector(Detector):
 
     name = "income"
 
-    def score(self, context: ScoringContext) -> Vote:
+    def _score(self, context: ScoringContext) -> Vote:
         high = context.application.applicant.monthly_income > 30_000
         return Vote(0.6 if high else 0.01, 1.0, (Reason("HIGH", "high income"),) if high else (), 0.01)
 
@@ -30,7 +30,7 @@ class CoinDetector(Detector):
 
     name = "coin"
 
-    def score(self, context: ScoringContext) -> Vote:
+    def _score(self, context: ScoringContext) -> Vote:
         odd = int(context.application_id[-1]) % 2 == 1
         return Vote(0.6 if odd else 0.01, 1.0, (), 0.01)
 
@@ -61,9 +61,9 @@ champion: main
     return parse_config(text, reg)
 
 
-def test_a_strategy_learns_weights_that_favour_the_informative_detector(tmp_path, keyer) -> None:
+def test_a_strategy_learns_weights_that_favour_the_informative_detector(tmp_path, keyer, pipelines) -> None:
     store = EmbeddedGraphStore(tmp_path / "g.db", keyer)
-    pipeline = ScoringPipeline(store, _config(fit=True))
+    pipeline = pipelines(store, _config(fit=True))
     report = pipeline.fit(_history(pipeline))
     fusion = report["fusion"]
     assert fusion["holdout"] == 200 and fusion["main"]["learned"]
@@ -78,9 +78,9 @@ def test_a_strategy_learns_weights_that_favour_the_informative_detector(tmp_path
     store.close()
 
 
-def test_without_fit_weights_the_configured_weights_stay(tmp_path, keyer) -> None:
+def test_without_fit_weights_the_configured_weights_stay(tmp_path, keyer, pipelines) -> None:
     store = EmbeddedGraphStore(tmp_path / "g.db", keyer)
-    pipeline = ScoringPipeline(store, _config(fit=False))
+    pipeline = pipelines(store, _config(fit=False))
     assert "fusion" not in pipeline.fit(_history(pipeline, 50))
     decision = pipeline.score(application(998, **{"applicant.monthly_income": 40_000}))
     assert {o.detector: o.weight for o in decision.outcomes if o.voting} == {"income": 1.0, "coin": 1.0}

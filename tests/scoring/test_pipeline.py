@@ -8,9 +8,10 @@ from tianwang.errors import ApplicationConflictError, ApplicationValidationError
 from tianwang.scoring import (
     DEFAULT_CONFIG_PATH,
     DecisionNotFoundError,
+    InMemoryDecisionLog,
+    InMemoryDocumentIndex,
     InMemoryWatchlist,
-    ScoringPipeline,
-    SqliteDecisionLog,
+    ScoringRecords,
     load_config,
 )
 
@@ -25,10 +26,10 @@ def store(keyer, tmp_path):
     graph.close()
 
 
-def test_one_application_in_one_explained_decision_out(store, keyer, tmp_path) -> None:
-    log = SqliteDecisionLog(tmp_path / "scoring.db")
-    pipeline = ScoringPipeline(store, load_config(DEFAULT_CONFIG_PATH, registry()),
-                               watchlist=InMemoryWatchlist(keyer), decisions=log)
+def test_one_application_in_one_explained_decision_out(store, keyer, tmp_path, pipelines) -> None:
+    records = ScoringRecords.open(tmp_path / "scoring.db", keyer)
+    log = records.decisions
+    pipeline = pipelines(store, load_config(DEFAULT_CONFIG_PATH, registry()), records)
     risky = application(1, **{"applicant.phone": mobile(777), "applicant.liveness_passed": False,
                               "credit.monthly_debt_payments": 9000})
     decision = pipeline.score(risky)
@@ -53,16 +54,16 @@ def test_one_application_in_one_explained_decision_out(store, keyer, tmp_path) -
     pipeline.close()
 
 
-def test_a_clean_application_is_approved_with_the_prior(store) -> None:
-    pipeline = ScoringPipeline(store, config({"multi_lending": {}, "identity_theft": {}}))
+def test_a_clean_application_is_approved_with_the_prior(store, pipelines) -> None:
+    pipeline = pipelines(store, config({"multi_lending": {}, "identity_theft": {}}))
     decision = pipeline.score(application(1))
     assert decision.band == "approve" and decision.fraud_score == 50
     assert decision.reasons == []
 
 
-def test_a_detector_past_its_budget_is_left_out_and_does_not_delay_the_answer(store) -> None:
+def test_a_detector_past_its_budget_is_left_out_and_does_not_delay_the_answer(store, pipelines) -> None:
     SleepyDetector.release.clear()
-    pipeline = ScoringPipeline(store, config({"sleepy": {"budget_ms": 50, "settings": {"seconds": 2}},
+    pipeline = pipelines(store, config({"sleepy": {"budget_ms": 50, "settings": {"seconds": 2}},
                                               "multi_lending": {}}))
     try:
         decision, seconds = timed(pipeline.score, application(1))
@@ -82,19 +83,19 @@ def test_a_detector_past_its_budget_is_left_out_and_does_not_delay_the_answer(st
         pipeline.close()
 
 
-def test_a_detector_that_raises_is_left_out_without_leaking_data(store) -> None:
-    pipeline = ScoringPipeline(store, config({"boom": {}, "multi_lending": {}}))
+def test_a_detector_that_raises_is_left_out_without_leaking_data(store, pipelines) -> None:
+    pipeline = pipelines(store, config({"boom": {}, "multi_lending": {}}))
     decision = pipeline.score(application(1))
     boom = next(o for o in decision.outcomes if o.detector == "boom")
     assert boom.status == "error" and boom.why == "raised RuntimeError"
     assert mobile(1) not in orjson.dumps(decision.as_dict()).decode()
 
 
-def test_a_watchlisted_identity_decides_alone(store, keyer) -> None:
+def test_a_watchlisted_identity_decides_alone(store, keyer, pipelines) -> None:
     watchlist = InMemoryWatchlist(keyer)
     watchlist.add("id", resident_id(sequence=1), reason="confirmed fraud")
-    pipeline = ScoringPipeline(store, config({"watchlist": {}, "constant": {"settings": {"score": 0.2}}}),
-                               watchlist=watchlist)
+    pipeline = pipelines(store, config({"watchlist": {}, "constant": {"settings": {"score": 0.2}}}),
+                         ScoringRecords(watchlist, InMemoryDocumentIndex(), InMemoryDecisionLog()))
     decision = pipeline.score(application(1))
     assert (decision.band, decision.fraud_score, decision.decided_by) == ("reject", 1000, "hard:watchlist")
     constant = next(o for o in decision.outcomes if o.detector == "constant")
@@ -102,32 +103,32 @@ def test_a_watchlisted_identity_decides_alone(store, keyer) -> None:
     assert decision.reasons[0][1].code == "WATCHLIST_ID"
 
 
-def test_shadow_detectors_run_and_are_recorded_but_do_not_vote(store) -> None:
-    shadow = ScoringPipeline(store, config({"constant": {"mode": "shadow", "settings": {"score": 0.99}}}))
+def test_shadow_detectors_run_and_are_recorded_but_do_not_vote(store, pipelines) -> None:
+    shadow = pipelines(store, config({"constant": {"mode": "shadow", "settings": {"score": 0.99}}}))
     decision = shadow.score(application(1))
     outcome = decision.outcomes[0]
     assert outcome.status == "ok" and outcome.vote is not None and outcome.vote.score == 0.99
     assert not outcome.voting and decision.band == "approve" and decision.fraud_score == 50
 
 
-def test_weights_and_vetoes(store) -> None:
-    strong = ScoringPipeline(store, config({"constant": {"settings": {"score": 0.2}, "weight": 2.0}}))
-    weak = ScoringPipeline(store, config({"constant": {"settings": {"score": 0.2}, "weight": 0.5}}))
+def test_weights_and_vetoes(store, pipelines) -> None:
+    strong = pipelines(store, config({"constant": {"settings": {"score": 0.2}, "weight": 2.0}}))
+    weak = pipelines(store, config({"constant": {"settings": {"score": 0.2}, "weight": 0.5}}))
     assert strong.score(application(1)).fraud_score > weak.score(application(1)).fraud_score
-    vetoed = ScoringPipeline(store, config({"constant": {"settings": {"score": 0.2}, "weight": 0.1,
+    vetoed = pipelines(store, config({"constant": {"settings": {"score": 0.2}, "weight": 0.1,
                                                          "veto": {"at": 0.15, "band": "reject"}}}))
     decision = vetoed.score(application(1))
     assert decision.band == "reject" and decision.fraud_score >= 700 and decision.decided_by == "veto:constant"
 
 
-def test_champion_and_challenger_split_by_a_stable_hash(store) -> None:
+def test_champion_and_challenger_split_by_a_stable_hash(store, pipelines) -> None:
     strategies = {
         "main": {"thresholds": {"review": 300, "reject": 700}},
         "bold": {"thresholds": {"review": 10, "reject": 20}},
     }
     loaded = config({"multi_lending": {}}, strategies=strategies, champion="main",
                     challenger={"strategy": "bold", "share": 0.3})
-    pipeline = ScoringPipeline(store, loaded)
+    pipeline = pipelines(store, loaded)
     decisions = [pipeline.score(application(n)) for n in range(1, 61)]
     roles = {d.application_id: d.role for d in decisions}
     share = sum(r == "challenger" for r in roles.values()) / len(roles)
@@ -136,12 +137,12 @@ def test_champion_and_challenger_split_by_a_stable_hash(store) -> None:
         assert d.strategy == ("bold" if d.role == "challenger" else "main")
         assert d.other_strategy is not None and d.other_strategy.strategy != d.strategy
         assert d.band == ("reject" if d.role == "challenger" else "approve")
-    again = ScoringPipeline(store, loaded)
+    again = pipelines(store, loaded)
     assert again.score(application(5)).role == roles["APP-000005"]  # same application: same strategy
 
 
-def test_upsert_is_idempotent_and_conflicts_and_bad_input_raise(store) -> None:
-    pipeline = ScoringPipeline(store, config({"multi_lending": {}}))
+def test_upsert_is_idempotent_and_conflicts_and_bad_input_raise(store, pipelines) -> None:
+    pipeline = pipelines(store, config({"multi_lending": {}}))
     first = pipeline.score(application(1))
     assert pipeline.score(application(1)).fraud_score == first.fraud_score
     with pytest.raises(ApplicationConflictError):

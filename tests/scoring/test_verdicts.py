@@ -7,15 +7,14 @@ import numpy as np
 from detectors import LabelledContext
 from graph_schema.embedded import EmbeddedGraphStore
 from tianwang.application import parse_application
-from tianwang.scoring import ScoringPipeline
 
 from ..builders import application
 from .helpers import config
 
 
-def test_a_verdict_goes_into_the_fraud_index_and_the_ring_labels(tmp_path, keyer) -> None:
+def test_a_verdict_goes_into_the_fraud_index_and_the_ring_labels(tmp_path, keyer, pipelines) -> None:
     store = EmbeddedGraphStore(tmp_path / "g.db", keyer)
-    pipeline = ScoringPipeline(store, config({
+    pipeline = pipelines(store, config({
         "fraud_ring": {"budget_ms": 30000},
         "known_fraud_similarity": {"budget_ms": 30000,
                                    "settings": {"min_fraud": 3, "k": 3, "legit_sample": 50}},

@@ -33,7 +33,7 @@ from tianwang.errors import ApplicationValidationError, DataSetMissingError
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.scoring.config import LoadedConfig
 from tianwang.scoring.decisions import Decision
-from tianwang.scoring.persistence import InMemoryWatchlist
+from tianwang.scoring.persistence import ScoringRecords
 from tianwang.scoring.pipeline import ScoringPipeline
 from tianwang.stats import auprc, auroc, percentile, recall_at_fpr
 
@@ -150,7 +150,7 @@ def run_backtest(
     n_train = int(len(labelled) * train_fraction)
     cutoff = (labelled[n_train - 1].submitted_ts, labelled[n_train - 1].application_id) if n_train else None
     with _store(db_path, secret) as store:
-        pipeline = ScoringPipeline(store, loaded, watchlist=InMemoryWatchlist(store.keyer))
+        pipeline = ScoringPipeline(store, loaded, ScoringRecords.in_memory(store.keyer))
         try:
             history: list[LabelledContext] = []
             scored: list[_Scored] = []

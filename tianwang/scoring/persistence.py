@@ -6,6 +6,11 @@
 * :class:`DocumentIndex`: which identities submitted which document file (sha256), so
   a file reused by another applicant can be found.
 
+:class:`ScoringRecords` holds the three a pipeline writes to. Which kind a process uses
+is always said by its caller: :meth:`ScoringRecords.open` (SQLite, durable: what the
+command line and the service use) or :meth:`ScoringRecords.in_memory` (gone with the
+process: backtests and tests).
+
 They live beside the graph store (``scoring.db`` next to ``TIANWANG_DB_PATH``) until
 the :class:`~graph_schema.store.GraphStore` interface grows watchlist and document
 operations of its own.
@@ -27,6 +32,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +49,7 @@ __all__ = [
     "InMemoryDecisionLog",
     "InMemoryDocumentIndex",
     "InMemoryWatchlist",
+    "ScoringRecords",
     "SqliteDecisionLog",
     "SqliteDocumentIndex",
     "SqliteWatchlist",
@@ -243,3 +250,29 @@ class SqliteDocumentIndex(_Sqlite):
         rows = self.execute("SELECT COUNT(*) FROM document_uses WHERE sha256 = ? AND id_hash != ? AND at <= ?",
                             (sha256, id_hash, as_of))
         return int(rows[0][0])
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringRecords:
+    """The records a scoring pipeline writes beside the graph: watchlist, document index, decision log."""
+
+    watchlist: WatchlistStore
+    documents: DocumentIndex
+    decisions: DecisionLog
+
+    @classmethod
+    def open(cls, path: str | Path, keyer: PersonalDataKeyer) -> ScoringRecords:
+        """Durable records in the SQLite file ``path`` (created when missing)."""
+        return cls(SqliteWatchlist(path, keyer), SqliteDocumentIndex(path), SqliteDecisionLog(path))
+
+    @classmethod
+    def in_memory(cls, keyer: PersonalDataKeyer) -> ScoringRecords:
+        """Records that live as long as the process: for backtests and tests, never for a service."""
+        return cls(InMemoryWatchlist(keyer), InMemoryDocumentIndex(), InMemoryDecisionLog())
+
+    def close(self) -> None:
+        """Close the files behind the records (in-memory ones have none)."""
+        for part in (self.watchlist, self.documents, self.decisions):
+            close = getattr(part, "close", None)
+            if close is not None:
+                close()

@@ -37,7 +37,7 @@ from tianwang.keys import PersonalKeys, personal_keys
 from tianwang.scoring.config import ConfigSource, LoadedConfig
 from tianwang.scoring.decisions import Decision, DetectorOutcome, StrategyResult
 from tianwang.scoring.fusion import LearnedWeights, learn_weights, vote_terms
-from tianwang.scoring.persistence import DecisionLog, DocumentIndex, InMemoryDecisionLog, InMemoryDocumentIndex
+from tianwang.scoring.persistence import DecisionLog, DocumentIndex, ScoringRecords, WatchlistStore
 from tianwang.scoring.strategy import AssignedStrategy, assign_strategy
 from tianwang.scoring.voting import apply_vetoes, band_for, fuse
 
@@ -73,9 +73,10 @@ class ScoringPipeline:
     config : ConfigSource or LoadedConfig
         A source is checked for changes on every call (cheaply); a loaded
         configuration is fixed.
-    watchlist, documents, decisions
-        The watchlist lookup, the document index and the decision log (in-memory
-        ones by default).
+    records : ScoringRecords
+        The watchlist, document index and decision log it reads and writes: durable
+        ones (:meth:`ScoringRecords.open`) for a service, in-memory ones only where the
+        caller says so (:meth:`ScoringRecords.in_memory`).
     max_workers : int
         Threads that run detectors.
     max_backlog : int
@@ -87,10 +88,8 @@ class ScoringPipeline:
         self,
         store: GraphStore,
         config: ConfigSource | LoadedConfig,
+        records: ScoringRecords,
         *,
-        watchlist: Any = None,
-        documents: DocumentIndex | None = None,
-        decisions: DecisionLog | None = None,
         max_workers: int = 16,
         max_backlog: int = 4,
     ) -> None:
@@ -98,9 +97,10 @@ class ScoringPipeline:
         self.keyer = store.keyer
         self._source = config if isinstance(config, ConfigSource) else None
         self._fixed = config if isinstance(config, LoadedConfig) else None
-        self.watchlist = watchlist
-        self.documents: DocumentIndex = documents if documents is not None else InMemoryDocumentIndex()
-        self.decisions: DecisionLog = decisions if decisions is not None else InMemoryDecisionLog()
+        self.records = records
+        self.watchlist: WatchlistStore = records.watchlist
+        self.documents: DocumentIndex = records.documents
+        self.decisions: DecisionLog = records.decisions
         self.max_backlog = max_backlog
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tianwang-detector")
         self.applicants = ApplicantResolver()

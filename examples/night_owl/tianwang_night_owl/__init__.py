@@ -44,7 +44,7 @@ class NightOwlDetector(Detector):
     needs_graph = False
     Settings = NightOwlSettings
 
-    def score(self, context: ScoringContext) -> Vote:
+    def _score(self, context: ScoringContext) -> Vote:
         s: NightOwlSettings = self.settings
         app = context.application
         baseline = 0.01
