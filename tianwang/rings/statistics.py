@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from graph_schema.export import GraphExport
 from graph_schema.schema import NODE_TYPES, Label
-from graph_schema.store import GraphExport
 from tianwang.rings.projection import INFLATED_DEAL, INFLATED_DEAL_CODE, Projection
 
 __all__ = ["BURST_DAYS", "RISK_WEIGHTS", "STRONG_LABELS", "RingStatistics", "ring_risk", "ring_statistics"]
