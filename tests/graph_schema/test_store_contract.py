@@ -312,3 +312,13 @@ def test_a_batch_writes_rows_and_graphs_alike(store: GraphStore, keyer: Personal
     again = store.write_graphs([graph_from_row(r) for r in rows])
     assert (again.created, again.unchanged) == (0, 4)
     assert store.counts().relationships["VEHICLE_USER"] == 1
+
+
+def test_write_rows_is_the_one_write_a_store_implements() -> None:
+    """Applications reach a store through write_rows only; write_graphs is the base class's convenience."""
+    from graph_schema.embedded import EmbeddedGraphStore
+    from graph_schema.neo4j_store import Neo4jGraphStore
+
+    assert {m for m in GraphStore.__abstractmethods__ if m.startswith("write")} == {"write_rows", "write_rings"}
+    for store_class in (EmbeddedGraphStore, Neo4jGraphStore):
+        assert "write_rows" in vars(store_class) and "write_graphs" not in vars(store_class)
