@@ -312,10 +312,6 @@ class EmbeddedGraphStore(GraphStore):
         app_id, submitted, dealer, content_hash, record = rows[0]
         return ApplicationRecord(app_id, submitted, dealer, content_hash, orjson.loads(record))
 
-    def _id_of(self, ref: NodeRef) -> int | None:
-        rows = self._query("SELECT id FROM nodes WHERE label = ? AND key = ?", (NODE_TYPES[ref.label].code, ref.key))
-        return int(rows[0][0]) if rows else None
-
     def _get_node(self, ref: NodeRef, as_of: float | None) -> Node | None:
         rows = self._query("SELECT props FROM nodes WHERE label = ? AND key = ?", (NODE_TYPES[ref.label].code, ref.key))
         if not rows:
