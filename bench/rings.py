@@ -37,7 +37,7 @@ from fixtures.generator import generate
 from fixtures.graph_export import export_from_columns
 from fixtures.mix import TYPOLOGIES
 from graph_schema.embedded import EmbeddedGraphStore
-from graph_schema.store import GraphExport
+from graph_schema.export import GraphExport
 from tianwang.ingest import ingest_file
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.rings.job import RingReport, detect_rings, detect_rings_in_export

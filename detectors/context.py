@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from detectors.facts import ApplicationFacts, application_facts
 from graph_schema.schema import Label, RelType
-from graph_schema.store import NodeRef
+from graph_schema.values import NodeRef
 from tianwang.application import Application
 from tianwang.identifiers import is_mobile, mask_account, mask_address, mask_id_number, mask_phone
 from tianwang.keys import PersonalKeys, personal_keys
 from tianwang.privacy import PersonalDataKeyer
 
 if TYPE_CHECKING:
-    from graph_schema.store import GraphView
+    from graph_schema.view import GraphView
 
 __all__ = [
     "LINK_KIND_NAMES",
@@ -158,7 +158,7 @@ class ApplicantResolver:
         try:
             return self._ids[application_id]
         except KeyError:
-            record = view.store.get_application(application_id)
+            record = view.get_application(application_id)
             id_hash = record.record.get("applicant", {}).get("id_hash") if record is not None else None
             if id_hash is not None:
                 self.remember(application_id, id_hash)

@@ -3,9 +3,13 @@
 * :mod:`graph_schema.schema`: labels, relationship types, keys (one source of truth).
 * :mod:`graph_schema.migrations`: versioned, idempotent schema migrations of both stores.
 * :mod:`graph_schema.mapping`: what one application writes into the graph.
-* :mod:`graph_schema.store`: the :class:`GraphStore` interface and its values.
+* :mod:`graph_schema.store`: the :class:`GraphStore` interface every store implements.
+* :mod:`graph_schema.values`: the values stores take and return (nodes, records, rings, counts).
+* :mod:`graph_schema.export`: the graph as arrays for analytics (:class:`~graph_schema.export.GraphExport`).
+* :mod:`graph_schema.view`: :class:`GraphView`, the read-only view of a store at one moment.
 * :mod:`graph_schema.embedded`: the default store, one SQLite file.
-* :mod:`graph_schema.neo4j_store`: the Neo4j store (imported only when asked for).
+* :mod:`graph_schema.neo4j_store`: the Neo4j store (imported only when asked for), its
+  write transactions in :mod:`graph_schema.neo4j_writes`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
-from graph_schema.store import GraphStore, GraphView, NodeRef
+from graph_schema.store import GraphStore
+from graph_schema.values import NodeRef
+from graph_schema.view import GraphView
 
 if TYPE_CHECKING:
     from tianwang.settings import Settings

@@ -20,20 +20,19 @@ from pathlib import Path
 
 import orjson
 
-from graph_schema.mapping import ApplicationGraph, ApplicationRow, row_from_graph
+from graph_schema.export import GraphExport, build_export
+from graph_schema.mapping import ApplicationRow
 from graph_schema.migrations import EMBEDDED_MIGRATIONS
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, label_from_code, rel_type_from_code
-from graph_schema.store import (
+from graph_schema.store import GraphStore
+from graph_schema.values import (
     ApplicationRecord,
     BulkUpsertResult,
     GraphCounts,
-    GraphExport,
-    GraphStore,
     Node,
     NodeRef,
     Relationship,
     RingRecord,
-    build_export,
     check_rings,
     to_timestamp,
 )
@@ -138,9 +137,6 @@ class EmbeddedGraphStore(GraphStore):
                 cur.close()
 
     # -- writes ---------------------------------------------------------------------------
-    def write_graphs(self, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
-        return self.write_rows([row_from_graph(g) for g in graphs])
-
     def write_rows(self, rows: list[ApplicationRow]) -> BulkUpsertResult:
         """Write a batch in one transaction, a few statements per table.
 
@@ -316,10 +312,6 @@ class EmbeddedGraphStore(GraphStore):
         app_id, submitted, dealer, content_hash, record = rows[0]
         return ApplicationRecord(app_id, submitted, dealer, content_hash, orjson.loads(record))
 
-    def _id_of(self, ref: NodeRef) -> int | None:
-        rows = self._query("SELECT id FROM nodes WHERE label = ? AND key = ?", (NODE_TYPES[ref.label].code, ref.key))
-        return int(rows[0][0]) if rows else None
-
     def _get_node(self, ref: NodeRef, as_of: float | None) -> Node | None:
         rows = self._query("SELECT props FROM nodes WHERE label = ? AND key = ?", (NODE_TYPES[ref.label].code, ref.key))
         if not rows:
@@ -351,43 +343,6 @@ class EmbeddedGraphStore(GraphStore):
                 rel = Relationship(other.ref, rel_type, ref, at)
             adjacent.append((rel, other))
         return adjacent
-
-    def _adjacent_applications(
-        self, ref: NodeRef, exclude_id: str, as_of: float | None, limit: int
-    ) -> tuple[list[str], int]:
-        nid = self._id_of(ref)
-        if nid is None:
-            return [], 0
-        ts = _FAR_FUTURE if as_of is None else as_of
-        adjacent = (
-            "SELECT e.src AS app, e.at AS at FROM edges e WHERE e.dst = ? AND e.at <= ?"
-            " UNION SELECT e.dst, e.at FROM edges e WHERE e.src = ? AND e.type = ? AND e.at <= ?"
-        )
-        params = (nid, ts, nid, _SUBMITTED_CODE, ts, exclude_id)
-        total = self._query(
-            f"SELECT COUNT(DISTINCT a.application_id) FROM ({adjacent}) x"
-            " JOIN applications a ON a.node_id = x.app WHERE a.application_id != ?",
-            params,
-        )[0][0]
-        ids = self._query(
-            f"SELECT a.application_id FROM ({adjacent}) x JOIN applications a ON a.node_id = x.app"
-            " WHERE a.application_id != ? GROUP BY a.application_id ORDER BY MIN(x.at), a.application_id LIMIT ?",
-            (*params, limit),
-        )
-        return [row[0] for row in ids], int(total)
-
-    def _window_applications(self, ref: NodeRef, rel_type: RelType, start: float, end: float) -> tuple[int, int]:
-        nid = self._id_of(ref)
-        if nid is None:
-            return 0, 0
-        code = RELATIONSHIP_TYPES[rel_type].code
-        end_col, app_col = ("src", "dst") if rel_type is RelType.SUBMITTED else ("dst", "src")
-        count, dealers = self._query(
-            f"SELECT COUNT(*), COUNT(DISTINCT a.dealer_id) FROM edges e JOIN applications a ON a.node_id = e.{app_col}"
-            f" WHERE e.{end_col} = ? AND e.type = ? AND e.at > ? AND e.at <= ?",
-            (nid, code, start, end),
-        )[0]
-        return int(count), int(dealers)
 
     def export_edges(self, *, as_of: float | datetime | None = None) -> GraphExport:
         ts = to_timestamp(as_of)

@@ -1,39 +1,35 @@
 """The Neo4j graph store: the official driver against Neo4j 5 (5.26 LTS in development).
 
-Writes go in ``UNWIND`` batches of idempotent ``MERGE`` statements keyed on the node
-keys of :mod:`graph_schema.schema`, one managed transaction per batch (the driver
-retries transient failures). Labels, keys and relationship types come from the schema
-module only, never from input, so interpolating them into Cypher is safe; every value
-is a parameter.
+Each write batch is one managed transaction (the driver retries transient failures)
+running a function of :mod:`graph_schema.neo4j_writes`; reads are auto-commit queries.
+Labels, keys and relationship types come from the schema module only, never from
+input, so interpolating them into Cypher is safe; every value is a parameter.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import uuid
-from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-import orjson
-from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j import Driver, GraphDatabase
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from graph_schema.mapping import ApplicationGraph, ApplicationRow, row_from_graph
+from graph_schema.export import GraphExport, build_export
+from graph_schema.mapping import ApplicationRow
 from graph_schema.migrations import MIGRATION_LABEL, NEO4J_MIGRATIONS
-from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, rel_type_from_code
-from graph_schema.store import (
+from graph_schema.neo4j_writes import replace_rings, write_application_rows
+from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
+from graph_schema.store import GraphStore
+from graph_schema.values import (
     ApplicationRecord,
     BulkUpsertResult,
     GraphCounts,
-    GraphExport,
-    GraphStore,
     Node,
     NodeRef,
     Relationship,
     RingRecord,
-    build_export,
     check_rings,
     to_timestamp,
 )
@@ -48,7 +44,6 @@ log = logging.getLogger(__name__)
 META_LABEL = "TianwangStoreMeta"
 _FAR_FUTURE = 1e300
 _INTERNAL = (MIGRATION_LABEL, META_LABEL)
-_APPLICATION_CODE = NODE_TYPES[Label.APPLICATION].code
 
 
 def _model_of_record(record: str | None) -> str | None:
@@ -174,13 +169,10 @@ class Neo4jGraphStore(GraphStore):
             )
 
     # -- writes ---------------------------------------------------------------------------
-    def write_graphs(self, graphs: list[ApplicationGraph]) -> BulkUpsertResult:
-        return self.write_rows([row_from_graph(g) for g in graphs])
-
     def write_rows(self, rows: list[ApplicationRow]) -> BulkUpsertResult:
         try:
             with self._driver.session(database=self.database) as session:
-                return session.execute_write(_write_rows, rows)
+                return session.execute_write(write_application_rows, rows)
         except (ServiceUnavailable, SessionExpired) as exc:
             raise StoreUnavailableError(f"Neo4j at {self.uri} is unavailable, batch not written: {exc}") from exc
         except Neo4jError as exc:
@@ -194,7 +186,7 @@ class Neo4jGraphStore(GraphStore):
         ]
         try:
             with self._driver.session(database=self.database) as session:
-                session.execute_write(_write_rings, rows, detected_at)
+                session.execute_write(replace_rings, rows, detected_at)
         except (ServiceUnavailable, SessionExpired) as exc:
             raise StoreUnavailableError(f"Neo4j at {self.uri} is unavailable, rings not written: {exc}") from exc
         except Neo4jError as exc:
@@ -271,34 +263,6 @@ class Neo4jGraphStore(GraphStore):
                 rel = Relationship(other.ref, rel_type, ref, row["at"])
             adjacent.append((rel, other))
         return adjacent
-
-    def _adjacent_applications(
-        self, ref: NodeRef, exclude_id: str, as_of: float | None, limit: int
-    ) -> tuple[list[str], int]:
-        pattern = (
-            f"MATCH {_match('n', ref.label)}-[r]-(a:{Label.APPLICATION}) "
-            "WHERE r.at <= $ts AND a.application_id <> $exclude "
-        )
-        params = {"key": ref.key, "ts": _FAR_FUTURE if as_of is None else as_of, "exclude": exclude_id}
-        total = self._run(pattern + "RETURN count(DISTINCT a) AS total", **params)[0]["total"]
-        rows = self._run(
-            pattern + "WITH a, min(r.at) AS first ORDER BY first, a.application_id LIMIT $limit "
-            "RETURN a.application_id AS id",
-            limit=limit,
-            **params,
-        )
-        return [row["id"] for row in rows], int(total)
-
-    def _window_applications(self, ref: NodeRef, rel_type: RelType, start: float, end: float) -> tuple[int, int]:
-        arrow = f"-[r:{rel_type}]->" if rel_type is RelType.SUBMITTED else f"<-[r:{rel_type}]-"
-        row = self._run(
-            f"MATCH {_match('n', ref.label)}{arrow}(a:{Label.APPLICATION}) WHERE $start < r.at <= $end "
-            "RETURN count(a) AS n, count(DISTINCT a.dealer_id) AS dealers",
-            key=ref.key,
-            start=start,
-            end=end,
-        )[0]
-        return int(row["n"]), int(row["dealers"])
 
     def export_edges(self, *, as_of: float | datetime | None = None) -> GraphExport:
         ts = to_timestamp(as_of)
@@ -378,88 +342,3 @@ def _public_properties(label: Label, props: dict[str, Any]) -> dict[str, Any]:
     if label is Label.APPLICATION:
         props.pop("record", None)
     return props
-
-
-def _write_rings(tx: ManagedTransaction, rows: list[dict[str, Any]], detected_at: float) -> None:
-    """Replace every ring in one transaction: old rings detached and deleted, new ones created."""
-    tx.run(f"MATCH (r:{Label.RING}) DETACH DELETE r").consume()
-    tx.run(f"UNWIND $rows AS row CREATE (r:{Label.RING} {{ring_id: row.id}}) SET r += row.props", rows=rows).consume()
-    tx.run(
-        f"UNWIND $rows AS row MATCH (r:{Label.RING} {{ring_id: row.id}}) UNWIND row.members AS member "
-        f"MATCH (p:{Label.PERSON} {{id_hash: member}}) CREATE (p)-[:{RelType.MEMBER_OF} {{at: $at}}]->(r)",
-        rows=rows,
-        at=detected_at,
-    ).consume()
-
-
-def _write_rows(tx: ManagedTransaction, rows: list[ApplicationRow]) -> BulkUpsertResult:
-    """Write a batch in one managed transaction (re-run whole by the driver on a transient error).
-
-    Applications are merged first, returning their element ids; only those this
-    transaction created get their relationships, one statement per relationship type:
-    each row finds its application by element id (no index seek), merges the node at
-    the other end and creates the relationship. Node properties are those of the
-    node's first occurrence in the batch, as in the embedded store. Every relationship
-    touches its application, so creating rather than merging them stays idempotent: a
-    concurrent writer of the same application waits on the uniqueness constraint, then
-    finds the node made and writes nothing more.
-    """
-    result = BulkUpsertResult()
-    first: dict[str, ApplicationRow] = {}
-    for row in rows:
-        first.setdefault(row.application_id, row)
-    stored: dict[str, str] = {}
-    created: dict[str, str] = {}
-    # One record holding a list (a record per application costs the driver ~15 us each to decode).
-    outcomes = tx.run(
-        f"UNWIND $rows AS row MERGE (n:{Label.APPLICATION} {{application_id: row.key}}) "
-        "ON CREATE SET n += row.props, n.record = row.record, n.write_token = $token "
-        "WITH row, n, n.write_token = $token AS created REMOVE n.write_token "
-        "RETURN collect([row.key, created, n.content_hash, elementId(n)]) AS outcomes",
-        rows=[
-            {"key": r.application_id, "props": orjson.loads(r.properties), "record": r.record_json}
-            for r in first.values()
-        ],
-        token=uuid.uuid4().hex,
-    ).single(strict=True)[0]
-    for application_id, was_created, content_hash, element in outcomes:
-        stored[application_id] = content_hash
-        if was_created:
-            created[application_id] = element
-    # (label code, key) -> properties of the node's first occurrence, parsed once
-    properties: dict[tuple[int, str], dict[str, Any]] = {}
-    # per relationship type: (application's element id, other end's key and properties, at)
-    by_type: dict[int, list[tuple[str, str, dict[str, Any], float]]] = defaultdict(list)
-    for row in rows:
-        element = created.pop(row.application_id, None)
-        if element is None:
-            if stored[row.application_id] == row.content_hash:
-                result.unchanged += 1
-            else:
-                result.conflicts.append(row.application_id)
-            continue
-        result.created += 1
-        for code, key, props in row.nodes:
-            if (code, key) not in properties:
-                properties[(code, key)] = orjson.loads(props)
-        at = row.submitted_ts
-        for source, source_key, type_code, target, target_key in row.relationships:
-            # one end is the application; the other is merged
-            if source == _APPLICATION_CODE:
-                other, other_key = target, target_key
-            else:
-                other, other_key = source, source_key
-            by_type[type_code].append((element, other_key, properties[(other, other_key)], at))
-    for type_code, type_rows in by_type.items():
-        rel_type = rel_type_from_code(type_code)
-        spec = RELATIONSHIP_TYPES[rel_type]
-        outgoing = spec.source is Label.APPLICATION
-        other_label = spec.target if outgoing else spec.source
-        arrow = f"(a)-[:{rel_type} {{at: row[3]}}]->(o)" if outgoing else f"(o)-[:{rel_type} {{at: row[3]}}]->(a)"
-        tx.run(
-            f"UNWIND $rows AS row MATCH (a:{Label.APPLICATION}) WHERE elementId(a) = row[0] "
-            f"MERGE (o:{other_label} {{{NODE_TYPES[other_label].key}: row[1]}}) ON CREATE SET o += row[2] "
-            f"CREATE {arrow}",
-            rows=type_rows,
-        ).consume()
-    return result

@@ -19,7 +19,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from graph_schema import open_store
-from graph_schema.store import GraphCounts, GraphStore
+from graph_schema.store import GraphStore
+from graph_schema.values import GraphCounts
 from tianwang.errors import TianwangError
 from tianwang.ingest import IngestReport, OnError, ingest_file
 from tianwang.logs import configure_logging

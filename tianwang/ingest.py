@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from graph_schema.mapping import ApplicationRow, application_row
-from graph_schema.store import BulkUpsertResult, GraphStore
+from graph_schema.store import GraphStore
+from graph_schema.values import BulkUpsertResult
 from tianwang.application import parse_application
 from tianwang.errors import ApplicationValidationError
 from tianwang.privacy import PersonalDataKeyer

@@ -13,7 +13,7 @@ import pytest
 from detectors.context import LabelledContext, ScoringContext, build_context
 from detectors.fraud_ring import FraudRingDetector
 from graph_schema.embedded import EmbeddedGraphStore
-from graph_schema.store import GraphExport
+from graph_schema.export import GraphExport
 from tests.builders import T0, account, mobile
 from tests.rings.helpers import app, deal_applications, ring_applications
 from tianwang.application import Application

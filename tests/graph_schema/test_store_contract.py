@@ -9,10 +9,11 @@ import pytest
 
 from graph_schema.mapping import application_row, graph_from_row
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
-from graph_schema.store import GraphStore, NodeRef, RingRecord
-from tests.builders import T0, account, application, mobile, resident_id
+from graph_schema.store import GraphStore
+from graph_schema.values import NodeRef, RingRecord
+from tests.builders import T0, application, mobile, resident_id
 from tianwang.application import Application, parse_application
-from tianwang.errors import ApplicationConflictError, ApplicationNotFoundError
+from tianwang.errors import ApplicationConflictError
 from tianwang.privacy import PersonalDataKeyer
 
 
@@ -159,64 +160,6 @@ def test_neighbours_order_and_properties(store: GraphStore) -> None:
         store.neighbours(NodeRef(Label.DEALER, "D-BJ-001"), hops=-1)
 
 
-def test_shared_attributes(store: GraphStore) -> None:
-    store.upsert_applications(ring_of_three())
-    shared = store.shared_attributes("APP-000002")
-    by_label = {(s.node.label, s.relationship): s for s in shared}
-    phone = by_label[(Label.PHONE, RelType.USES_PHONE)]
-    assert phone.application_ids == ["APP-000001", "APP-000003"] and phone.total == 2
-    assert phone.node.display == "139****0555"
-    device = by_label[(Label.DEVICE, RelType.FROM_DEVICE)]
-    assert device.application_ids == ["APP-000001"]
-    dealer = by_label[(Label.DEALER, RelType.AT_DEALER)]
-    assert dealer.total == 2
-    assert (Label.BANK_ACCOUNT, RelType.PAYS_FROM) not in by_label  # nobody else has it
-    limited = {(s.node.label, s.relationship): s for s in store.shared_attributes("APP-000002", limit=1)}
-    assert limited[(Label.PHONE, RelType.USES_PHONE)].application_ids == ["APP-000001"]
-    assert limited[(Label.PHONE, RelType.USES_PHONE)].total == 2
-    with pytest.raises(ApplicationNotFoundError):
-        store.shared_attributes("NOPE")
-
-
-def test_shared_attributes_see_the_same_person_and_contacts(store: GraphStore) -> None:
-    person = resident_id(sequence=42)
-    contact = mobile(4242)
-    store.upsert_applications(
-        [
-            app(1, **{"applicant.id_number": person}),
-            app(
-                2,
-                **{"applicant.id_number": person, "applicant.emergency_contacts": [{"name": "赵六", "phone": contact}]},
-            ),
-            app(3, **{"applicant.phone": contact}),
-        ]
-    )
-    shared = {(s.node.label, s.relationship): s for s in store.shared_attributes("APP-000002")}
-    assert shared[(Label.PERSON, RelType.SUBMITTED)].application_ids == ["APP-000001"]
-    assert shared[(Label.PHONE, RelType.LISTS_CONTACT)].application_ids == ["APP-000003"]
-
-
-def test_velocity_windows(store: GraphStore) -> None:
-    person = resident_id(sequence=9)
-    phone = mobile(99)
-    apps = [
-        app(1, **{"applicant.id_number": person, "applicant.phone": phone, "dealer_id": "D-1"}),
-        app(2, **{"applicant.id_number": person, "dealer_id": "D-2", "applicant.bank_account": account(1)}),
-        app(30, **{"applicant.id_number": person, "applicant.phone": phone, "dealer_id": "D-3"}),
-        app(31, **{"applicant.phone": phone, "applicant.device_id": "dev-30"}),
-    ]
-    store.upsert_applications(apps)
-    v = store.velocity("APP-000030", timedelta(days=2))
-    assert (v.person, v.phone, v.device, v.bank_account, v.person_dealers) == (3, 2, 1, 1, 3)
-    assert v.as_of == pytest.approx(T0.timestamp() + 30 * 3600)
-    short = store.velocity("APP-000030", timedelta(hours=10))
-    assert (short.person, short.phone, short.person_dealers) == (1, 1, 1)
-    later = store.velocity("APP-000030", timedelta(days=2), as_of=T0 + timedelta(hours=31))
-    assert (later.phone, later.device) == (3, 2)
-    with pytest.raises(ApplicationNotFoundError):
-        store.velocity("APP-000031", timedelta(days=1), as_of=T0)
-
-
 def test_point_in_time_view(store: GraphStore) -> None:
     store.upsert_applications(ring_of_three())
     view = store.as_of(T0 + timedelta(hours=2))
@@ -226,14 +169,32 @@ def test_point_in_time_view(store: GraphStore) -> None:
     seen = view.neighbours(NodeRef(Label.PHONE, phone_hash), hops=1)
     assert {n.key for n in seen.nodes if n.label is Label.APPLICATION} == {"APP-000001", "APP-000002"}
     assert all(r.at <= view.moment for r in seen.relationships)
-    shared = {(s.node.label, s.relationship): s for s in view.shared_attributes("APP-000002")}
-    assert shared[(Label.PHONE, RelType.USES_PHONE)].application_ids == ["APP-000001"]
-    assert view.velocity("APP-000002", timedelta(days=1)).phone == 2
     export = view.export_edges()
     assert export.num_edges == 18 and float(export.edge_at.max()) <= view.moment
     assert store.as_of(T0).get_application("APP-000001") is None
-    with pytest.raises(ApplicationNotFoundError):
-        view.shared_attributes("APP-000003")
+
+
+def test_view_reads_only_as_of_its_moment(store: GraphStore) -> None:
+    """A view has no write, and what is written after its moment stays out of its reads."""
+    view = store.as_of(T0 + timedelta(hours=1, minutes=30))
+    writes = {"write_rows", "write_graphs", "upsert_application", "upsert_applications", "write_rings", "clear"}
+    assert not [name for name in writes if hasattr(view, name)]
+    # reads only; ``store`` is the deprecated way in that detectors.fraud_ring still takes
+    public = {name for name in dir(view) if not name.startswith("_")}
+    assert public == {"moment", "get_application", "neighbours", "export_edges", "store"}
+    with pytest.raises(AttributeError):
+        view.moment = T0.timestamp() + 1e9  # type: ignore[misc]
+    apps = ring_of_three()
+    store.upsert_applications(apps[:1])
+    before = view.export_edges()
+    store.upsert_applications(apps[1:])  # APP-000002 at T0 + 2 h: after the view's moment
+    assert view.get_application("APP-000001") is not None
+    assert view.get_application("APP-000002") is None
+    assert store.get_application("APP-000002") is not None
+    phone = NodeRef(Label.PHONE, store.get_application("APP-000001").record["applicant"]["phone_hash"])
+    assert {n.key for n in view.neighbours(phone).nodes if n.label is Label.APPLICATION} == {"APP-000001"}
+    after = view.export_edges()
+    assert after.num_edges == before.num_edges and after.node_key == before.node_key
 
 
 def test_export_edges(store: GraphStore) -> None:
@@ -351,3 +312,13 @@ def test_a_batch_writes_rows_and_graphs_alike(store: GraphStore, keyer: Personal
     again = store.write_graphs([graph_from_row(r) for r in rows])
     assert (again.created, again.unchanged) == (0, 4)
     assert store.counts().relationships["VEHICLE_USER"] == 1
+
+
+def test_write_rows_is_the_one_write_a_store_implements() -> None:
+    """Applications reach a store through write_rows only; write_graphs is the base class's convenience."""
+    from graph_schema.embedded import EmbeddedGraphStore
+    from graph_schema.neo4j_store import Neo4jGraphStore
+
+    assert {m for m in GraphStore.__abstractmethods__ if m.startswith("write")} == {"write_rows", "write_rings"}
+    for store_class in (EmbeddedGraphStore, Neo4jGraphStore):
+        assert "write_rows" in vars(store_class) and "write_graphs" not in vars(store_class)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from graph_schema.embedded import EmbeddedGraphStore
+from graph_schema.export import GraphExport
 from graph_schema.schema import NODE_TYPES, Label
-from graph_schema.store import GraphExport
 from tests.rings.helpers import deal_applications, ring_applications
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.rings.projection import ProjectionSettings, attributes_of, project

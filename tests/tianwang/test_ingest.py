@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from graph_schema.embedded import EmbeddedGraphStore
 from graph_schema.mapping import ApplicationRow
-from graph_schema.store import BulkUpsertResult, GraphStore
+from graph_schema.store import GraphStore
+from graph_schema.values import BulkUpsertResult
 from tests.builders import application
 from tianwang import ingest as ingest_module
 from tianwang.cli import app as cli

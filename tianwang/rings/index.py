@@ -38,7 +38,8 @@ from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
 from tianwang.rings.projection import ProjectionSettings, inflated_deal_mask, model_reference_prices
 
 if TYPE_CHECKING:
-    from graph_schema.store import GraphExport, RingRecord
+    from graph_schema.export import GraphExport
+    from graph_schema.values import RingRecord
     from tianwang.rings.job import DetectedRing
 
 __all__ = ["DealerExposure", "InflatedDeals", "RingIndex", "RingSummary"]

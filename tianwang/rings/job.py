@@ -8,7 +8,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from graph_schema.store import GraphExport, GraphStore, RingRecord, to_timestamp
+from graph_schema.export import GraphExport
+from graph_schema.store import GraphStore
+from graph_schema.values import RingRecord, to_timestamp
 from tianwang.rings.detection import assign_ring_ids, find_communities
 from tianwang.rings.projection import ProjectionSettings, project
 from tianwang.rings.statistics import RingStatistics, ring_statistics

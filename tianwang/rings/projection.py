@@ -15,7 +15,7 @@ applicants' first applications (off by default; it matters with the CPM objectiv
 
 Dealers are hubs, but a dealer that colludes leaves a trace that is not: vehicles sold
 far above what that model usually costs. When the export carries the deal terms
-(:class:`~graph_schema.store.ApplicationDeals`), an application priced above
+(:class:`~graph_schema.export.ApplicationDeals`), an application priced above
 ``inflated_price_ratio`` times its model's 95th-percentile price (over the export's
 applications of that model) gets an *inflated deal* attribute: its dealer and a window
 of ``inflated_window_days`` (two windows, offset by half a window, so two deals close in
@@ -38,8 +38,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from graph_schema.export import ApplicationDeals, GraphExport
 from graph_schema.schema import ATTRIBUTE_RELATIONSHIPS, NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
-from graph_schema.store import ApplicationDeals, GraphExport
 
 __all__ = [
     "DEFAULT_LABEL_WEIGHTS",

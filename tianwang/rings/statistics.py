@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from graph_schema.export import GraphExport
 from graph_schema.schema import NODE_TYPES, Label
-from graph_schema.store import GraphExport
 from tianwang.rings.projection import INFLATED_DEAL, INFLATED_DEAL_CODE, Projection
 from tianwang.stats import sigmoid
 
