@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from detectors.registry import DetectorRegistry
 from fixtures.generator import generate
-from tianwang.scoring.backtest import BacktestReport, run_backtest
+from tianwang.backtest import BacktestReport, run_backtest
 from tianwang.scoring.config import DEFAULT_CONFIG_PATH, parse_config
 
 GRAPH_MODELS = ("fraud_ring", "gnn_ring", "known_fraud_similarity")

@@ -237,7 +237,7 @@ def _demo_rings(data_dir: Path, db_path: Path) -> None:
 
 def _demo_scoring(data_dir: Path) -> None:
     from detectors.registry import DetectorRegistry
-    from tianwang.scoring.backtest import run_backtest
+    from tianwang.backtest import run_backtest
     from tianwang.scoring.config import DEFAULT_CONFIG_PATH, load_config
     from tianwang.scoring_cli import report_table
 

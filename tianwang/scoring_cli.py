@@ -99,7 +99,7 @@ def _run_backtest(
     decisions_out: IO[bytes] | None,
     title: str,
 ) -> None:
-    from tianwang.scoring.backtest import run_backtest
+    from tianwang.backtest import run_backtest
     from tianwang.scoring.config import load_config
 
     with _fail_cleanly():

@@ -89,8 +89,8 @@ def rebuild_similarity_index(
     from detectors.context import ApplicantResolver, LabelledContext, build_context
     from detectors.known_fraud_similarity import KnownFraudSimilarityDetector
     from graph_schema.embedded import EmbeddedGraphStore
+    from tianwang.backtest import read_applications, read_labels
     from tianwang.privacy import PersonalDataKeyer
-    from tianwang.scoring.backtest import read_applications, read_labels
 
     started = time.perf_counter()
     applications, _ = read_applications(applications_path)

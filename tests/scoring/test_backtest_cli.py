@@ -8,8 +8,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from tianwang.backtest import run_backtest
 from tianwang.scoring import DEFAULT_CONFIG_PATH, load_config
-from tianwang.scoring.backtest import run_backtest
 from tianwang.scoring_cli import register
 
 from ..builders import application

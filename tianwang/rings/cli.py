@@ -25,7 +25,7 @@ console = Console(stderr=True)
 
 def read_labels(path: Path) -> dict[str, bool]:
     """``{application_id: confirmed fraud}`` from an NDJSON labels file, read as backtests read it."""
-    from tianwang.scoring.backtest import read_labels as read_backtest_labels
+    from tianwang.backtest import read_labels as read_backtest_labels
 
     return {application_id: label.fraud for application_id, label in read_backtest_labels(path).items()}
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import gc
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,12 @@ import numpy as np
 import orjson
 
 from detectors.context import LabelledContext
-from graph_schema.embedded import EmbeddedGraphStore
 from tianwang.application import Application, parse_application
 from tianwang.errors import ApplicationValidationError, DataSetMissingError
-from tianwang.privacy import PersonalDataKeyer
+from tianwang.runtime import open_runtime
 from tianwang.scoring.config import LoadedConfig
 from tianwang.scoring.decisions import Decision
-from tianwang.scoring.persistence import ScoringRecords
-from tianwang.scoring.pipeline import ScoringPipeline
+from tianwang.settings import load_settings
 from tianwang.stats import auprc, auroc, percentile, recall_at_fpr
 
 __all__ = ["BacktestReport", "Label", "read_applications", "read_labels", "run_backtest"]
@@ -149,8 +148,10 @@ def run_backtest(
     labelled = [a for a in ordered if a.application_id in labels]
     n_train = int(len(labelled) * train_fraction)
     cutoff = (labelled[n_train - 1].submitted_ts, labelled[n_train - 1].application_id) if n_train else None
-    with _store(db_path, secret) as store:
-        pipeline = ScoringPipeline(store, loaded, ScoringRecords.in_memory(store.keyer))
+    with _folder(db_path) as path:
+        runtime = open_runtime(load_settings(db_path=path, secret=secret.decode()), store="embedded", config=loaded,
+                               records="memory", checkpoints=False)
+        pipeline = runtime.pipeline
         try:
             history: list[LabelledContext] = []
             scored: list[_Scored] = []
@@ -180,7 +181,7 @@ def run_backtest(
             if not scored:
                 fit, history_size = pipeline.fit(history), len(history)
         finally:
-            pipeline.close()
+            runtime.close()
             gc.unfreeze()
     report = _report(scored, loaded)
     report.n_trained, report.n_rejected_lines, report.fit = history_size, rejected, fit
@@ -203,21 +204,14 @@ class _Scored:
         return cls(decision.fraud_score, decision.band, votes, decision.timings_ms["total"], label)
 
 
-class _store:
-    def __init__(self, db_path: Path | None, secret: bytes) -> None:
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        if db_path is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="tianwang-backtest-")
-            db_path = Path(self._tmp.name) / "backtest.db"
-        self.store = EmbeddedGraphStore(db_path, PersonalDataKeyer(secret))
-
-    def __enter__(self) -> EmbeddedGraphStore:
-        return self.store
-
-    def __exit__(self, *exc: object) -> None:
-        self.store.close()
-        if self._tmp is not None:
-            self._tmp.cleanup()
+@contextmanager
+def _folder(db_path: Path | None) -> Iterator[Path]:
+    """``db_path``, or a file in a temporary folder removed afterwards."""
+    if db_path is not None:
+        yield db_path
+        return
+    with tempfile.TemporaryDirectory(prefix="tianwang-backtest-") as tmp:
+        yield Path(tmp) / "backtest.db"
 
 
 def _report(scored: list[_Scored], loaded: LoadedConfig) -> BacktestReport:
