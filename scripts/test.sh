@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need, starts the dev Neo4j unless
-# TIANWANG_NEO4J_URI points at one, runs every test (slow and Neo4j ones included), lints, and
-# stops what it started. Extra arguments go to pytest.
+# TIANWANG_NEO4J_URI points at one, lints, checks the import contracts (layers), runs every test
+# (slow and Neo4j ones included), and stops what it started. Extra arguments go to pytest.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,5 +28,7 @@ fi
 
 echo "test: ruff" >&2
 ruff check .
+echo "test: import contracts (lint-imports, pyproject.toml [tool.importlinter])" >&2
+lint-imports
 echo "test: pytest (TIANWANG_NEO4J_URI=${TIANWANG_NEO4J_URI:-unset})" >&2
 python -m pytest -m "" --doctest-modules tianwang graph_schema fixtures detectors embeddings tests "$@"
