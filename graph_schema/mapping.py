@@ -21,6 +21,7 @@ import orjson
 
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, label_from_code, rel_type_from_code
 from tianwang.application import Application
+from tianwang.errors import ApplicationValidationError, FieldError
 from tianwang.identifiers import (
     is_mobile,
     mask_account,
@@ -193,7 +194,12 @@ def application_row(app: Application, keyer: PersonalDataKeyer) -> ApplicationRo
         rec_applicant["id_registered_phone"] = mask_phone(applicant.id_registered_phone)
         rec_applicant["id_registered_phone_hash"] = key("phone", applicant.id_registered_phone)
 
-    address_hash = key("address", normalize_address(applicant.address))
+    try:
+        address_hash = key("address", normalize_address(applicant.address))
+    except ValueError:  # nothing left to key it by: refused naming the field, as validation would
+        raise ApplicationValidationError(
+            [FieldError("applicant.address", "has no letter or digit to key it by")], app.application_id
+        ) from None
     masked_address = mask_address(applicant.address)
     nodes.append((_ADDRESS, address_hash, _dumps({"masked": masked_address}).decode()))
     rels.append((_APPLICATION, app_key, _LIVES_AT, _ADDRESS, address_hash))

@@ -32,7 +32,7 @@ from detectors.context import ApplicantResolver, LabelledContext, ScoringContext
 from graph_schema.schema import SCHEMA_VERSION
 from graph_schema.store import GraphStore
 from tianwang.application import Application, parse_application
-from tianwang.errors import TianwangError
+from tianwang.errors import ApplicationValidationError, FieldError, TianwangError
 from tianwang.scoring.config import ConfigSource, LoadedConfig
 from tianwang.scoring.decisions import Decision, DetectorOutcome, StrategyResult
 from tianwang.scoring.fusion import LearnedWeights, learn_weights, vote_terms
@@ -269,7 +269,13 @@ class ScoringPipeline:
 
         app = application if isinstance(application, Application) else parse_application(application)
         lap("validate")
-        self.store.upsert_application(app)
+        try:
+            self.store.upsert_application(app)
+        except ValueError as exc:  # the mapping could not key a field: refused as an invalid application
+            if isinstance(exc, TianwangError):
+                raise
+            raise ApplicationValidationError([FieldError("(application)", "cannot be mapped to the graph")],
+                                             app.application_id) from exc
         lap("upsert")
         loaded = self.loaded
         context = self.context(app, attachments=attachments)
