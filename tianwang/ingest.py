@@ -47,7 +47,13 @@ from typing import BinaryIO, Literal
 from graph_schema.mapping import ApplicationRow, application_row
 from graph_schema.store import BulkUpsertResult, GraphStore
 from tianwang.application import parse_application
-from tianwang.errors import ApplicationFileError, ApplicationValidationError, IngestAbortedError, StoreError
+from tianwang.errors import (
+    ApplicationFileError,
+    ApplicationValidationError,
+    ConfigurationError,
+    IngestAbortedError,
+    StoreError,
+)
 from tianwang.ndjson import TOO_LONG, read_lines
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.workers import start_worker
@@ -244,7 +250,7 @@ def ingest_file(
                 unreadable = exc  # what was read before it is still written
             flush()
             finish_write()
-    except StoreError as exc:
+    except (StoreError, ConfigurationError) as exc:
         raise IngestAbortedError(f"{exc}; {_committed(report)}") from exc
     if unreadable is not None:
         raise IngestAbortedError(f"{unreadable}; {_committed(report)}") from unreadable
