@@ -39,6 +39,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,6 +253,8 @@ def ingest_file(
             finish_write()
     except (StoreError, ConfigurationError) as exc:
         raise IngestAbortedError(f"{exc}; {_committed(report)}") from exc
+    except BrokenProcessPool as exc:  # a worker was killed (out of memory, a signal to the process group)
+        raise IngestAbortedError(f"a worker process died; {_committed(report)}") from exc
     if unreadable is not None:
         raise IngestAbortedError(f"{unreadable}; {_committed(report)}") from unreadable
     report.errors.sort(key=lambda e: e.line)

@@ -7,9 +7,9 @@ store's files and the caller's stdout (so ``tianwang ingest … | tail`` never e
 * on Linux the kernel kills the worker when its parent dies (``PR_SET_PDEATHSIG``);
 * everywhere, a daemon thread checks once a second that the parent is still the one
   that started it, and ends the worker at once otherwise;
-* the worker ignores SIGTERM and SIGINT: stopping is the parent's decision (it finishes
-  its batch and shuts the pool down), and a signal sent to the whole process group
-  must not break the pool under it.
+* the worker ignores SIGINT: Ctrl-C reaches the whole process group, and stopping is the
+  parent's decision (it shuts the pool down, each worker finishing its chunk). SIGTERM
+  keeps its default: the pool terminates broken workers with it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ WATCH_SECONDS = 1.0
 
 def start_worker(parent: int) -> None:
     """Tie this worker's life to process ``parent`` (the pid that started it)."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform == "linux":
         try:

@@ -16,10 +16,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from graph_schema.embedded import EmbeddedGraphStore
 from tests.builders import application
+from tianwang import ingest as ingest_module
+from tianwang.errors import IngestAbortedError
+from tianwang.ingest import ingest_file
+from tianwang.privacy import PersonalDataKeyer
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads child processes from /proc")
 
@@ -123,3 +129,24 @@ def test_sigterm_stops_after_the_current_batch_with_a_summary(tmp_path: Path) ->
     ids = stored(db)
     assert len(ids) == created >= 1000
     assert ids == [f"APP-{n:06d}" for n in range(1, created + 1)]  # whole batches, in file order
+
+
+_map_in_worker = ingest_module._map_in_worker
+
+
+def _dies_on_the_third_chunk(first_line: int, raw: list[bytes], too_long: frozenset[int]) -> Any:
+    if first_line == 7:
+        os.kill(os.getpid(), signal.SIGTERM)  # as a SIGTERM to the whole process group would
+    return _map_in_worker(first_line, raw, too_long)
+
+
+def test_a_killed_worker_ends_the_ingest_with_what_was_committed(
+    tmp_path: Path, keyer: PersonalDataKeyer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_module, "_CHUNK_LINES", 3)
+    monkeypatch.setattr(ingest_module, "_map_in_worker", _dies_on_the_third_chunk)
+    path = tmp_path / "apps.ndjson"
+    path.write_bytes(lines(1, 12))
+    with EmbeddedGraphStore(tmp_path / "g.db", keyer) as store, pytest.raises(IngestAbortedError) as info:
+        ingest_file(path, store, batch_size=100, workers=2)
+    assert "a worker process died" in str(info.value) and "rerun the same file" in str(info.value)
