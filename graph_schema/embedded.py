@@ -20,9 +20,9 @@ from pathlib import Path
 
 import orjson
 
+from graph_schema.embedded_setup import check_fingerprint, configure, migrate, migrations_pending
 from graph_schema.export import GraphExport, build_export
 from graph_schema.mapping import ApplicationRow
-from graph_schema.migrations import EMBEDDED_MIGRATIONS
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, label_from_code, rel_type_from_code
 from graph_schema.store import GraphStore
 from graph_schema.values import (
@@ -36,7 +36,7 @@ from graph_schema.values import (
     check_rings,
     to_timestamp,
 )
-from tianwang.errors import ConfigurationError, StoreError
+from tianwang.errors import StoreError
 from tianwang.privacy import PersonalDataKeyer
 
 __all__ = ["EmbeddedGraphStore"]
@@ -61,65 +61,55 @@ class EmbeddedGraphStore(GraphStore):
         The database file (created with its folder when missing), or ``":memory:"``.
     keyer : PersonalDataKeyer
         Derives personal-data keys. The store remembers a fingerprint of its secret
-        and refuses to open under another one.
+        (in the transaction of the first write) and refuses to open or write under
+        another one.
+    lock_timeout : float
+        Seconds to wait for another process's write lock before giving up
+        (``TIANWANG_LOCK_TIMEOUT``).
+
+    Opening takes no write lock unless migrations are pending: reading commands work
+    while another process writes.
     """
 
     kind = "embedded"
 
-    def __init__(self, path: str | Path, keyer: PersonalDataKeyer) -> None:
+    def __init__(self, path: str | Path, keyer: PersonalDataKeyer, *, lock_timeout: float = 30.0) -> None:
         super().__init__(keyer)
+        if lock_timeout < 0:
+            raise ValueError(f"lock_timeout must be 0 or more seconds, got: {lock_timeout}")
         self.path = str(path)
+        self.lock_timeout = lock_timeout
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._conn = sqlite3.connect(self.path, timeout=lock_timeout, isolation_level=None, check_same_thread=False)
         self._lock = threading.RLock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=OFF")
-        self._conn.execute("PRAGMA cache_size=-262144")  # 256 MiB
-        self._conn.execute("PRAGMA mmap_size=4294967296")
-        self._conn.execute("PRAGMA temp_store=MEMORY")
-        # Checkpoint every ~40 MiB of WAL instead of 4 MiB: the checkpoint (and its fsync) lands on
-        # one request in thousands instead of one in a hundred, which keeps it out of the p99.
-        self._conn.execute("PRAGMA wal_autocheckpoint=10000")
-        self.applied_migrations = self._migrate()
+        try:
+            self._open()
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreError(f"cannot open the embedded store at {self.path}: {exc}{self._waited(exc)}") from exc
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _open(self) -> None:
+        configure(self._conn)
+        if migrations_pending(self._conn):
+            with self._transaction() as cur:
+                self.applied_migrations = migrate(cur, self.path)
+        else:
+            self.applied_migrations = []
         self._check_fingerprint()
 
-    # -- set-up ---------------------------------------------------------------------------
-    def _migrate(self) -> list[int]:
-        with self._transaction() as cur:
-            cur.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-                " description TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            done = {v: c for v, c in cur.execute("SELECT version, checksum FROM schema_migrations")}
-            applied = []
-            for migration in EMBEDDED_MIGRATIONS:
-                if migration.version in done:
-                    migration.check_recorded(done[migration.version])
-                    continue
-                for statement in migration.statements:
-                    cur.execute(statement)
-                cur.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?, datetime('now'))",
-                    (migration.version, migration.description, migration.checksum),
-                )
-                applied.append(migration.version)
-                log.info("applied embedded migration", extra={"version": migration.version, "path": self.path})
-        return applied
+    def _waited(self, exc: sqlite3.Error) -> str:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            return ""
+        return f" (another process held the write lock for {self.lock_timeout:g} s; TIANWANG_LOCK_TIMEOUT sets it)"
 
-    def _check_fingerprint(self) -> None:
-        """Remember the secret's fingerprint; refuse a non-empty store keyed under another one."""
-        fingerprint = self.keyer.fingerprint()
-        with self._transaction() as cur:
-            row = cur.execute("SELECT value FROM store_meta WHERE key = 'keyer_fingerprint'").fetchone()
-            has_data = cur.execute("SELECT EXISTS (SELECT 1 FROM applications)").fetchone()[0]
-            if row is not None and row[0] != fingerprint and has_data:
-                raise ConfigurationError(
-                    f"the store at {self.path} holds data written under another TIANWANG_SECRET "
-                    f"(fingerprint {row[0]}, now {fingerprint}); use that secret or a new store"
-                )
-            cur.execute("INSERT OR REPLACE INTO store_meta VALUES ('keyer_fingerprint', ?)", (fingerprint,))
+    def _check_fingerprint(self, cur: sqlite3.Cursor | None = None) -> None:
+        """Refuse a store keyed under another secret; in a write transaction (``cur``), record ours there."""
+        check_fingerprint(cur if cur is not None else self._conn, self.keyer.fingerprint(), self.path,
+                          record=cur is not None)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -149,6 +139,7 @@ class EmbeddedGraphStore(GraphStore):
         result = BulkUpsertResult()
         try:
             with self._transaction() as cur:
+                self._check_fingerprint(cur)
                 known = self._content_hashes(cur, [row.application_id for row in rows])
                 # (label code, key) -> properties of every node the new applications touch
                 new_nodes: dict[tuple[int, str], str] = {}
@@ -212,13 +203,14 @@ class EmbeddedGraphStore(GraphStore):
                     ],
                 )
         except sqlite3.Error as exc:
-            raise StoreError(f"embedded store write failed, batch rolled back: {exc}") from exc
+            raise StoreError(f"embedded store write failed, batch rolled back: {exc}{self._waited(exc)}") from exc
         return result
 
     def write_rings(self, rings: list[RingRecord], *, detected_at: float) -> None:
         check_rings(rings)
         try:
             with self._transaction() as cur:
+                self._check_fingerprint(cur)
                 cur.execute("DELETE FROM edges WHERE type = ?", (_MEMBER_OF_CODE,))
                 cur.execute("DELETE FROM nodes WHERE label = ?", (_RING_CODE,))
                 if not rings:

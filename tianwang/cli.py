@@ -6,8 +6,11 @@ Every command has ``--help``. Store selection follows the settings (``TIANWANG_S
 
 from __future__ import annotations
 
+import signal
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +28,7 @@ from tianwang.errors import TianwangError
 from tianwang.ingest import IngestReport, OnError, ingest_file
 from tianwang.logs import configure_logging
 from tianwang.settings import Settings, load_settings
+from tianwang.terminal import safe
 
 app = typer.Typer(
     name="tianwang",
@@ -89,7 +93,7 @@ def _fail_cleanly():
     try:
         yield
     except TianwangError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {safe(exc)}")
         raise typer.Exit(2) from None
 
 
@@ -106,9 +110,11 @@ def _progress(what: str) -> Progress:
     )
 
 
-def _ingest(path: Path, store: GraphStore, on_error: OnError, batch_size: int) -> IngestReport:
+def _ingest(
+    path: Path, store: GraphStore, on_error: OnError, batch_size: int, workers: int | None = None
+) -> IngestReport:
     size = path.stat().st_size
-    with _progress(f"ingest {path.name}") as bar:
+    with _progress(f"ingest {safe(path.name)}") as bar, _stop_on_sigterm() as stop:
         task = bar.add_task("ingest", total=size)
         return ingest_file(
             path,
@@ -116,15 +122,41 @@ def _ingest(path: Path, store: GraphStore, on_error: OnError, batch_size: int) -
             on_error=on_error,
             batch_size=batch_size,
             progress=lambda n: bar.advance(task, n),
+            workers=workers,
+            stop=stop,
         )
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[threading.Event]:
+    """An event set by the first SIGTERM (a second one ends the process at once), in the main thread only."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def asked_to_stop(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    previous = signal.signal(signal.SIGTERM, asked_to_stop)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_report(report: IngestReport) -> None:
     for error in report.errors[:_MAX_ERRORS_SHOWN]:
-        console.print(f"[yellow]rejected[/yellow] {error}")
+        console.print(f"[yellow]rejected[/yellow] {safe(error)}")
     if report.rejected > _MAX_ERRORS_SHOWN:
         console.print(f"… and {report.rejected - _MAX_ERRORS_SHOWN} more rejected lines")
-    state = "[red]stopped at the first bad line[/red]" if report.stopped else "done"
+    if report.stopped:
+        state = "[red]stopped at the first bad line[/red]"
+    elif report.interrupted:
+        state = "[red]interrupted (SIGTERM) after the current batch; rerun the same file to resume[/red]"
+    else:
+        state = "done"
     out.print(
         f"{state}: {report.lines} lines, {report.created} new, {report.unchanged} unchanged, "
         f"{report.rejected} rejected in {report.seconds:.1f} s ({report.per_second:,.0f} applications/s)"
@@ -156,19 +188,26 @@ def ingest(
         OnErrorChoice, typer.Option("--on-error", help="After a bad line: skip it and go on, or stop.")
     ] = OnErrorChoice.skip,
     batch_size: Annotated[int, typer.Option(min=1, help="Applications per transaction.")] = 5000,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="Processes that validate lines (0: none); default 1 per CPU, at most 4, from 4 MiB."),
+    ] = None,
 ) -> None:
     """Validate and write applications from an NDJSON file into the graph.
 
     Bad lines are reported with their line number and the fields that are wrong.
-    What was committed stays committed; rerunning the same file is safe. Exit status:
-    0 when every line was ingested or skipped, 1 when ingestion stopped at a bad line,
-    2 on a configuration or store error.
+    What was committed stays committed; rerunning the same file is safe. SIGTERM stops
+    after the current batch. Exit status: 0 when every line was ingested or skipped,
+    1 when ingestion stopped at a bad line, 2 on a configuration or store error (the
+    message says what was committed), 143 after SIGTERM.
     """
     with _fail_cleanly(), _open(store, db) as graph:
-        report = _ingest(file, graph, "stop" if on_error is OnErrorChoice.stop else "skip", batch_size)
+        report = _ingest(file, graph, "stop" if on_error is OnErrorChoice.stop else "skip", batch_size, workers)
     _print_report(report)
     if report.stopped:
         raise typer.Exit(1)
+    if report.interrupted:
+        raise typer.Exit(128 + signal.SIGTERM)
 
 
 @app.command()

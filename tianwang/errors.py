@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 __all__ = [
     "ApplicationConflictError",
+    "ApplicationFileError",
     "ApplicationNotFoundError",
     "ApplicationValidationError",
     "ConfigurationError",
     "DataSetMissingError",
     "FieldError",
+    "IngestAbortedError",
     "StoreError",
     "StoreUnavailableError",
     "TianwangError",
@@ -44,11 +46,17 @@ class ApplicationValidationError(TianwangError, ValueError):
     """An application failed validation; :attr:`errors` names every bad field.
 
     The message lists the fields and reasons but never the offending values, so it
-    is safe to log even when the value was an identity number or a phone.
+    is safe to log even when the value was an identity number or a phone. Fields are
+    named by their schema path; an unknown key of the input is named ``(unknown field)``
+    (:func:`tianwang.schema_paths.schema_path`), never echoed.
     """
 
     def __init__(self, errors: list[FieldError], application_id: str | None = None) -> None:
-        self.errors = list(errors)
+        from tianwang.schema_paths import schema_path  # it reads the schema, which imports this module
+
+        # an unknown key of the input is no schema path: it may be personal data or terminal control
+        self.errors = [e if schema_path(e.field) == e.field else FieldError(schema_path(e.field), e.message)
+                       for e in errors]
         self.application_id = application_id
         who = f"application {application_id!r}" if application_id else "application"
         listed = "; ".join(str(e) for e in self.errors)
@@ -85,6 +93,14 @@ class StoreError(TianwangError):
 
 class StoreUnavailableError(StoreError):
     """The graph store cannot be reached (for example Neo4j is down)."""
+
+
+class ApplicationFileError(TianwangError):
+    """A file of applications cannot be read as NDJSON at all (not one bad line: the file)."""
+
+
+class IngestAbortedError(TianwangError):
+    """An ingest stopped on an error; the message says what was committed and how to resume."""
 
 
 class DataSetMissingError(TianwangError, FileNotFoundError):

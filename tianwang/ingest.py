@@ -18,6 +18,14 @@ A batch is written by a thread of this process while the next one is gathered
 (the store's work, in SQLite or on the Neo4j server, then overlaps with reading
 the workers' rows). Batches are still written one at a time and in order, and
 after a failed write nothing more is written.
+
+A line that validates but cannot be mapped to the graph is rejected like an invalid
+one: it never costs the other lines of its batch. Lines are read in bounded memory
+(:mod:`tianwang.ndjson`: a byte-order mark is accepted, a line over 1 MiB is
+rejected unread). An ingest that fails (a store error, a file that is not NDJSON)
+raises :class:`~tianwang.errors.IngestAbortedError` saying what was committed; one
+asked to stop (``stop``, set on SIGTERM by the CLI) finishes the batch it gathered
+and returns with :attr:`IngestReport.interrupted` set.
 """
 
 from __future__ import annotations
@@ -26,13 +34,14 @@ import gc
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -40,15 +49,24 @@ from graph_schema.mapping import ApplicationRow, application_row
 from graph_schema.store import GraphStore
 from graph_schema.values import BulkUpsertResult
 from tianwang.application import parse_application
-from tianwang.errors import ApplicationValidationError
+from tianwang.errors import (
+    ApplicationFileError,
+    ApplicationValidationError,
+    ConfigurationError,
+    IngestAbortedError,
+    StoreError,
+)
+from tianwang.ndjson import TOO_LONG, read_lines
 from tianwang.privacy import PersonalDataKeyer
+from tianwang.workers import start_worker
 
 __all__ = ["IngestReport", "LineError", "OnError", "ingest_file"]
 
 OnError = Literal["skip", "stop"]
 
-#: Lines sent to a worker at once (about 2 MB of applications).
+#: Lines sent to a worker at once (about 2 MB of applications), and at most this many bytes.
 _CHUNK_LINES = 1000
+_CHUNK_BYTES = 8 << 20
 #: Below this size a file is ingested in this process: starting workers would cost more.
 _WORKERS_FROM_BYTES = 4 << 20
 
@@ -75,6 +93,7 @@ class IngestReport:
     unchanged: int = 0
     errors: list[LineError] = field(default_factory=list)
     stopped: bool = False
+    interrupted: bool = False
     seconds: float = 0.0
 
     @property
@@ -89,10 +108,11 @@ class IngestReport:
 
 @dataclass(frozen=True, slots=True)
 class _Chunk:
-    """Consecutive lines of the file: the number of the first, and each line's size in bytes."""
+    """Consecutive lines of the file: the number of the first, each line's size in bytes, and those too long."""
 
     first_line: int
     sizes: list[int]
+    too_long: frozenset[int] = frozenset()
 
 
 _Mapped = tuple[int, ApplicationRow | LineError]
@@ -107,6 +127,7 @@ def ingest_file(
     batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
+    stop: threading.Event | None = None,
 ) -> IngestReport:
     """Validate and write every application of an NDJSON file.
 
@@ -125,6 +146,15 @@ def ingest_file(
     workers : int, optional
         Processes that validate and map lines; 0 does it in this process. By default
         one per CPU (at most 4) for a file of 4 MiB or more, else 0.
+    stop : threading.Event, optional
+        Once set, no further line is taken: the batch gathered so far is written and the
+        report comes back with ``interrupted`` set.
+
+    Raises
+    ------
+    IngestAbortedError
+        When a batch cannot be written or the file is not NDJSON; the message says how
+        many applications were committed (rerunning the file resumes).
     """
     if on_error not in ("skip", "stop"):
         raise ValueError(f"on_error must be 'skip' or 'stop', got: {on_error!r}")
@@ -178,21 +208,22 @@ def ingest_file(
             return
         pending_bytes = 0
 
-    with (
-        ThreadPoolExecutor(1, thread_name_prefix="tianwang-ingest-writer") as writer,
-        open(path, "rb") as lines,
-        _fewer_collections(),
-        closing(_mapped_chunks(lines, store.keyer, workers)) as chunks,
-    ):
+    def take(chunks: Iterator[tuple[_Chunk, list[_Mapped]]]) -> None:
+        """Gather the chunks' rows into batches until the file ends, a bad line stops it, or ``stop``."""
+        nonlocal pending_bytes
         for chunk, mapped in chunks:
             for number, item in mapped:
+                if stop is not None and stop.is_set():
+                    report.interrupted = True
+                    pending_bytes += sum(chunk.sizes[: number - chunk.first_line])
+                    return
                 report.lines += 1
                 if isinstance(item, LineError):
                     report.errors.append(item)
                     if on_error == "stop":
                         pending_bytes += sum(chunk.sizes[: number - chunk.first_line + 1])
                         report.stopped = True
-                        break
+                        return
                     continue
                 if item.application_id in lines_of:
                     # The same id twice in one batch: write the batch first so that the second
@@ -202,21 +233,55 @@ def ingest_file(
                 lines_of[item.application_id] = number
                 if len(batch) >= batch_size:
                     flush()
-            else:
-                pending_bytes += sum(chunk.sizes)
-                continue
-            break
-        flush()
-        finish_write()
+            pending_bytes += sum(chunk.sizes)
+            if stop is not None and stop.is_set():
+                report.interrupted = True
+                return
+
+    unreadable: ApplicationFileError | None = None
+    try:
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="tianwang-ingest-writer") as writer,
+            open(path, "rb") as lines,
+            _fewer_collections(),
+            closing(_mapped_chunks(lines, store.keyer, workers, stop)) as chunks,
+        ):
+            try:
+                take(chunks)
+            except ApplicationFileError as exc:
+                unreadable = exc  # what was read before it is still written
+            flush()
+            finish_write()
+    except (StoreError, ConfigurationError) as exc:
+        raise IngestAbortedError(f"{exc}; {_committed(report)}") from exc
+    except BrokenProcessPool as exc:  # a worker was killed (out of memory, a signal to the process group)
+        raise IngestAbortedError(f"a worker process died; {_committed(report)}") from exc
+    if unreadable is not None:
+        raise IngestAbortedError(f"{unreadable}; {_committed(report)}") from unreadable
     report.errors.sort(key=lambda e: e.line)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _map_lines(first_line: int, lines: list[bytes], keyer: PersonalDataKeyer) -> list[_Mapped]:
-    """Validate and map consecutive lines, the first numbered ``first_line``; blank ones are left out."""
+def _committed(report: IngestReport) -> str:
+    return (
+        f"{report.created} new applications were committed ({report.unchanged} already stored) and stay "
+        "committed; rerun the same file to resume (applications already stored count as unchanged)"
+    )
+
+
+def _map_lines(
+    first_line: int, lines: list[bytes], keyer: PersonalDataKeyer, too_long: frozenset[int] = frozenset()
+) -> list[_Mapped]:
+    """Validate and map consecutive lines, the first numbered ``first_line``; blank ones are left out.
+
+    Lines numbered in ``too_long`` were not read (their bytes here are empty) and are rejected.
+    """
     mapped: list[_Mapped] = []
     for number, raw in enumerate(lines, start=first_line):
+        if number in too_long:
+            mapped.append((number, LineError(number, TOO_LONG)))
+            continue
         if not raw.strip():
             continue
         try:
@@ -224,64 +289,105 @@ def _map_lines(first_line: int, lines: list[bytes], keyer: PersonalDataKeyer) ->
         except ApplicationValidationError as exc:
             mapped.append((number, LineError(number, _reason(exc), exc.application_id)))
             continue
-        mapped.append((number, application_row(application, keyer)))
+        try:
+            row = application_row(application, keyer)
+        except ApplicationValidationError as exc:
+            mapped.append((number, LineError(number, _reason(exc), application.application_id)))
+            continue
+        except Exception as exc:  # whatever the mapping cannot key costs its line, not the batch
+            reason = f"(application): cannot be mapped to the graph ({type(exc).__name__})"
+            mapped.append((number, LineError(number, reason, application.application_id)))
+            continue
+        mapped.append((number, row))
     return mapped
 
 
 def _mapped_chunks(
-    lines: BinaryIO, keyer: PersonalDataKeyer, workers: int
+    lines: BinaryIO, keyer: PersonalDataKeyer, workers: int, stop: threading.Event | None = None
 ) -> Generator[tuple[_Chunk, list[_Mapped]], None, None]:
     """Each chunk of the file with its lines validated and mapped, in file order.
 
     With workers, a few chunks are in flight at once (enough to keep every worker busy
     while this process writes); closing the generator early shuts the workers down.
+    Once ``stop`` is set no further chunk is read.
     """
-    chunks = _read_chunks(lines)
+    chunks = _read_chunks(lines, stop)
     if workers == 0:
-        for first_line, raw in chunks:
-            yield _Chunk(first_line, [len(r) for r in raw]), _map_lines(first_line, raw, keyer)
+        for chunk, raw in chunks:
+            yield chunk, _map_lines(chunk.first_line, raw, keyer, chunk.too_long)
         return
     # fork keeps start-up cheap (no re-import); elsewhere the platform's default method.
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(keyer,)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(keyer, os.getpid())
+    ) as pool:
         in_flight: deque[tuple[_Chunk, Future[list[tuple[int, tuple[object, ...] | LineError]]]]] = deque()
+        unreadable: ApplicationFileError | None = None
         try:
-            for first_line, raw in chunks:
-                in_flight.append(
-                    (_Chunk(first_line, [len(r) for r in raw]), pool.submit(_map_in_worker, first_line, raw))
-                )
-                if len(in_flight) > 2 * workers:
-                    yield _received(*in_flight.popleft())
+            try:
+                for chunk, raw in chunks:
+                    in_flight.append((chunk, pool.submit(_map_in_worker, chunk.first_line, raw, chunk.too_long)))
+                    if len(in_flight) > 2 * workers:
+                        yield _received(*in_flight.popleft())
+            except ApplicationFileError as exc:
+                unreadable = exc  # raised once the chunks read before it are through
             while in_flight:
                 yield _received(*in_flight.popleft())
+            if unreadable is not None:
+                raise unreadable
         finally:
             for _, future in in_flight:
                 future.cancel()
 
 
-def _read_chunks(lines: BinaryIO) -> Iterator[tuple[int, list[bytes]]]:
+def _read_chunks(lines: BinaryIO, stop: threading.Event | None = None) -> Iterator[tuple[_Chunk, list[bytes]]]:
+    """Chunks of at most ``_CHUNK_LINES`` lines and about ``_CHUNK_BYTES``; a line too long is read as empty."""
+    raw: list[bytes] = []
+    sizes: list[int] = []
+    too_long: set[int] = set()
     first_line = 1
-    while raw := list(islice(lines, _CHUNK_LINES)):
-        yield first_line, raw
-        first_line += len(raw)
+    total = 0
+    try:
+        for number, line, size in read_lines(lines):
+            if line is None:
+                too_long.add(number)
+                line = b""
+            raw.append(line)
+            sizes.append(size)
+            total += len(line)
+            if len(raw) >= _CHUNK_LINES or total >= _CHUNK_BYTES:
+                yield _Chunk(first_line, sizes, frozenset(too_long)), raw
+                first_line += len(raw)
+                raw, sizes, too_long, total = [], [], set(), 0
+                if stop is not None and stop.is_set():
+                    return
+    except ApplicationFileError:  # the lines read before it are still ingested
+        if raw:
+            yield _Chunk(first_line, sizes, frozenset(too_long)), raw
+        raise
+    if raw:
+        yield _Chunk(first_line, sizes, frozenset(too_long)), raw
 
 
 _worker_keyer: PersonalDataKeyer | None = None
 
 
-def _start_worker(keyer: PersonalDataKeyer) -> None:
+def _start_worker(keyer: PersonalDataKeyer, parent: int) -> None:
     global _worker_keyer
+    start_worker(parent)
     _worker_keyer = keyer
     saved = gc.get_threshold()
     gc.set_threshold(max(saved[0], 50_000), *saved[1:])
 
 
-def _map_in_worker(first_line: int, lines: list[bytes]) -> list[tuple[int, tuple[object, ...] | LineError]]:
+def _map_in_worker(
+    first_line: int, lines: list[bytes], too_long: frozenset[int]
+) -> list[tuple[int, tuple[object, ...] | LineError]]:
     """:func:`_map_lines` in a worker; rows go back as plain tuples (the cheapest to pickle)."""
     assert _worker_keyer is not None
     return [
         (number, item if isinstance(item, LineError) else tuple(item))
-        for number, item in _map_lines(first_line, lines, _worker_keyer)
+        for number, item in _map_lines(first_line, lines, _worker_keyer, too_long)
     ]
 
 

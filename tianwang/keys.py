@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tianwang.application import Application
+from tianwang.errors import ApplicationValidationError, FieldError
 from tianwang.identifiers import is_valid_credit_code, normalize_account, normalize_address, normalize_phone
 from tianwang.privacy import PersonalDataKeyer
 
@@ -74,9 +75,21 @@ class PersonalKeys:
 
 
 def personal_keys(application: Application, keyer: PersonalDataKeyer) -> PersonalKeys:
-    """The keys of ``application``'s personal data under ``keyer`` (the application is validated)."""
+    """The keys of ``application``'s personal data under ``keyer`` (the application is validated).
+
+    Raises
+    ------
+    ApplicationValidationError
+        If a field has nothing left to key it by (naming the field, never the value).
+    """
     a = application.applicant
     user = application.vehicle.user_id_number
+    try:
+        address_hash = keyer.address(normalize_address(a.address))
+    except ValueError:  # validation refuses such an address; a model built without it is refused here
+        raise ApplicationValidationError(
+            [FieldError("applicant.address", "has no letter or digit to key it by")], application.application_id
+        ) from None
     return PersonalKeys(
         id_hash=keyer.id_number(a.id_number),
         phone_hash=keyer.phone(a.phone),
@@ -84,7 +97,7 @@ def personal_keys(application: Application, keyer: PersonalDataKeyer) -> Persona
         account_hash=keyer.account(a.bank_account) if a.bank_account else None,
         vehicle_user_hash=keyer.id_number(user) if user else None,
         contact_hashes=tuple(keyer.phone(c.phone) for c in a.emergency_contacts),
-        address_hash=keyer.address(normalize_address(a.address)),
+        address_hash=address_hash,
         device_id=a.device_id,
         employer_key=employer_key(a.employer.name, a.employer.credit_code),
     )

@@ -44,11 +44,12 @@ JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the metri
 @contextmanager
 def _fail_cleanly() -> Iterator[None]:
     from tianwang.errors import TianwangError
+    from tianwang.terminal import safe
 
     try:
         yield
     except TianwangError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {safe(exc)}")
         raise typer.Exit(2) from None
 
 
@@ -173,11 +174,14 @@ def register(app: typer.Typer) -> None:
 
         Applications are validated, written into the graph and scored; decisions are
         also recorded in the decision log beside the store. A bad line is reported
-        (fields and reasons, never values) and skipped. Exit status 1 if any line was bad.
+        (fields and reasons, never values) and skipped, as is an application whose id is
+        stored already with other content; the others are scored. Exit status 1 if any
+        line was bad.
         """
         from graph_schema import open_store
         from tianwang.application import parse_application
-        from tianwang.errors import ApplicationValidationError
+        from tianwang.errors import ApplicationConflictError, ApplicationValidationError
+        from tianwang.ndjson import TOO_LONG, read_lines
         from tianwang.scoring import (
             ConfigSource,
             ScoringPipeline,
@@ -186,21 +190,30 @@ def register(app: typer.Typer) -> None:
         )
         from tianwang.scoring.maintenance import WalCheckpointer
         from tianwang.settings import load_settings
+        from tianwang.terminal import safe
 
-        bad = 0
+        bad = scored = 0
+
+        def reject(number: int, why: object) -> None:
+            nonlocal bad
+            bad += 1
+            console.print(f"[yellow]rejected[/yellow] line {number}: {safe(why)}")
+
         with _fail_cleanly():
             settings = load_settings(**({"db_path": db} if db is not None else {}))
             applications = []
             with file.open("rb") as lines:
-                for number, raw in enumerate(lines, start=1):
+                for number, raw, _ in read_lines(lines):
+                    if raw is None:
+                        reject(number, TOO_LONG)
+                        continue
                     if not raw.strip():
                         continue
                     try:
-                        applications.append(parse_application(raw))
+                        applications.append((parse_application(raw), number))
                     except ApplicationValidationError as exc:
-                        bad += 1
-                        console.print(f"[yellow]rejected[/yellow] line {number}: {exc}")
-            applications.sort(key=lambda a: (a.submitted_ts, a.application_id))
+                        reject(number, exc)
+            applications.sort(key=lambda a: (a[0].submitted_ts, a[0].application_id))
             side = scoring_db_path(settings.db_path)
             source = ConfigSource(_config_path(config), _registry())
             with (
@@ -214,16 +227,21 @@ def register(app: typer.Typer) -> None:
                 pipeline = ScoringPipeline(store, source, ScoringRecords.open(side, store.keyer))
                 sink = output.open("wb") if output is not None else sys.stdout.buffer
                 try:
-                    for application in applications:
-                        decision = pipeline.score(application)
+                    for application, number in applications:
+                        try:
+                            decision = pipeline.score(application)
+                        except (ApplicationConflictError, ApplicationValidationError) as exc:
+                            reject(number, exc)  # like ingest: this application is refused, the others scored
+                            continue
                         sink.write(orjson.dumps(decision.as_dict()) + b"\n")
+                        scored += 1
                 finally:
                     pipeline.close()
                     if output is not None:
                         sink.close()
                     else:
                         sink.flush()
-        console.print(f"scored {len(applications):,} applications, {bad} rejected lines")
+        console.print(f"scored {scored:,} applications, {bad} rejected lines")
         if bad:
             raise typer.Exit(1)
 

@@ -6,6 +6,7 @@
 | ``TIANWANG_SECRET`` | HMAC secret for personal-data keys (32+ bytes) | a dev secret, refused in prod |
 | ``TIANWANG_STORE`` | ``embedded`` or ``neo4j`` | ``neo4j`` when ``TIANWANG_NEO4J_URI`` is set, else ``embedded`` |
 | ``TIANWANG_DB_PATH`` | SQLite file of the embedded store | ``~/.local/share/tianwang/graph.db`` |
+| ``TIANWANG_LOCK_TIMEOUT`` | seconds a write to the embedded store waits for another process's lock | ``30`` |
 | ``TIANWANG_NEO4J_URI`` | Bolt URI of Neo4j (``neo4j://`` or ``bolt://``, ``+s`` for TLS) | unset |
 | ``TIANWANG_NEO4J_USER`` / ``_PASSWORD`` | credentials; leave unset for a server with auth off | unset |
 | ``TIANWANG_NEO4J_DATABASE`` | database name | ``neo4j`` |
@@ -46,6 +47,7 @@ class Settings(BaseSettings):
     secret: SecretStr = SecretStr(DEV_SECRET)
     store: Literal["embedded", "neo4j"] | None = None
     db_path: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "tianwang" / "graph.db")
+    lock_timeout: float = Field(default=30.0, ge=0, le=86_400)
     neo4j_uri: str | None = None
     neo4j_user: str | None = None
     neo4j_password: SecretStr | None = None

@@ -15,7 +15,7 @@ from graph_schema.values import BulkUpsertResult
 from tests.builders import application
 from tianwang import ingest as ingest_module
 from tianwang.cli import app as cli
-from tianwang.errors import StoreError
+from tianwang.errors import IngestAbortedError, StoreError
 from tianwang.ingest import ingest_file
 from tianwang.privacy import PersonalDataKeyer
 
@@ -101,8 +101,9 @@ def test_a_failed_batch_stops_the_ingest(keyer: PersonalDataKeyer, tmp_path: Pat
                 raise StoreError("embedded store write failed, batch rolled back: disk full")
             return super().write_rows(rows)
 
-    with FailingStore(tmp_path / "f.db", keyer) as store, pytest.raises(StoreError, match="disk full"):
+    with FailingStore(tmp_path / "f.db", keyer) as store, pytest.raises(IngestAbortedError, match="disk full") as info:
         ingest_file(path, store, batch_size=3, workers=workers)
+    assert "3 new applications were committed" in str(info.value) and "rerun the same file" in str(info.value)
     assert written == [["APP-000001", "APP-000002", "APP-000003"], ["APP-000004", "APP-000005", "APP-000006"]]
     with EmbeddedGraphStore(tmp_path / "f.db", keyer) as store:
         assert store.counts().nodes["Application"] == 3
