@@ -51,6 +51,7 @@ from tianwang.identifiers import (
     normalize_phone,
     parse_resident_id,
 )
+from tianwang.schema_paths import schema_path
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -330,8 +331,13 @@ def _message(error: Mapping[str, Any]) -> str:
 
 
 def errors_from_pydantic(exc: ValidationError) -> list[FieldError]:
-    """Field errors of a pydantic :class:`ValidationError`, without the input values."""
-    return [FieldError(_field_path(tuple(e["loc"])), _message(e)) for e in exc.errors(include_input=False)]
+    """Field errors of a pydantic :class:`ValidationError`, without the input values.
+
+    Fields are named by their path in the schema; an unknown key of the input (it may
+    be personal data, markup or terminal control) is named ``(unknown field)``.
+    """
+    return [FieldError(schema_path(_field_path(tuple(e["loc"])), Application), _message(e))
+            for e in exc.errors(include_input=False)]
 
 
 def _guess_id(data: Any) -> str | None:

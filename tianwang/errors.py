@@ -47,16 +47,12 @@ class ApplicationValidationError(TianwangError, ValueError):
 
     The message lists the fields and reasons but never the offending values, so it
     is safe to log even when the value was an identity number or a phone. Fields are
-    named by their schema path; an unknown key of the input is named ``(unknown field)``
-    (:func:`tianwang.schema_paths.schema_path`), never echoed.
+    named by their schema path; validation names an unknown key of the input
+    ``(unknown field)`` (:func:`tianwang.schema_paths.schema_path`), never echoes it.
     """
 
     def __init__(self, errors: list[FieldError], application_id: str | None = None) -> None:
-        from tianwang.schema_paths import schema_path  # it reads the schema, which imports this module
-
-        # an unknown key of the input is no schema path: it may be personal data or terminal control
-        self.errors = [e if schema_path(e.field) == e.field else FieldError(schema_path(e.field), e.message)
-                       for e in errors]
+        self.errors = list(errors)
         self.application_id = application_id
         who = f"application {application_id!r}" if application_id else "application"
         listed = "; ".join(str(e) for e in self.errors)

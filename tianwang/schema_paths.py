@@ -27,17 +27,15 @@ _TOKEN = re.compile(r"(?:\[(\d{1,3})\]|(?:^|\.)([a-z_][a-z0-9_]*))(?=[.[]|$)")
 
 
 @lru_cache(maxsize=1024)
-def schema_path(path: str) -> str:
-    """``path`` when it names a field of the application schema, else its schema part and ``(unknown field)``.
+def schema_path(path: str, schema: type[BaseModel]) -> str:
+    """``path`` when it names a field of ``schema``, else its schema part and ``(unknown field)``.
 
     Past a field that holds a plain value (where pydantic may add the name of a type it
     tried), the path ends at that field.
     """
     if path == _WHOLE:
         return path
-    from tianwang.application import Application  # the schema imports the errors that call this
-
-    at: Any = Application
+    at: Any = schema
     known = ""
     position = 0
     while position < len(path):
