@@ -9,9 +9,9 @@ from graph_schema.embedded import EmbeddedGraphStore
 from graph_schema.store import GraphStore
 from tests.conftest import TEST_SECRET
 from tests.rings.helpers import ring_applications
+from tianwang.cli.rings import register as register_rings
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.rings import detect_rings
-from tianwang.rings.cli import register_rings
 
 WEB = {"APP-000001", "APP-000002", "APP-000003", "APP-000004"}
 HOUSEHOLD = {"APP-000005", "APP-000006", "APP-000007"}

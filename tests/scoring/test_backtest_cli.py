@@ -9,8 +9,8 @@ import typer
 from typer.testing import CliRunner
 
 from tianwang.backtest import run_backtest
+from tianwang.cli.scoring import register
 from tianwang.scoring import DEFAULT_CONFIG_PATH, load_config
-from tianwang.scoring_cli import register
 
 from ..builders import application
 from .helpers import registry

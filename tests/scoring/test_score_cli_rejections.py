@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from graph_schema.embedded import EmbeddedGraphStore
 from tianwang import ndjson
 from tianwang.application import parse_application
+from tianwang.cli.scoring import register
 from tianwang.errors import ApplicationValidationError
 from tianwang.privacy import PersonalDataKeyer
-from tianwang.scoring_cli import register
 
 from ..builders import application
 from .helpers import config

@@ -1,6 +1,6 @@
 """The scoring commands of the ``tianwang`` CLI: ``score``, ``backtest`` and ``evaluate``.
 
-:func:`register` adds them to the main Typer app (``tianwang/cli.py`` calls it).
+:func:`register` adds them to the main Typer app (:mod:`tianwang.cli`).
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -19,11 +17,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tianwang.cli.common import console, fail_cleanly, out
+
 __all__ = ["register"]
 
 log = logging.getLogger(__name__)
-console = Console(stderr=True)
-out = Console()
 
 ConfigOption = Annotated[
     Path | None,
@@ -39,18 +37,6 @@ TrainOption = Annotated[
     float, typer.Option("--train-fraction", min=0.0, max=0.99, help="Share of labelled applications to train on.")
 ]
 JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON to this file.")]
-
-
-@contextmanager
-def _fail_cleanly() -> Iterator[None]:
-    from tianwang.errors import TianwangError
-    from tianwang.terminal import safe
-
-    try:
-        yield
-    except TianwangError as exc:
-        console.print(f"[red]error:[/red] {safe(exc)}")
-        raise typer.Exit(2) from None
 
 
 def _registry() -> Any:
@@ -103,7 +89,7 @@ def _run_backtest(
     from tianwang.backtest import run_backtest
     from tianwang.scoring.config import load_config
 
-    with _fail_cleanly():
+    with fail_cleanly():
         loaded = load_config(_config_path(config), _registry())
 
         def write(decision: Any, label: Any) -> None:
@@ -128,7 +114,7 @@ def _run_backtest(
 def _evaluate_public(dataset: str, json_out: Path | None) -> None:
     from embeddings.public_eval import evaluate_public
 
-    with _fail_cleanly():
+    with fail_cleanly():
         result = evaluate_public(dataset)
     table = Table(title=f"{result.dataset}: {result.model}")
     table.add_column("split", justify="right")
@@ -178,19 +164,12 @@ def register(app: typer.Typer) -> None:
         stored already with other content; the others are scored. Exit status 1 if any
         line was bad.
         """
-        from graph_schema import open_store
         from tianwang.application import parse_application
+        from tianwang.cli.terminal import safe
         from tianwang.errors import ApplicationConflictError, ApplicationValidationError
         from tianwang.ndjson import TOO_LONG, read_lines
-        from tianwang.scoring import (
-            ConfigSource,
-            ScoringPipeline,
-            ScoringRecords,
-            scoring_db_path,
-        )
-        from tianwang.scoring.maintenance import WalCheckpointer
+        from tianwang.runtime import open_runtime
         from tianwang.settings import load_settings
-        from tianwang.terminal import safe
 
         bad = scored = 0
 
@@ -199,7 +178,7 @@ def register(app: typer.Typer) -> None:
             bad += 1
             console.print(f"[yellow]rejected[/yellow] line {number}: {safe(why)}")
 
-        with _fail_cleanly():
+        with fail_cleanly():
             settings = load_settings(**({"db_path": db} if db is not None else {}))
             applications = []
             with file.open("rb") as lines:
@@ -214,17 +193,9 @@ def register(app: typer.Typer) -> None:
                     except ApplicationValidationError as exc:
                         reject(number, exc)
             applications.sort(key=lambda a: (a[0].submitted_ts, a[0].application_id))
-            side = scoring_db_path(settings.db_path)
-            source = ConfigSource(_config_path(config), _registry())
-            with (
-                open_store(settings, "neo4j" if settings.store == "neo4j" and db is None else "embedded") as store,
-                ExitStack() as checkpoints,
-            ):
-                # SQLite checkpoints its log inside whichever commit crosses 1,000 pages (an fsync);
-                # background checkpoints keep that off the path of each decision
-                for sqlite_file in ([settings.db_path] if store.kind == "embedded" else []) + [side]:
-                    checkpoints.enter_context(WalCheckpointer(sqlite_file))
-                pipeline = ScoringPipeline(store, source, ScoringRecords.open(side, store.keyer))
+            kind = "neo4j" if settings.store == "neo4j" and db is None else "embedded"
+            with open_runtime(settings, store=kind, config=_config_path(config)) as runtime:
+                pipeline = runtime.pipeline
                 sink = output.open("wb") if output is not None else sys.stdout.buffer
                 try:
                     for application, number in applications:
@@ -236,7 +207,6 @@ def register(app: typer.Typer) -> None:
                         sink.write(orjson.dumps(decision.as_dict()) + b"\n")
                         scored += 1
                 finally:
-                    pipeline.close()
                     if output is not None:
                         sink.close()
                     else:

@@ -1,6 +1,6 @@
 """``tianwang rings``: the ring detection batch job from the command line.
 
-:func:`register_rings` adds the ``rings`` sub-app to the main CLI.
+:func:`register` adds the ``rings`` sub-app to the main CLI.
 """
 
 from __future__ import annotations
@@ -10,17 +10,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
+from tianwang.cli.common import console, out
 from tianwang.rings.projection import ProjectionSettings
 
 if TYPE_CHECKING:
     from tianwang.rings.job import RingReport
 
-__all__ = ["read_labels", "register_rings", "ring_table"]
 
-console = Console(stderr=True)
+__all__ = ["read_labels", "register", "ring_table"]
 
 
 def read_labels(path: Path) -> dict[str, bool]:
@@ -60,7 +59,7 @@ _SHORT = {"BankAccount": "account", "Phone": "phone", "Device": "device", "Perso
           "Vehicle": "vehicle", "Address": "address", "Employer": "employer", "InflatedDeal": "deal"}
 
 
-def register_rings(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add the ``rings`` sub-app (``rings detect``) to ``app``."""
     rings_app = typer.Typer(
         name="rings", help="Fraud rings: community detection over the whole graph.", no_args_is_help=True
@@ -88,16 +87,17 @@ def register_rings(app: typer.Typer) -> None:
 
         Ring ids of the rings stored now are kept where a ring mostly keeps its members.
         """
-        from graph_schema import open_store
+        from tianwang.cli.terminal import safe
         from tianwang.errors import TianwangError
         from tianwang.rings.job import detect_rings
         from tianwang.rings.projection import ProjectionSettings
+        from tianwang.runtime import open_graph
         from tianwang.settings import load_settings
 
         try:
             settings = load_settings(**({"db_path": db} if db is not None else {}))
             confirmed = read_labels(labels) if labels is not None else None
-            with open_store(settings, "embedded" if db is not None else None) as store:
+            with open_graph(settings, "embedded" if db is not None else None) as store:
                 report = detect_rings(
                     store,
                     labels=confirmed,
@@ -108,9 +108,9 @@ def register_rings(app: typer.Typer) -> None:
                     write=not dry_run,
                 )
         except (TianwangError, ValueError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(f"[red]error:[/red] {safe(exc)}")
             raise typer.Exit(2) from None
-        Console().print(ring_table(report, top))
+        out.print(ring_table(report, top))
         stages = ", ".join(f"{k} {v:.2f} s" for k, v in report.timings.items())
         console.print(
             f"{report.applicants:,} applicants, {report.links:,} links, {report.hubs:,} hubs dropped; "

@@ -1,6 +1,6 @@
 """``tianwang similarity``: rebuild the index of confirmed fraud behind ``known_fraud_similarity``.
 
-:func:`register_similarity` adds the ``similarity`` sub-app to the main CLI;
+:func:`register` adds the ``similarity`` sub-app to the main CLI;
 :func:`rebuild_similarity_index` is the batch job it runs.
 
 The store keeps only redacted applications, so the embeddings are computed from the
@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+
+from tianwang.cli.common import console
 
 if TYPE_CHECKING:
     from detectors.known_fraud_similarity import KnownFraudSimilarityDetector
     from graph_schema.store import GraphStore
 
-__all__ = ["RebuildReport", "rebuild_similarity_index", "register_similarity"]
 
-console = Console(stderr=True)
+__all__ = ["RebuildReport", "rebuild_similarity_index", "register"]
+
 
 _DETECTOR = "known_fraud_similarity"
 
@@ -88,9 +89,10 @@ def rebuild_similarity_index(
     """
     from detectors.context import ApplicantResolver, LabelledContext, build_context
     from detectors.known_fraud_similarity import KnownFraudSimilarityDetector
-    from graph_schema.embedded import EmbeddedGraphStore
     from tianwang.backtest import read_applications, read_labels
-    from tianwang.privacy import PersonalDataKeyer
+    from tianwang.keys import personal_keys
+    from tianwang.runtime import open_graph
+    from tianwang.settings import load_settings
 
     started = time.perf_counter()
     applications, _ = read_applications(applications_path)
@@ -103,13 +105,15 @@ def rebuild_similarity_index(
     history: list[LabelledContext] = []
     with tempfile.TemporaryDirectory(prefix="tianwang-similarity-") as tmp:
         replay = store is None
-        graph = store if store is not None else EmbeddedGraphStore(Path(tmp) / "replay.db", PersonalDataKeyer(secret))
+        graph = store if store is not None else open_graph(
+            load_settings(db_path=Path(tmp) / "replay.db", secret=secret.decode()), "embedded")
         try:
             for i, app in enumerate(ordered):
+                keys = personal_keys(app, graph.keyer)
                 if replay:
-                    graph.upsert_application(app)
-                context = build_context(app, graph.keyer, view=graph.as_of(app.submitted_ts), window=window,
-                                        applicants=applicants)
+                    graph.upsert_application(app, keys)
+                context = build_context(app, graph.keyer, keys=keys, view=graph.as_of(app.submitted_ts),
+                                        window=window, applicants=applicants)
                 applicants.remember(app.application_id, context.keys.id_hash)
                 detector.observe(context)
                 label = labels.get(app.application_id)
@@ -135,7 +139,7 @@ def rebuild_similarity_index(
     )
 
 
-def register_similarity(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add the ``similarity`` sub-app (``similarity rebuild``) to ``app``."""
     similarity_app = typer.Typer(
         name="similarity", help="Similarity to known fraud: the FAISS index of confirmed fraud.", no_args_is_help=True
@@ -171,8 +175,8 @@ def register_similarity(app: typer.Typer) -> None:
 
         Point the detector at the file with ``settings: {index_path: <file>}``.
         """
-        from graph_schema import open_store
         from tianwang.errors import TianwangError
+        from tianwang.runtime import open_graph
         from tianwang.settings import load_settings
 
         try:
@@ -183,7 +187,7 @@ def register_similarity(app: typer.Typer) -> None:
                     status.update(f"similarity: embedded {done:,} of {total:,} applications …")
 
                 if db is not None:
-                    with open_store(load_settings(db_path=db), "embedded") as store:
+                    with open_graph(load_settings(db_path=db), "embedded") as store:
                         report = rebuild_similarity_index(applications, labels, out, settings=settings,
                                                           store=store, window_days=window, progress=progress)
                 else:

@@ -1,0 +1,5 @@
+"""``python -m tianwang.cli``: the command line, as ``tianwang``."""
+
+from tianwang.cli import app
+
+app()

@@ -1,0 +1,81 @@
+"""What every command of the command line shares: consoles, store options, clean failures, progress."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from graph_schema.store import GraphStore
+from tianwang.cli.terminal import safe
+from tianwang.errors import TianwangError
+from tianwang.runtime import open_graph
+from tianwang.settings import Settings, load_settings
+
+__all__ = ["DbOption", "StoreKind", "StoreOption", "console", "fail_cleanly", "open_graph_for", "out", "progress",
+           "settings_for"]
+
+console = Console(stderr=True)
+out = Console()
+
+
+class StoreKind(StrEnum):
+    embedded = "embedded"
+    neo4j = "neo4j"
+
+
+StoreOption = Annotated[
+    StoreKind | None,
+    typer.Option(
+        "--store",
+        help="Graph store; default from TIANWANG_STORE, else neo4j if TIANWANG_NEO4J_URI is set, else embedded.",
+    ),
+]
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db", help="SQLite file of the embedded store (default TIANWANG_DB_PATH); implies --store embedded."
+    ),
+]
+
+
+def settings_for(db: Path | None = None) -> Settings:
+    """The settings, with ``--db`` as the embedded store's file when given."""
+    overrides = {"db_path": db} if db is not None else {}
+    return load_settings(**overrides)
+
+
+def open_graph_for(store: StoreKind | None, db: Path | None) -> GraphStore:
+    """The store asked for; ``--db`` alone means the embedded store."""
+    kind = store.value if store else ("embedded" if db is not None else None)
+    return open_graph(settings_for(db), kind)
+
+
+@contextmanager
+def fail_cleanly() -> Iterator[None]:
+    """Turn Tianwang errors into one red line and exit status 2."""
+    try:
+        yield
+    except TianwangError as exc:
+        console.print(f"[red]error:[/red] {safe(exc)}")
+        raise typer.Exit(2) from None
+
+
+def progress(what: str) -> Progress:
+    """A progress bar on a terminal (quiet elsewhere, as in CI)."""
+    return Progress(
+        TextColumn(f"[bold]{what}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=False,
+    )
