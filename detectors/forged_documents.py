@@ -26,17 +26,21 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from detectors.base import Evidence
 from detectors.context import LabelledContext, ScoringContext
 from detectors.pdf import read_pdf_facts
-from detectors.signals import Finding, SignalDetector
+from detectors.pdf_worker import pdf_workers
+from detectors.signals import Finding, SignalDetector, SignalSettings
 from tianwang.application import Document
 
-__all__ = ["BANK_CODES", "EDITING_TOOLS", "ForgedDocumentsDetector"]
+__all__ = ["BANK_CODES", "EDITING_TOOLS", "ForgedDocumentsDetector", "ForgedDocumentsSettings"]
 
 #: Statement-template prefixes of Chinese banks, by the bank's name as it appears on statements.
 BANK_CODES: dict[str, str] = {
@@ -75,8 +79,22 @@ def _round_and_regular(deposits: Sequence[float]) -> bool:
     return len(deposits) >= 3 and len(set(deposits)) == 1 and deposits[0] >= 1000 and deposits[0] % 100 == 0
 
 
+class ForgedDocumentsSettings(SignalSettings):
+    """``pdf_ms``: the time one call may spend reading raw PDF attachments, all of them together.
+
+    Keep it below the detector's ``budget_ms``: PDFs are read in worker processes
+    (:mod:`detectors.pdf_worker`), and one not read in this time is left unread.
+    """
+
+    pdf_ms: float = Field(default=40.0, gt=0, le=10_000)
+
+
 class ForgedDocumentsDetector(SignalDetector):
-    """Flags supporting documents that look made up or edited."""
+    """Flags supporting documents that look made up or edited.
+
+    Building one starts the PDF worker processes (pypdf is imported there, at start-up,
+    not in the first call's budget).
+    """
 
     name = "forged_documents"
     version = "1"
@@ -96,9 +114,11 @@ class ForgedDocumentsDetector(SignalDetector):
         "SEAL_OF_AGENCY": 0.5,
         "DOCUMENT_REUSED": 3.0,
     }
+    Settings = ForgedDocumentsSettings
 
     def __init__(self, settings: Any = None) -> None:
         super().__init__(settings)
+        pdf_workers()
         self._issuer_docs: Counter[str] = Counter()
         self._issuer_producers: set[tuple[str, str]] = set()
         self._issuer_templates: set[tuple[str, str]] = set()
@@ -144,11 +164,13 @@ class ForgedDocumentsDetector(SignalDetector):
                 f"declared income {income:,.0f} is {inflow:.1f}x the median monthly deposit, and no salary is paid in",
                 (Evidence("documents[].monthly_deposits", f"x{inflow:.2f}", detail="declared over median deposit"),),
             ))
+        pdf_deadline = time.monotonic() + self.settings.pdf_ms / 1000
         for i, doc in enumerate(app.documents):
-            out.extend(self._document_findings(context, i, doc))
+            out.extend(self._document_findings(context, i, doc, pdf_deadline))
         return out
 
-    def _document_findings(self, context: ScoringContext, i: int, doc: Document) -> list[Finding]:
+    def _document_findings(self, context: ScoringContext, i: int, doc: Document,
+                           pdf_deadline: float) -> list[Finding]:
         app = context.application
         where = f"documents[{i}]"
         kind = doc.type or "document"
@@ -170,7 +192,7 @@ class ForgedDocumentsDetector(SignalDetector):
         producer, created, modified, updates = doc.producer, doc.created_at, doc.modified_at, 0
         raw = context.attachments.get(doc.sha256 or "")
         if raw is not None:
-            pdf = read_pdf_facts(raw)
+            pdf = read_pdf_facts(raw, timeout=max(pdf_deadline - time.monotonic(), 0.0))
             producer = producer or pdf.producer
             created, modified, updates = created or pdf.created_at, modified or pdf.modified_at, pdf.incremental_updates
         if doc.type == "bank_statement":

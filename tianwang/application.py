@@ -5,7 +5,12 @@ models here are the source of truth for the shape described in DESIGN.md.
 
 Validation is strict: strings stay strings, numbers stay numbers, unknown fields are
 rejected, and identifiers are checked (resident id check digit and birth date per
-GB 11643, credit codes per GB 32100, mainland phone numbers). Validated values are
+GB 11643, credit codes per GB 32100, mainland phone numbers). Date-times are ISO-8601
+strings with a zone in the years 1990 to 2100 (:data:`EARLIEST_YEAR`, :data:`LATEST_YEAR`);
+epoch numbers are refused, also as strings of digits. A resident id's birth date is not
+after ``submitted_at``. Names (of the applicant, contacts and employer) and the address
+hold at least one visible letter or digit, so that every value accepted can be keyed in
+the graph (:mod:`graph_schema.mapping`). Validated values are
 normalised (upper-case ``X`` in ids, bare digits in phones and accounts), which is
 what the graph keys are derived from.
 
@@ -33,6 +38,7 @@ from ipaddress import ip_address
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -41,19 +47,25 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from tianwang.errors import ApplicationValidationError, FieldError
 from tianwang.identifiers import (
+    has_visible_text,
     is_mobile,
     is_valid_credit_code,
     normalize_account,
+    normalize_address,
     normalize_phone,
     parse_resident_id,
 )
 from tianwang.schema_paths import schema_path
 
 __all__ = [
+    "EARLIEST_YEAR",
+    "LATEST_YEAR",
     "SCHEMA_VERSION",
     "Applicant",
     "Application",
@@ -79,11 +91,23 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4_RE = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 
 
+#: Date-times (``submitted_at``, a document's dates) must fall within these years, both included.
+EARLIEST_YEAR, LATEST_YEAR = 1990, 2100
+# The start of an ISO-8601 date: a string of digits alone is an epoch number, which is refused.
+_ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _timestamp_input(value: Any) -> Any:
-    """Accept ISO-8601 strings and datetimes only, not epoch numbers."""
-    if isinstance(value, str | datetime):
+    """Accept ISO-8601 strings and datetimes only, not epoch numbers (nor strings of one)."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE_RE.match(value)):
         return value
-    raise ValueError("must be an ISO-8601 date-time string with a zone")
+    raise ValueError("must be an ISO-8601 date-time string with a zone (YYYY-MM-DDThh:mm:ss+08:00), not an epoch")
+
+
+def _plausible_year(value: datetime) -> datetime:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"must be within the years {EARLIEST_YEAR} to {LATEST_YEAR}")
+    return value
 
 
 def _finite(value: float) -> float:
@@ -92,14 +116,40 @@ def _finite(value: float) -> float:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_timestamp_input)]
-"""An ISO-8601 date-time with a time zone (``2026-03-01T09:30:00+08:00``)."""
+Timestamp = Annotated[
+    AwareDatetime, Field(strict=False), BeforeValidator(_timestamp_input), AfterValidator(_plausible_year)
+]
+"""An ISO-8601 date-time with a time zone (``2026-03-01T09:30:00+08:00``) in the years 1990 to 2100.
+
+Epoch numbers are refused, as numbers and as strings of digits.
+"""
 
 Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 """A non-negative amount in CNY."""
 
 Count = Annotated[int, Field(ge=0)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+_BLANK = "must contain a letter or digit (it is blank, punctuation or invisible characters only)"
+
+
+def _visible(value: str) -> str:
+    if not has_visible_text(value):
+        raise ValueError(_BLANK)
+    return value
+
+
+def _keyable_address(value: str) -> str:
+    try:
+        normalize_address(value)  # the form the graph keys an address by (graph_schema.mapping)
+    except ValueError:
+        raise ValueError(_BLANK) from None
+    return _visible(value)
+
+
+Name = Annotated[ShortText, AfterValidator(_visible)]
+"""A name of a person or an organisation: at least one visible letter or digit."""
 Key = Annotated[str, Field(min_length=1, max_length=128)]
 
 
@@ -132,7 +182,7 @@ def _check_resident_id(value: str) -> str:
 class EmergencyContact(_Model):
     """A person the applicant lists as a contact; the phone may be a landline."""
 
-    name: ShortText
+    name: Name
     phone: str
 
     @field_validator("phone")
@@ -144,7 +194,7 @@ class EmergencyContact(_Model):
 class Employer(_Model):
     """The employer the applicant declares."""
 
-    name: ShortText
+    name: Name
     credit_code: str | None = None
     social_insurance_employer: ShortText | None = None
 
@@ -163,9 +213,9 @@ class Applicant(_Model):
     """The person applying, with what they declare and what was checked at intake."""
 
     id_number: str
-    name: ShortText
+    name: Name
     phone: str
-    address: ShortText
+    address: Annotated[ShortText, AfterValidator(_keyable_address)]
     occupation: ShortText
     id_registered_phone: str | None = None
     face_match_score: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
@@ -300,6 +350,20 @@ class Application(_Model):
     vehicle: Vehicle
     credit: Credit
     documents: Annotated[list[Document], Field(max_length=50)] = []
+
+    @model_validator(mode="after")
+    def _born_before_submission(self) -> Application:
+        # Both ids are valid here (GB 11643): the birth date is characters 7 to 14, YYYYMMDD.
+        day = self.submitted_at.strftime("%Y%m%d")
+        late = [(part, "id_number" if part == "applicant" else "user_id_number")
+                for part, number in (("applicant", self.applicant.id_number), ("vehicle", self.vehicle.user_id_number))
+                if number is not None and number[6:14] > day]
+        if late:
+            raise ValidationError.from_exception_data("Application", [
+                InitErrorDetails(type=PydanticCustomError("birth_after_submission", "birth date is after submitted_at"),
+                                 loc=loc, input=None) for loc in late
+            ])
+        return self
 
     @property
     def submitted_ts(self) -> float:

@@ -25,11 +25,13 @@ True
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 __all__ = [
     "PROVINCE_CODES",
     "credit_code_check_char",
+    "has_visible_text",
     "is_mobile",
     "is_valid_credit_code",
     "is_valid_resident_id",
@@ -42,6 +44,7 @@ __all__ = [
     "normalize_address",
     "normalize_phone",
     "parse_resident_id",
+    "printable",
     "resident_id_check_char",
 ]
 
@@ -104,6 +107,8 @@ _LANDLINE_RE = re.compile(r"0[0-9]{2,3}[0-9]{7,8}")
 _PHONE_STRIP = re.compile(r"[\s\-()]")
 _ACCOUNT_STRIP = re.compile(r"[\s\-]")
 _ADDRESS_STRIP = re.compile(r"[\s,，.。;；:：、\-#/\\()（）]")
+# Letters that render as blank space (Hangul fillers): a name made of them names no one.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 
 
 def resident_id_check_char(first17: str) -> str:
@@ -206,6 +211,29 @@ def normalize_address(value: str) -> str:
     return text
 
 
+def has_visible_text(value: str) -> bool:
+    """Whether ``value`` holds at least one visible letter or digit.
+
+    Text made only of whitespace, punctuation, control characters, format characters
+    (zero-width spaces and joiners, bidirectional marks) or blank filler letters does not.
+
+    >>> has_visible_text("\\u200b\\u200d"), has_visible_text("，，"), has_visible_text("王五")
+    (False, False, True)
+    """
+    return any(unicodedata.category(c)[0] in "LN" and c not in _BLANK_LETTERS for c in value)
+
+
+def printable(value: str) -> str:
+    """``value`` without control and format characters; other whitespace becomes a plain space.
+
+    What masks are built from: a masked form must not carry a NUL, an escape sequence or
+    a bidirectional override into a log line or a terminal.
+    """
+    if value.isprintable():  # the common case
+        return value
+    return "".join(c if c.isprintable() else " " for c in value if c.isprintable() or c.isspace())
+
+
 def mask_id_number(value: str) -> str:
     """``110105194912310021`` → ``110***********0021``."""
     return value[:3] + "*" * (len(value) - 7) + value[-4:]
@@ -226,11 +254,11 @@ def mask_account(value: str) -> str:
 
 def mask_name(value: str) -> str:
     """``张三丰`` → ``张**``; ``Li Wei`` → ``L*****``."""
-    value = value.strip()
+    value = printable(value).strip()
     return value[:1] + "*" * max(len(value) - 1, 1) if value else ""
 
 
 def mask_address(value: str) -> str:
     """Keep the first six characters (province and city, usually) of an address."""
-    value = value.strip()
+    value = printable(value).strip()
     return value[:6] + "***" if len(value) > 6 else value[:2] + "***"
