@@ -20,7 +20,7 @@ import pytest
 from detectors.pdf import MAX_PDF_BYTES, read_pdf_facts
 from detectors.pdf_worker import pdf_workers
 from graph_schema.embedded import EmbeddedGraphStore
-from tianwang.scoring import ScoringPipeline
+from tianwang.scoring import ScoringPipeline, ScoringRecords
 from tianwang.scoring.decisions import Decision
 
 from ..builders import application
@@ -80,7 +80,7 @@ def test_a_hostile_pdf_is_abandoned_in_its_worker_and_does_not_stall_scoring(key
     assert 400_000 < len(hostile) < 500_000
     store = EmbeddedGraphStore(tmp_path / "graph.db", keyer)
     pipeline = ScoringPipeline(store, config({"forged_documents": {"budget_ms": 80, "settings": {"pdf_ms": 40}},
-                                              "multi_lending": {}}))
+                                              "multi_lending": {}}), ScoringRecords.in_memory(keyer))
     pool = pdf_workers()
     count = _Count()
     root = logging.getLogger()
@@ -141,13 +141,14 @@ def test_the_first_pdf_after_start_up_is_read_within_its_budget(tmp_path) -> Non
         sys.path.insert(0, {str(ROOT)!r})
         from graph_schema.embedded import EmbeddedGraphStore
         from tianwang.privacy import PersonalDataKeyer
-        from tianwang.scoring import ScoringPipeline
+        from tianwang.scoring import ScoringPipeline, ScoringRecords
         from tests.builders import application
         from tests.scoring.helpers import config
         raw = {clean_pdf()!r}
         sha = hashlib.sha256(raw).hexdigest()
         store = EmbeddedGraphStore({str(tmp_path / "graph.db")!r}, PersonalDataKeyer(b"x" * 32))
-        pipeline = ScoringPipeline(store, config({{"forged_documents": {{"budget_ms": 80}}}}))
+        pipeline = ScoringPipeline(store, config({{"forged_documents": {{"budget_ms": 80}}}}),
+                                   ScoringRecords.in_memory(store.keyer))
         app = application(1, documents=[{{"type": "bank_statement", "sha256": sha}}])
         decision = pipeline.score(app, attachments={{sha: raw}})
         print(decision.outcomes[0].status, [r.code for _, r in decision.reasons])

@@ -8,12 +8,12 @@ from datetime import date
 import pytest
 
 from graph_schema.embedded import EmbeddedGraphStore
-from graph_schema.mapping import application_row, employer_key
+from graph_schema.mapping import application_row
 from tianwang.application import parse_application
 from tianwang.errors import ApplicationValidationError
 from tianwang.identifiers import mask_address, mask_name
+from tianwang.keys import employer_key
 from tianwang.privacy import PersonalDataKeyer
-from tianwang.scoring import ScoringPipeline
 
 from ..builders import application, resident_id
 from ..scoring.helpers import config
@@ -151,10 +151,10 @@ def test_control_and_format_characters_never_survive_into_masks(name: str, keyer
     assert mask_name("\x00\x00") == ""
 
 
-def test_scoring_refuses_an_unkeyable_address_as_invalid_and_writes_nothing(keyer, tmp_path) -> None:
+def test_scoring_refuses_an_unkeyable_address_as_invalid_and_writes_nothing(keyer, tmp_path, pipelines) -> None:
     # issue 18 item 1: ScoringPipeline.score raised a bare ValueError from the mapping
     store = EmbeddedGraphStore(tmp_path / "graph.db", keyer)
-    pipeline = ScoringPipeline(store, config({"multi_lending": {}}))
+    pipeline = pipelines(store, config({"multi_lending": {}}))
     try:
         before = store.counts()
         for n, address in enumerate(("###", "，，", "\u200b"), start=1):
@@ -163,5 +163,4 @@ def test_scoring_refuses_an_unkeyable_address_as_invalid_and_writes_nothing(keye
         assert store.counts() == before
         assert pipeline.score(application(9)).band == "approve"
     finally:
-        pipeline.close()
         store.close()
