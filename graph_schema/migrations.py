@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, RelType
 from tianwang.errors import StoreError
 
-__all__ = ["EMBEDDED_MIGRATIONS", "MIGRATION_LABEL", "NEO4J_MIGRATIONS", "Migration"]
+__all__ = ["EMBEDDED_MIGRATIONS", "META_LABEL", "MIGRATION_LABEL", "NEO4J_MIGRATIONS", "Migration"]
 
 #: Label of the nodes that record applied Neo4j migrations.
 MIGRATION_LABEL = "TianwangMigration"
+#: Label of the Neo4j store's own bookkeeping nodes (the secret's fingerprint), one per ``key``.
+META_LABEL = "TianwangStoreMeta"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,4 +99,9 @@ NEO4J_MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(2, "range indexes on application and relationship times", _time_indexes()),
+    Migration(
+        3,
+        "one store metadata node per key (two writers binding an empty graph to a secret cannot make two)",
+        (f"CREATE CONSTRAINT tianwang_store_meta_key IF NOT EXISTS FOR (m:{META_LABEL}) REQUIRE m.key IS UNIQUE",),
+    ),
 )

@@ -18,7 +18,7 @@ from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionE
 
 from graph_schema.export import GraphExport, build_export
 from graph_schema.mapping import ApplicationRow
-from graph_schema.migrations import MIGRATION_LABEL, NEO4J_MIGRATIONS
+from graph_schema.migrations import META_LABEL, MIGRATION_LABEL, NEO4J_MIGRATIONS
 from graph_schema.neo4j_writes import replace_rings, write_application_rows
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
 from graph_schema.store import GraphStore
@@ -41,7 +41,6 @@ __all__ = ["Neo4jGraphStore"]
 
 log = logging.getLogger(__name__)
 
-META_LABEL = "TianwangStoreMeta"
 _FAR_FUTURE = 1e300
 _INTERNAL = (MIGRATION_LABEL, META_LABEL)
 
@@ -153,15 +152,17 @@ class Neo4jGraphStore(GraphStore):
         return applied
 
     def _check_fingerprint(self) -> None:
-        """Remember the secret's fingerprint; refuse a non-empty database keyed under another one."""
+        """Refuse at once a database that holds data keyed under another secret.
+
+        Only a check: the first write binds an empty database to its secret, in its own
+        transaction (:func:`~graph_schema.neo4j_writes.claim_fingerprint`).
+        """
         fingerprint = self.keyer.fingerprint()
         rows = self._run(
-            f"MERGE (m:{META_LABEL} {{key: 'keyer_fingerprint'}}) ON CREATE SET m.value = $value "
-            f"WITH m, COUNT {{ MATCH (:{Label.APPLICATION}) }} > 0 AS has_data "
-            "SET m.value = CASE WHEN has_data THEN m.value ELSE $value END RETURN m.value AS value",
-            value=fingerprint,
+            f"OPTIONAL MATCH (m:{META_LABEL} {{key: 'keyer_fingerprint'}}) "
+            f"RETURN m.value AS value, EXISTS {{ MATCH (:{Label.APPLICATION}) }} AS has_data"
         )
-        if rows[0]["value"] != fingerprint:
+        if rows[0]["value"] not in (None, fingerprint) and rows[0]["has_data"]:
             raise ConfigurationError(
                 f"the Neo4j database {self.database!r} at {self.uri} holds data written under another "
                 f"TIANWANG_SECRET (fingerprint {rows[0]['value']}, now {fingerprint}); "
@@ -172,7 +173,7 @@ class Neo4jGraphStore(GraphStore):
     def write_rows(self, rows: list[ApplicationRow]) -> BulkUpsertResult:
         try:
             with self._driver.session(database=self.database) as session:
-                return session.execute_write(write_application_rows, rows)
+                return session.execute_write(write_application_rows, rows, self.keyer.fingerprint())
         except (ServiceUnavailable, SessionExpired) as exc:
             raise StoreUnavailableError(f"Neo4j at {self.uri} is unavailable, batch not written: {exc}") from exc
         except Neo4jError as exc:
@@ -186,7 +187,7 @@ class Neo4jGraphStore(GraphStore):
         ]
         try:
             with self._driver.session(database=self.database) as session:
-                session.execute_write(replace_rings, rows, detected_at)
+                session.execute_write(replace_rings, rows, detected_at, self.keyer.fingerprint())
         except (ServiceUnavailable, SessionExpired) as exc:
             raise StoreUnavailableError(f"Neo4j at {self.uri} is unavailable, rings not written: {exc}") from exc
         except Neo4jError as exc:

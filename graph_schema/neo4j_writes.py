@@ -17,16 +17,50 @@ import orjson
 from neo4j import ManagedTransaction
 
 from graph_schema.mapping import ApplicationRow
+from graph_schema.migrations import META_LABEL
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, rel_type_from_code
 from graph_schema.values import BulkUpsertResult
+from tianwang.errors import ConfigurationError
 
-__all__ = ["replace_rings", "write_application_rows"]
+__all__ = ["claim_fingerprint", "replace_rings", "write_application_rows"]
 
 _APPLICATION_CODE = NODE_TYPES[Label.APPLICATION].code
+_FINGERPRINT = f"(m:{META_LABEL} {{key: 'keyer_fingerprint'}})"
+_HAS_DATA = f"EXISTS {{ MATCH (:{Label.APPLICATION}) }}"
 
 
-def replace_rings(tx: ManagedTransaction, rows: list[dict[str, Any]], detected_at: float) -> None:
+def claim_fingerprint(tx: ManagedTransaction, fingerprint: str) -> None:
+    """Check, in the writing transaction, that the graph is keyed under this secret; bind an empty graph to it.
+
+    A graph that holds applications and records this fingerprint is the common case and
+    takes no lock. Otherwise the fingerprint node is locked (a ``SET`` on it) before the
+    graph is looked at again, so of two writers with different secrets on an empty graph
+    the second waits for the first to commit, then finds its applications and is refused.
+
+    Raises
+    ------
+    ConfigurationError
+        If the graph holds applications written under another secret.
+    """
+    seen = tx.run(f"OPTIONAL MATCH {_FINGERPRINT} RETURN m.value AS value, {_HAS_DATA} AS has_data").single(strict=True)
+    if seen["value"] == fingerprint and seen["has_data"]:
+        return
+    locked = tx.run(
+        f"MERGE {_FINGERPRINT} SET m.claims = coalesce(m.claims, 0) + 1 "
+        f"WITH m RETURN m.value AS value, {_HAS_DATA} AS has_data"
+    ).single(strict=True)
+    if locked["value"] not in (None, fingerprint) and locked["has_data"]:
+        raise ConfigurationError(
+            f"this Neo4j database holds data written under another TIANWANG_SECRET (fingerprint {locked['value']}, "
+            f"now {fingerprint}); use that secret or another database"
+        )
+    if locked["value"] != fingerprint:
+        tx.run(f"MATCH {_FINGERPRINT} SET m.value = $value", value=fingerprint).consume()
+
+
+def replace_rings(tx: ManagedTransaction, rows: list[dict[str, Any]], detected_at: float, fingerprint: str) -> None:
     """Replace every ring in one transaction: old rings detached and deleted, new ones created."""
+    claim_fingerprint(tx, fingerprint)
     tx.run(f"MATCH (r:{Label.RING}) DETACH DELETE r").consume()
     tx.run(f"UNWIND $rows AS row CREATE (r:{Label.RING} {{ring_id: row.id}}) SET r += row.props", rows=rows).consume()
     tx.run(
@@ -37,7 +71,7 @@ def replace_rings(tx: ManagedTransaction, rows: list[dict[str, Any]], detected_a
     ).consume()
 
 
-def write_application_rows(tx: ManagedTransaction, rows: list[ApplicationRow]) -> BulkUpsertResult:
+def write_application_rows(tx: ManagedTransaction, rows: list[ApplicationRow], fingerprint: str) -> BulkUpsertResult:
     """Write a batch in one managed transaction (re-run whole by the driver on a transient error).
 
     Applications are merged first, returning their element ids; only those this
@@ -47,8 +81,10 @@ def write_application_rows(tx: ManagedTransaction, rows: list[ApplicationRow]) -
     node's first occurrence in the batch, as in the embedded store. Every relationship
     touches its application, so creating rather than merging them stays idempotent: a
     concurrent writer of the same application waits on the uniqueness constraint, then
-    finds the node made and writes nothing more.
+    finds the node made and writes nothing more. The secret's fingerprint is checked
+    first (:func:`claim_fingerprint`).
     """
+    claim_fingerprint(tx, fingerprint)
     result = BulkUpsertResult()
     first: dict[str, ApplicationRow] = {}
     for row in rows:
