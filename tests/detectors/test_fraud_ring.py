@@ -370,3 +370,42 @@ def test_the_dealer_curve_stays_finite_when_the_share_separates_fraud_perfectly(
     assert np.isfinite(intercept) and np.isfinite(slope) and slope > 0
     assert _sigmoid(intercept + slope * 0.6) > 0.9 > 0.1 > _sigmoid(intercept + slope * 0.05)
     assert _sigmoid(-1000.0) == 0.0 and _sigmoid(1000.0) == 1.0
+
+
+def test_batch_and_online_weigh_a_shared_landline_alike_weak_in_both(tmp_path, keyer):
+    """Four applicants who share only a home landline (listed as emergency contact): the batch job's ring and
+    the ring the detector sees them form between runs have the same, weak, description and the same risk."""
+    from tianwang.rings.job import detect_rings_in_export
+    from tianwang.rings.links import LANDLINE, LANDLINE_WEIGHT
+
+    graph = EmbeddedGraphStore(tmp_path / "landline.db", keyer)
+    home = {"applicant.emergency_contacts": [{"name": "家", "phone": "055162345678"}]}
+    applications = [app(n, **home) for n in (41, 42, 43, 44)]
+    detector = FraudRingDetector({"local_rings": True})
+    for application in applications[:3]:
+        detector.observe(context(graph, application))
+    online = detector.score(context(graph, applications[3]))
+
+    export = graph.export_edges()
+    assert export.landline is not None and int(export.landline.sum()) == 1
+    (ring,) = [r for r in detect_rings_in_export(export).rings if len(r.members) == 4]
+    assert ring.statistics.shared.get(LANDLINE) == 1 and "Phone" not in ring.statistics.shared
+    assert ring.statistics.strong_member_share == 0.0  # a landline makes no link strong, in batch too
+    reason = online.reasons[0]
+    assert reason.code == "FORMS_RING" and "landline 0551" in reason.text
+    assert f"risk {ring.risk:.2f}" in reason.text  # the same statistics, the same risk
+    # shared by 4 in batch (3 others online): LANDLINE_WEIGHT / log2(4) on both sides
+    assert detector.settings.link_weights["landline"] == LANDLINE_WEIGHT
+    assert online.score == pytest.approx(ring.risk * (1 - np.exp(-1.5 * LANDLINE_WEIGHT / 2)), rel=1e-6)
+    graph.close()
+
+
+def test_the_pipeline_binds_its_store_so_the_detector_reads_rings_without_the_views(store):
+    from tests.scoring.helpers import config
+    from tianwang.scoring.pipeline import ScoringPipeline
+
+    pipeline = ScoringPipeline(store, config({"fraud_ring": {"budget_ms": 30000}}))
+    detector = pipeline.loaded.detectors["fraud_ring"]
+    assert detector.rings.store is store
+    assert detector.rings.load() is detector.index and len(detector.index) >= 1
+    pipeline.close()
