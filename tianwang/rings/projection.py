@@ -85,8 +85,7 @@ DEFAULT_LABEL_WEIGHTS: dict[str, float] = {
 
 #: Labels whose hub limit differs from ``max_sharing``: a phone listed as the emergency
 #: contact of a few dozen applicants (a dealer's sales manager behind collusion rings)
-#: still links them; measured with ``bench/rings.py`` (dealer-collusion recall 0.59 ->
-#: 0.66 at 100k, seed 12, precision unchanged).
+#: still links them (measured in ``docs/rings.md``).
 DEFAULT_MAX_SHARING_BY_LABEL: dict[str, int] = {Label.PHONE: 60}
 
 _SUBMITTED = RELATIONSHIP_TYPES[RelType.SUBMITTED].code
