@@ -274,6 +274,18 @@ def test_export_carries_deal_terms(store: GraphStore) -> None:
     assert sorted(earlier.node_key[int(n)] for n in earlier.deals.node) == ["APP-000001", "APP-000002"]
 
 
+def test_export_marks_the_phones_that_are_not_mobiles(store: GraphStore) -> None:
+    """``landline``: the contact's home landline, not the applicants' mobiles; as of a moment too."""
+    home = {"applicant.emergency_contacts": [{"name": "家", "phone": "055162345678"}]}
+    store.upsert_applications([app(1, **home), app(2, **home), app(3)])
+    export = store.export_edges()
+    assert export.landline is not None and len(export.landline) == export.num_nodes
+    phones = export.node_label == NODE_TYPES[Label.PHONE].code
+    assert int(export.landline.sum()) == 1 and bool(phones[export.landline].all()) and int(phones.sum()) >= 4
+    earlier = store.as_of(app(1).submitted_ts).export_edges()
+    assert earlier.landline is not None and int(earlier.landline.sum()) == 1
+
+
 def test_clear(store: GraphStore) -> None:
     store.upsert_applications(ring_of_three())
     store.clear()
