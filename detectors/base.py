@@ -40,6 +40,7 @@ from tianwang.errors import ConfigurationError, TianwangError
 
 if TYPE_CHECKING:
     from detectors.context import LabelledContext, ScoringContext
+    from graph_schema.store import GraphStore
 
 __all__ = [
     "Detector",
@@ -243,6 +244,13 @@ class Detector(ABC):
     def check_fitted(self) -> None:
         if self.needs_training and not self.is_fitted:
             raise DetectorNotFittedError(f"detector {self.name!r} needs fit() on labelled history before score()")
+
+    def bind(self, store: GraphStore) -> None:  # noqa: B027 - a hook, empty by default
+        """Use ``store`` for what the detector reads of the whole graph (rings, say), not per application.
+
+        The pipeline calls this with its store for every detector of a configuration,
+        before the detector is fitted or scores. The default does nothing.
+        """
 
     def observe(self, context: ScoringContext) -> None:  # noqa: B027 - a hook, empty by default
         """See an application the store now holds (ingested or scored), after any vote on it.

@@ -47,6 +47,7 @@ _APPLICATION_CODE = NODE_TYPES[Label.APPLICATION].code
 _SUBMITTED_CODE = RELATIONSHIP_TYPES[RelType.SUBMITTED].code
 _PERSON_CODE = NODE_TYPES[Label.PERSON].code
 _RING_CODE = NODE_TYPES[Label.RING].code
+_PHONE_CODE = NODE_TYPES[Label.PHONE].code
 _MEMBER_OF_CODE = RELATIONSHIP_TYPES[RelType.MEMBER_OF].code
 _FAR_FUTURE = float("inf")
 _SQL_VARIABLES = 900
@@ -359,7 +360,10 @@ class EmbeddedGraphStore(GraphStore):
                 + ("" if ts is None else " WHERE a.submitted_at <= ?"),
                 () if ts is None else (ts,),
             ).fetchall()
-        return build_export(nodes, edges, deals)
+            landlines = self._conn.execute(
+                "SELECT id FROM nodes WHERE label = ? AND props ->> '$.mobile' = 0", (_PHONE_CODE,)
+            ).fetchall()
+        return build_export(nodes, edges, deals, [row[0] for row in landlines])
 
     def counts(self) -> GraphCounts:
         nodes = self._query("SELECT label, COUNT(*) FROM nodes GROUP BY label")

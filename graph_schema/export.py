@@ -62,7 +62,9 @@ class GraphExport:
     ``edge_index[0, j]`` to ``edge_index[1, j]`` with type ``edge_type[j]`` (a
     :class:`~graph_schema.schema.RelationshipType` code) and time ``edge_at[j]``.
     Nodes are ordered by (label code, key), relationships by (source, type, target).
-    ``deals``, when the store gives them, are the applications' deal terms.
+    ``deals``, when the store gives them, are the applications' deal terms;
+    ``landline``, when it gives it, says per node whether it is a ``Phone`` that is
+    not a mobile (its ``mobile`` property is false).
     """
 
     node_label: np.ndarray
@@ -71,6 +73,7 @@ class GraphExport:
     edge_type: np.ndarray
     edge_at: np.ndarray
     deals: ApplicationDeals | None = None
+    landline: np.ndarray | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -85,11 +88,13 @@ def build_export(
     nodes: list[tuple[int, int, str]],
     edges: list[tuple[int, int, int, float]],
     deals: list[tuple[int, float | None, str | None]] | None = None,
+    landlines: Iterable[int] | None = None,
 ) -> GraphExport:
     """A :class:`GraphExport` from ``(id, label code, key)`` nodes sorted by (label code, key)
     and ``(source id, type code, target id, at)`` relationships; ids are any distinct ints.
     ``deals`` are ``(application id, vehicle price, vehicle model)`` rows; those of
-    applications not among ``nodes`` are left out."""
+    applications not among ``nodes`` are left out. ``landlines`` are the ids of the
+    ``Phone`` nodes that are not mobiles (others are left out)."""
     ids = np.fromiter((n[0] for n in nodes), dtype=np.int64, count=len(nodes))
     index_of = np.argsort(ids, kind="stable")
     sorted_ids = ids[index_of]
@@ -108,6 +113,13 @@ def build_export(
         application_deals = ApplicationDeals(
             index_of[pos[known]].astype(np.int64), by_id.vehicle_price[known], by_id.model[known], by_id.model_names
         )
+    landline = None
+    if landlines is not None:
+        landline = np.zeros(len(nodes), dtype=bool)
+        listed = np.fromiter(landlines, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(sorted_ids, listed), max(len(sorted_ids) - 1, 0))
+        known = sorted_ids[pos] == listed if len(sorted_ids) else np.zeros(len(pos), dtype=bool)
+        landline[index_of[pos[known]]] = True
     return GraphExport(
         node_label=np.fromiter((n[1] for n in nodes), dtype=np.int16, count=len(nodes)),
         node_key=[n[2] for n in nodes],
@@ -115,4 +127,5 @@ def build_export(
         edge_type=edge_type[order],
         edge_at=edge_at[order],
         deals=application_deals,
+        landline=landline,
     )

@@ -306,8 +306,12 @@ class Neo4jGraphStore(GraphStore):
             index = ids.get(row["id"])
             if index is not None:
                 deals.append((index, row["price"], row["model"] or _model_of_record(row["record"])))
+        landlines = [
+            index for row in self._run(f"MATCH (p:{Label.PHONE}) WHERE p.mobile = false RETURN elementId(p) AS id")
+            if (index := ids.get(row["id"])) is not None
+        ]
         nodes.sort(key=lambda n: (n[1], n[2]))
-        return build_export(nodes, edges, deals)
+        return build_export(nodes, edges, deals, landlines)
 
     def counts(self) -> GraphCounts:
         nodes = {}

@@ -32,16 +32,6 @@ class GraphView:
         """The moment the view sees the graph at, in seconds since the epoch."""
         return self._moment
 
-    @property
-    def store(self) -> GraphStore:
-        """The store under the view, writes included.
-
-        Deprecated: only :mod:`detectors.fraud_ring` uses it, to refresh and reload its
-        ring index, until that lifecycle moves out of the detector; new code reads
-        through the view's own methods.
-        """
-        return self._store
-
     def get_application(self, application_id: str) -> ApplicationRecord | None:
         """The stored application, or ``None`` (also when submitted after the moment)."""
         return self._store.get_application(application_id, as_of=self._moment)

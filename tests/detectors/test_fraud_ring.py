@@ -45,7 +45,8 @@ def later(n: int, days: int = 2, **overrides: object) -> Application:
 
 def loaded(store: EmbeddedGraphStore, **settings: object) -> FraudRingDetector:
     detector = FraudRingDetector(settings)
-    detector.load(store)
+    detector.bind(store)
+    detector.rings.load()
     return detector
 
 
@@ -107,6 +108,7 @@ def test_fit_detects_rings_itself_and_names_confirmed_fraud(tmp_path, keyer):
         ctx = build_context(application, keyer, view=graph.as_of(application.submitted_ts))
         history.append(LabelledContext(ctx, application.application_id in {"APP-000001", "APP-000003"}))
     detector = FraudRingDetector({"refresh_every": 2, "local_rings": False})
+    detector.bind(graph)
     detector.fit(history)
     assert detector.fit_details["rings"] >= 1
     assert graph.rings() == []  # detection for scoring only: the stored rings are the batch job's
@@ -144,9 +146,10 @@ def test_between_ring_runs_linked_applications_form_a_local_ring(tmp_path, keyer
 
 def test_without_rings_yet_it_loads_them_in_the_background_and_abstains_meanwhile(store):
     detector = FraudRingDetector()
+    detector.bind(store)
     go = threading.Event()
-    load = detector.load
-    detector.load = lambda graph: (go.wait(10), load(graph))[1]  # type: ignore[method-assign]
+    load = detector.rings.load
+    detector.rings.load = lambda: (go.wait(10), load())[1]  # type: ignore[method-assign]
     ctx = context(store, later(18, **{"applicant.phone": RING_PHONE}))
     first = detector.score(ctx)
     assert first.confidence == 0.0
@@ -204,8 +207,7 @@ def test_a_shared_home_landline_is_a_weak_link_as_an_address_is(tmp_path, keyer)
 def test_a_dealer_with_many_ring_applications_raises_the_score():
     index = RingIndex([RingSummary("R-1", 0.9, 3, ("a", "b", "c"))],
                       {"D-BJ-001": _exposure(100, 40), "D-SH-002": _exposure(100, 1)})
-    detector = FraudRingDetector()
-    detector._index = index
+    detector = FraudRingDetector(rings=index)
     keyer = PersonalDataKeyer(b"k" * 32)
     busy = detector.score(build_context(app(20), keyer))
     quiet = detector.score(build_context(app(21, dealer_id="D-SH-002"), keyer))
@@ -226,23 +228,21 @@ def test_a_fitted_dealer_score_is_the_fraud_rate_at_such_dealers_among_applicant
         fraud = n % 20 == 0 if busy else n % 200 == 1
         history.append(LabelledContext(build_context(app(n, dealer_id="D-BJ-001" if busy else "D-SH-002"), keyer),
                                        fraud))
-    detector = FraudRingDetector()
-    detector._index = index
-    details = detector._calibrate_dealer(history, index)
+    detector = FraudRingDetector(rings=index).fit(history)
+    details = detector.fit_details["dealer_calibration"]
     assert (details["applications"], details["fraud"]) == (400, 22)
     busy = detector.score(build_context(app(500), keyer))
     quiet = detector.score(build_context(app(501, dealer_id="D-SH-002"), keyer))
     assert busy.reasons[0].code == "DEALER_RING_SHARE"
     assert busy.score == pytest.approx(0.10, abs=0.02) and quiet.score == pytest.approx(0.02, abs=0.005)
     # too few fraud cases: the hand-set curve stays
-    few = FraudRingDetector({"dealer_min_fraud": 30})
-    few._index = index
-    assert "why" in few._calibrate_dealer(history, index)
+    few = FraudRingDetector({"dealer_min_fraud": 30}, rings=index).fit(history)
+    assert "why" in few.fit_details["dealer_calibration"]
     assert few.score(build_context(app(500), keyer)).score > 0.4
 
 
 def test_the_dealer_curve_recovers_a_logistic_rate_and_never_falls_with_the_share():
-    from detectors.fraud_ring import _fit_share_curve
+    from detectors.fraud_ring.dealer import fit_share_curve as _fit_share_curve
 
     rng = np.random.default_rng(0)
     share = rng.random(50_000) * 0.5
@@ -268,6 +268,7 @@ def test_a_refresh_in_the_background_swaps_the_rings_when_done(tmp_path, keyer):
         history.append(LabelledContext(build_context(application, keyer, view=graph.as_of(application.submitted_ts)),
                                        False))
     detector = FraudRingDetector({"refresh_every": 1, "refresh_in_background": True})
+    detector.bind(graph)
     detector.fit(history)
     before = detector.index
     detector.observe(context(graph, later(19, days=200)))
@@ -297,8 +298,7 @@ def test_an_inflated_deal_at_a_ring_dealer_in_the_same_weeks_joins_the_ring(tmp_
     assert index.inflated_ring("D-SH-002", T0.timestamp() + 10 * day, 350_000, "Toyota Camry") is None
     assert index.inflated_ring("D-BJ-009", T0.timestamp() + 10 * day, 900_000, "Lexus ES") is None
 
-    detector = FraudRingDetector({"local_rings": False})
-    detector._index = index
+    detector = FraudRingDetector({"local_rings": False}, rings=index)
     newcomer = app(200, dealer_id="D-BJ-009", submitted_at=(T0 + timedelta(days=9)).isoformat(),
                    **{"loan.vehicle_price": 350_000, "loan.amount": 290_000})
     vote = detector.score(context(graph, newcomer))
@@ -314,7 +314,7 @@ def test_inflated_deals_at_one_dealer_since_the_last_run_form_a_local_ring(tmp_p
     graph = EmbeddedGraphStore(tmp_path / "local.db", keyer)
     graph.upsert_applications([a for a in deal_applications() if int(a.application_id[4:]) <= 100])
     detector = FraudRingDetector({})
-    detector._index = RingIndex.build(graph.export_edges(), [])  # reference prices only, no rings
+    detector.use_rings(RingIndex.build(graph.export_edges(), []))  # reference prices only, no rings
     assert detector.index.inflated.model_prices["Toyota Camry"] == 285_000  # nearest rank of 100
     votes = []
     for k, n in enumerate((300, 301, 302)):
@@ -361,7 +361,7 @@ def test_a_replayed_application_forms_local_rings_only_from_what_was_known_at_it
 
 
 def test_the_dealer_curve_stays_finite_when_the_share_separates_fraud_perfectly():
-    from detectors.fraud_ring import _fit_share_curve
+    from detectors.fraud_ring.dealer import fit_share_curve as _fit_share_curve
     from tianwang.stats import sigmoid as _sigmoid
 
     share = np.array([0.05] * 50 + [0.6] * 10)
@@ -370,3 +370,40 @@ def test_the_dealer_curve_stays_finite_when_the_share_separates_fraud_perfectly(
     assert np.isfinite(intercept) and np.isfinite(slope) and slope > 0
     assert _sigmoid(intercept + slope * 0.6) > 0.9 > 0.1 > _sigmoid(intercept + slope * 0.05)
     assert _sigmoid(-1000.0) == 0.0 and _sigmoid(1000.0) == 1.0
+
+
+def test_batch_and_online_weigh_a_shared_landline_alike_weak_in_both(tmp_path, keyer):
+    """Four applicants who share only a home landline (listed as emergency contact): the batch job's ring and
+    the ring the detector sees them form between runs have the same, weak, description and the same risk."""
+    from tianwang.rings.job import detect_rings_in_export
+    from tianwang.rings.links import LANDLINE, LANDLINE_WEIGHT
+
+    graph = EmbeddedGraphStore(tmp_path / "landline.db", keyer)
+    home = {"applicant.emergency_contacts": [{"name": "家", "phone": "055162345678"}]}
+    applications = [app(n, **home) for n in (41, 42, 43, 44)]
+    detector = FraudRingDetector({"local_rings": True})
+    for application in applications[:3]:
+        detector.observe(context(graph, application))
+    online = detector.score(context(graph, applications[3]))
+
+    export = graph.export_edges()
+    assert export.landline is not None and int(export.landline.sum()) == 1
+    (ring,) = [r for r in detect_rings_in_export(export).rings if len(r.members) == 4]
+    assert ring.statistics.shared.get(LANDLINE) == 1 and "Phone" not in ring.statistics.shared
+    assert ring.statistics.strong_member_share == 0.0  # a landline makes no link strong, in batch too
+    reason = online.reasons[0]
+    assert reason.code == "FORMS_RING" and "landline 0551" in reason.text
+    assert f"risk {ring.risk:.2f}" in reason.text  # the same statistics, the same risk
+    # shared by 4 in batch (3 others online): LANDLINE_WEIGHT / log2(4) on both sides
+    assert detector.settings.link_weights["landline"] == LANDLINE_WEIGHT
+    assert online.score == pytest.approx(ring.risk * (1 - np.exp(-1.5 * LANDLINE_WEIGHT / 2)), rel=1e-6)
+    graph.close()
+
+
+def test_the_pipeline_binds_its_store_so_the_detector_reads_rings_without_the_views(store, pipelines):
+    from tests.scoring.helpers import config
+
+    pipeline = pipelines(store, config({"fraud_ring": {"budget_ms": 30000}}))
+    detector = pipeline.loaded.detectors["fraud_ring"]
+    assert detector.rings.store is store
+    assert detector.rings.load() is detector.index and len(detector.index) >= 1

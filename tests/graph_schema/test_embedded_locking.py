@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from graph_schema.embedded import EmbeddedGraphStore
 from graph_schema.mapping import ApplicationRow, application_row
-from graph_schema.store import BulkUpsertResult
+from graph_schema.values import BulkUpsertResult
 from tests.builders import application
 from tianwang.application import parse_application
 from tianwang.cli import app as cli

@@ -179,9 +179,9 @@ def test_view_reads_only_as_of_its_moment(store: GraphStore) -> None:
     view = store.as_of(T0 + timedelta(hours=1, minutes=30))
     writes = {"write_rows", "write_graphs", "upsert_application", "upsert_applications", "write_rings", "clear"}
     assert not [name for name in writes if hasattr(view, name)]
-    # reads only; ``store`` is the deprecated way in that detectors.fraud_ring still takes
+    # reads only: the store under it is not reachable
     public = {name for name in dir(view) if not name.startswith("_")}
-    assert public == {"moment", "get_application", "neighbours", "export_edges", "store"}
+    assert public == {"moment", "get_application", "neighbours", "export_edges"}
     with pytest.raises(AttributeError):
         view.moment = T0.timestamp() + 1e9  # type: ignore[misc]
     apps = ring_of_three()
@@ -233,6 +233,18 @@ def test_export_carries_deal_terms(store: GraphStore) -> None:
     earlier = store.as_of(apps["APP-000002"].submitted_ts).export_edges()
     assert earlier.deals is not None
     assert sorted(earlier.node_key[int(n)] for n in earlier.deals.node) == ["APP-000001", "APP-000002"]
+
+
+def test_export_marks_the_phones_that_are_not_mobiles(store: GraphStore) -> None:
+    """``landline``: the contact's home landline, not the applicants' mobiles; as of a moment too."""
+    home = {"applicant.emergency_contacts": [{"name": "家", "phone": "055162345678"}]}
+    store.upsert_applications([app(1, **home), app(2, **home), app(3)])
+    export = store.export_edges()
+    assert export.landline is not None and len(export.landline) == export.num_nodes
+    phones = export.node_label == NODE_TYPES[Label.PHONE].code
+    assert int(export.landline.sum()) == 1 and bool(phones[export.landline].all()) and int(phones.sum()) >= 4
+    earlier = store.as_of(app(1).submitted_ts).export_edges()
+    assert earlier.landline is not None and int(earlier.landline.sum()) == 1
 
 
 def test_clear(store: GraphStore) -> None:

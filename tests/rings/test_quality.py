@@ -37,10 +37,11 @@ def test_cash_out_rings_are_caught(caught: tuple[np.ndarray, dict[str, np.ndarra
 
 
 def test_dealer_collusion_floor(caught: tuple[np.ndarray, dict[str, np.ndarray]]) -> None:
-    # Members that share nothing with their ring but the (hub) dealer cannot be linked:
-    # about a quarter of them. The 0.90 is not met; this is the floor we hold.
+    # Members that share nothing with their ring but the (hub) dealer cannot be linked
+    # (15 % of them carry none of the dealer's instruments). 0.894 is measured here
+    # (0.82-0.84 at 100k, seeds 11-13, bench/rings.py); this is the floor we hold.
     flagged, truth = caught
-    assert _recall(flagged, truth, "dealer_collusion") >= 0.45
+    assert _recall(flagged, truth, "dealer_collusion") >= 0.85
 
 
 def test_precision(caught: tuple[np.ndarray, dict[str, np.ndarray]]) -> None:

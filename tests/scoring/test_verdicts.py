@@ -35,11 +35,11 @@ def test_a_verdict_goes_into_the_fraud_index_and_the_ring_labels(tmp_path, keyer
     assert pipeline.verdict("APP-000500", True, "forged_documents") == ["fraud_ring", "known_fraud_similarity"]
     assert len(similarity.fraud_index) == before + 1
     assert "APP-000500" in similarity.fraud_index.application_ids
-    assert ring._labels.get("APP-000500") is True
+    assert ring.confirmed_fraud.get("APP-000500") is True
 
     assert sorted(pipeline.verdict("APP-000500", False)) == ["fraud_ring", "known_fraud_similarity"]
     assert len(similarity.fraud_index) == before
-    assert "APP-000500" not in ring._labels
+    assert "APP-000500" not in ring.confirmed_fraud
     assert pipeline.verdict("APP-999999", True) == []  # never seen: nothing to learn from
     pipeline.close()
     store.close()

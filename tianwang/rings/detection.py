@@ -51,8 +51,8 @@ def find_communities(
     while its links weigh more than ``resolution`` per pair of members, whatever the
     size of the rest of the graph) or ``"modularity"`` (with ``resolution`` as its
     resolution parameter, the default). Modularity rarely splits the small components
-    a sparse projection falls into; CPM does, which splits a dealer's successive
-    collusion rings, but it cut precision on generated data (0.85 against 0.88-0.94).
+    a sparse projection falls into; CPM does (it splits a dealer's successive
+    collusion rings; what it did to precision is in ``docs/rings.md``).
 
     Raises
     ------

@@ -4,12 +4,15 @@ Each applicant (a ``Person`` who submitted at least one application) is a vertex
 applicants are linked when their applications share an attribute: a phone (own or
 listed as a contact), a device, a bank account, an address, an employer, a vehicle, a
 dealer, or a person (one applicant named as the vehicle user of another's
-application). An attribute shared by ``d`` applicants adds
+application). A phone that is not a mobile (the export's ``landline``) is a
+:data:`~tianwang.rings.links.LANDLINE`, weighed as :mod:`tianwang.rings.links` says,
+like an address. An attribute shared by ``d`` applicants adds
 ``weight(label) / log2(d)`` to the link of every pair of them, so the more widely an
 attribute is shared the less it says. Attributes shared by more than ``max_sharing``
 applicants (big employers, dealers, popular addresses; for phones, ``max_sharing_by_label``
 raises the limit) are hubs and are dropped, so they cannot glue the graph together;
-labels weighted 0 are dropped too. With
+labels weighted 0 are dropped too (landlines have the ``max_sharing`` limit, not the
+phones'). With
 ``time_half_life_days`` a link also halves for every that many days between the two
 applicants' first applications (off by default; it matters with the CPM objective).
 
@@ -39,7 +42,16 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from graph_schema.export import ApplicationDeals, GraphExport
-from graph_schema.schema import ATTRIBUTE_RELATIONSHIPS, NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
+from graph_schema.schema import ATTRIBUTE_RELATIONSHIPS, RELATIONSHIP_TYPES, Label, RelType
+from tianwang.rings.links import (
+    DERIVED_LABEL_CODES,
+    INFLATED_DEAL,
+    INFLATED_DEAL_CODE,
+    LANDLINE,
+    LANDLINE_CODE,
+    LANDLINE_WEIGHT,
+    label_code,
+)
 
 __all__ = [
     "DEFAULT_LABEL_WEIGHTS",
@@ -68,18 +80,13 @@ DEFAULT_LABEL_WEIGHTS: dict[str, float] = {
     Label.ADDRESS: 0.6,
     Label.EMPLOYER: 0.0,
     Label.DEALER: 0.0,
+    LANDLINE: LANDLINE_WEIGHT,
 }
 
 #: Labels whose hub limit differs from ``max_sharing``: a phone listed as the emergency
 #: contact of a few dozen applicants (a dealer's sales manager behind collusion rings)
-#: still links them; measured with ``bench/rings.py`` (dealer-collusion recall 0.59 ->
-#: 0.66 at 100k, seed 12, precision unchanged).
+#: still links them (measured in ``docs/rings.md``).
 DEFAULT_MAX_SHARING_BY_LABEL: dict[str, int] = {Label.PHONE: 60}
-
-#: The label of a derived attribute (not a node of the store): inflated deals at one dealer
-#: within one window. Its code follows the node labels' codes.
-INFLATED_DEAL = "InflatedDeal"
-INFLATED_DEAL_CODE = max(t.code for t in NODE_TYPES.values()) + 1
 
 _SUBMITTED = RELATIONSHIP_TYPES[RelType.SUBMITTED].code
 _AT_DEALER = RELATIONSHIP_TYPES[RelType.AT_DEALER].code
@@ -125,7 +132,7 @@ class ProjectionSettings:
             raise ValueError(f"time_half_life_days must be positive or None, got: {self.time_half_life_days}")
         if self.max_sharing < 2 or any(most < 2 for most in self.max_sharing_by_label.values()):
             raise ValueError(f"max_sharing must be at least 2, got: {self.max_sharing}, {self.max_sharing_by_label}")
-        labels = {str(label) for label in Label}
+        labels = {str(label) for label in Label} | {LANDLINE}
         choices = ", ".join(sorted(labels))
         for name in self.max_sharing_by_label:
             if name not in labels:
@@ -146,7 +153,8 @@ class ApplicantAttributes:
     ``submitted_at[j]``, at dealer node ``dealer_of[j]`` (-1 if none). Each distinct
     (applicant, attribute) pair is ``(pair_applicant[k], pair_attribute[k])``. Attributes
     ``0 .. num_nodes - 1`` are the export's nodes; those after them are derived (inflated
-    deals). ``attribute_label`` gives every attribute's label code, ``inflated[j]`` says
+    deals). ``attribute_label`` gives every attribute's label code (a landline's is
+    :data:`~tianwang.rings.links.LANDLINE_CODE`), ``inflated[j]`` says
     whether application ``j`` is an inflated deal.
     """
 
@@ -231,6 +239,9 @@ def attributes_of(export: GraphExport, settings: ProjectionSettings | None = Non
     pair_applicant = np.concatenate([pair_applicant, applicant_of[deal_application]])
     pair_attribute = np.concatenate([pair_attribute, deal_attribute])
     num_attributes = np.int64(export.num_nodes + num_deal_attributes)
+    node_label = export.node_label.astype(np.int16)
+    if export.landline is not None:
+        node_label[export.landline] = LANDLINE_CODE
     code = _distinct(pair_applicant * num_attributes + pair_attribute)
     return ApplicantAttributes(
         applicants=applicants.astype(np.int64),
@@ -241,7 +252,7 @@ def attributes_of(export: GraphExport, settings: ProjectionSettings | None = Non
         pair_applicant=code // num_attributes,
         pair_attribute=code % num_attributes,
         attribute_label=np.concatenate(
-            [export.node_label.astype(np.int16), np.full(num_deal_attributes, INFLATED_DEAL_CODE, dtype=np.int16)]
+            [node_label, np.full(num_deal_attributes, INFLATED_DEAL_CODE, dtype=np.int16)]
         ),
         inflated=inflated,
     )
@@ -322,14 +333,14 @@ def project(export: GraphExport, settings: ProjectionSettings | None = None) -> 
     settings = settings or ProjectionSettings()
     found = attributes_of(export, settings)
     n = found.num_applicants
-    weight_of_label = np.zeros(INFLATED_DEAL_CODE + 1, dtype=np.float64)
+    weight_of_label = np.zeros(max(DERIVED_LABEL_CODES.values()) + 1, dtype=np.float64)
     for label, weight in settings.label_weights.items():
-        weight_of_label[NODE_TYPES[Label(label)].code] = weight
+        weight_of_label[label_code(label)] = weight
     weight_of_label[INFLATED_DEAL_CODE] = settings.inflated_deal_weight
 
     max_of_label = np.full(len(weight_of_label), settings.max_sharing, dtype=np.int64)
     for label, most in settings.max_sharing_by_label.items():
-        max_of_label[NODE_TYPES[Label(label)].code] = most
+        max_of_label[label_code(label)] = most
     max_of_label[INFLATED_DEAL_CODE] = settings.inflated_deal_max_sharing
 
     attribute_ids, column, sharing = np.unique(found.pair_attribute, return_inverse=True, return_counts=True)

@@ -5,11 +5,15 @@ applicant pairs that the projection links), what its members share (attributes t
 two or more members have, by label), the share of its applications confirmed as
 fraud, its time spread, its dealers, and the share of its applications that are
 inflated deals (priced far above their model's usual price). The risk score in [0, 1]
-is a logistic function of these; :data:`RISK_WEIGHTS` gives its weights, fit (rings
-weighted by their applications, rounded) on one generated run of 100,000 applications
-(seed 11) with ``bench/fit_ring_risk.py`` and checked on others (seeds 12 and 13 there,
-and 1,000,000 at seed 12 with ``bench/rings.py``). The confirmed-fraud weight is set by
-hand: no labels went into the fit.
+is a logistic function of these (:func:`ring_risk`, weights :data:`RISK_WEIGHTS`; how
+they were fit is in ``docs/rings.md``).
+
+:func:`ring_shares` turns a ring's counts (members, applications, internal links,
+members with a strong link as :mod:`tianwang.rings.links` defines it, applications at
+the busiest dealer, confirmed fraud, inflated deals, application times) into these
+shares and the risk. :func:`ring_statistics` applies it to every community of the
+batch job at once; the ``fraud_ring`` detector applies it to the one ring an
+application forms with the applicants it links to between two runs.
 """
 
 from __future__ import annotations
@@ -24,22 +28,31 @@ import numpy.typing as npt
 
 from graph_schema.export import GraphExport
 from graph_schema.schema import NODE_TYPES, Label
-from tianwang.rings.projection import INFLATED_DEAL, INFLATED_DEAL_CODE, Projection
+from tianwang.rings.links import INFLATED_DEAL, INFLATED_DEAL_CODE, LANDLINE, LANDLINE_CODE, STRONG_LABELS
+from tianwang.rings.projection import Projection
 from tianwang.stats import sigmoid
 
-__all__ = ["BURST_DAYS", "RISK_WEIGHTS", "STRONG_LABELS", "RingStatistics", "ring_risk", "ring_statistics"]
+__all__ = [
+    "BURST_DAYS",
+    "RISK_WEIGHTS",
+    "STRONG_LABELS",
+    "RingShares",
+    "RingStatistics",
+    "ring_risk",
+    "ring_shares",
+    "ring_statistics",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 _DAY = 86_400.0
-#: Labels whose sharing between two applicants is hard to explain innocently.
-STRONG_LABELS: tuple[Label, ...] = (Label.PHONE, Label.DEVICE, Label.BANK_ACCOUNT, Label.PERSON, Label.VEHICLE)
-_SHARED_LABELS: tuple[Label, ...] = (*STRONG_LABELS, Label.ADDRESS, Label.EMPLOYER)
+_SHARED_LABELS: tuple[str, ...] = (*STRONG_LABELS, Label.ADDRESS, Label.EMPLOYER)
 _CODE = {label: NODE_TYPES[label].code for label in Label}
-#: What ``shared`` counts, by name: these labels, and inflated deals at one dealer (derived).
+#: What ``shared`` counts, by name: these labels, landlines and inflated deals at one dealer (derived).
 _SHARED_CODES: dict[str, int] = {
-    **{str(label): _CODE[label] for label in _SHARED_LABELS},
+    **{str(label): _CODE[Label(label)] for label in _SHARED_LABELS},
+    LANDLINE: LANDLINE_CODE,
     INFLATED_DEAL: INFLATED_DEAL_CODE,
 }
 
@@ -56,7 +69,6 @@ RISK_WEIGHTS: dict[str, float] = {
     "confirmed_fraud_share": 6.0,
 }
 BURST_DAYS = 21.0
-_BURST_DAYS = BURST_DAYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +127,12 @@ def _group_reduce(ufunc: np.ufunc, groups: IntArray, values: FloatArray, n: int,
 
 
 def _burst_share(ring: IntArray, times: FloatArray, rings: int) -> FloatArray:
-    """Per ring, the largest share of its applications that fall in one window of ``_BURST_DAYS``."""
+    """Per ring, the largest share of its applications that fall in one window of ``BURST_DAYS``."""
     if not len(ring):
         return np.zeros(rings)
     order = np.lexsort((times, ring))
     ring, times = ring[order], times[order] - times.min()
-    window = _BURST_DAYS * _DAY
+    window = BURST_DAYS * _DAY
     key = ring * (times.max() + 2 * window) + times
     in_window = np.searchsorted(key, key + window, side="right") - np.arange(len(key))
     best = np.zeros(rings)
@@ -156,6 +168,65 @@ def ring_risk(
         + w["inflated_share"] * np.asarray(inflated_share, dtype=np.float64)
     )
     return sigmoid(z)
+
+
+@dataclass(frozen=True, slots=True)
+class RingShares:
+    """What :func:`ring_risk` reads of rings, one entry per ring."""
+
+    density: FloatArray
+    strong_member_share: FloatArray
+    burst_share: FloatArray
+    top_dealer_share: FloatArray
+    confirmed_fraud_share: FloatArray
+    inflated_share: FloatArray
+    risk: FloatArray
+
+
+def ring_shares(
+    *,
+    size: npt.ArrayLike,
+    applications: npt.ArrayLike,
+    internal_links: npt.ArrayLike,
+    strong_members: npt.ArrayLike,
+    top_dealer_applications: npt.ArrayLike,
+    confirmed: npt.ArrayLike,
+    inflated: npt.ArrayLike,
+    application_ring: IntArray,
+    application_times: FloatArray,
+) -> RingShares:
+    """Shares and risk of rings from their counts (one entry per ring).
+
+    ``size``: members; ``applications``: their applications; ``internal_links``: pairs of
+    members linked; ``strong_members``: members with a strong link; the others count
+    applications (at the ring's busiest dealer, confirmed fraud, inflated deals);
+    ``application_ring[k]`` and ``application_times[k]`` give each application's ring
+    and time, for the burst share. Shares are capped at 1.
+
+    Examples
+    --------
+    >>> found = ring_shares(size=[3], applications=[3], internal_links=[3], strong_members=[3],
+    ...                     top_dealer_applications=[3], confirmed=[0], inflated=[0],
+    ...                     application_ring=np.zeros(3, dtype=np.int64), application_times=np.array([0.0, 1.0, 2.0]))
+    >>> float(found.density[0]), float(found.burst_share[0]), float(found.strong_member_share[0])
+    (1.0, 1.0, 1.0)
+    """
+    size = np.asarray(size, dtype=np.float64)
+    n_apps = np.asarray(applications, dtype=np.float64)
+    per_app = np.maximum(n_apps, 1)
+
+    def share(count: npt.ArrayLike, of: FloatArray) -> FloatArray:
+        return np.minimum(1.0, np.asarray(count, dtype=np.float64) / of)
+
+    density = share(internal_links, np.maximum(size * (size - 1) / 2, 1))
+    strong_share = share(strong_members, np.maximum(size, 1))
+    burst = _burst_share(np.asarray(application_ring, dtype=np.int64),
+                         np.asarray(application_times, dtype=np.float64), len(size))
+    top_share = share(top_dealer_applications, per_app)
+    fraud_share = share(confirmed, per_app)
+    inflated_share = share(inflated, per_app)
+    risk = ring_risk(size, strong_share, burst, top_share, n_apps >= 1.5 * size, density, fraud_share, inflated_share)
+    return RingShares(density, strong_share, burst, top_share, fraud_share, inflated_share, risk)
 
 
 def ring_statistics(
@@ -211,7 +282,7 @@ def ring_statistics(
     shared_ring, shared_attribute = shared_key // found.num_attributes, shared_key % found.num_attributes
     shared_label = found.attribute_label[shared_attribute]
     is_shared = holders >= 2
-    strong_codes = np.array([_CODE[label] for label in STRONG_LABELS])
+    strong_codes = np.array([_CODE[Label(label)] for label in STRONG_LABELS])
     strong_pair = (is_shared & np.isin(shared_label, strong_codes))[inverse]
     strong_members = np.unique(found.pair_applicant[member_pairs[strong_pair]])
     strong_count = np.bincount(ring_of[strong_members], minlength=rings)
@@ -223,7 +294,6 @@ def ring_statistics(
     inside = ring_of[projection.source] == ring_of[projection.target]
     inside &= ring_of[projection.source] >= 0
     internal_links = np.bincount(ring_of[projection.source[inside]], minlength=rings)
-    density = internal_links / np.maximum(size * (size - 1) / 2, 1)
 
     confirmed = np.zeros(rings, dtype=np.int64)
     if labels:
@@ -234,15 +304,16 @@ def ring_statistics(
         )
         confirmed = np.bincount(app_ring[in_ring][fraud], minlength=rings)
 
-    strong_share = strong_count / size
-    burst_share = _burst_share(app_ring[in_ring], times, rings)
-    top_share = top_count / np.maximum(n_apps, 1)
-    fraud_share = confirmed / np.maximum(n_apps, 1)
-    inflated_share = np.bincount(app_ring[in_ring], weights=found.inflated[in_ring], minlength=rings) / np.maximum(
-        n_apps, 1
-    )
-    risk = ring_risk(
-        size, strong_share, burst_share, top_share, n_apps >= 1.5 * size, density, fraud_share, inflated_share
+    shares = ring_shares(
+        size=size,
+        applications=n_apps,
+        internal_links=internal_links,
+        strong_members=strong_count,
+        top_dealer_applications=top_count,
+        confirmed=confirmed,
+        inflated=np.bincount(app_ring[in_ring], weights=found.inflated[in_ring], minlength=rings),
+        application_ring=app_ring[in_ring],
+        application_times=times,
     )
 
     members_sorted = np.argsort(ring_of, kind="stable")[n - int((ring_of >= 0).sum()) :]
@@ -259,19 +330,19 @@ def ring_statistics(
                 applications=app_sorted[app_bounds[r] : app_bounds[r + 1]],
                 size=int(size[r]),
                 num_applications=int(n_apps[r]),
-                density=float(density[r]),
+                density=float(shares.density[r]),
                 shared={k: int(v[r]) for k, v in shared_by_label.items() if v[r]},
-                strong_member_share=float(strong_share[r]),
-                burst_share=float(burst_share[r]),
+                strong_member_share=float(shares.strong_member_share[r]),
+                burst_share=float(shares.burst_share[r]),
                 confirmed_fraud=int(confirmed[r]),
-                confirmed_fraud_share=float(fraud_share[r]),
+                confirmed_fraud_share=float(shares.confirmed_fraud_share[r]),
                 first_at=float(first[r]),
                 last_at=float(last[r]),
                 dealers=[export.node_key[int(d)] for d in dealer_nodes],
                 num_dealers=int(num_dealers[r]),
-                top_dealer_share=float(top_share[r]),
-                inflated_share=float(inflated_share[r]),
-                risk=float(risk[r]),
+                top_dealer_share=float(shares.top_dealer_share[r]),
+                inflated_share=float(shares.inflated_share[r]),
+                risk=float(shares.risk[r]),
             )
         )
     result.sort(key=lambda s: (s.first_at, int(s.members[0])))

@@ -97,6 +97,7 @@ class ScoringPipeline:
         self.keyer = store.keyer
         self._source = config if isinstance(config, ConfigSource) else None
         self._fixed = config if isinstance(config, LoadedConfig) else None
+        self._bound: LoadedConfig | None = None
         self.records = records
         self.watchlist: WatchlistStore = records.watchlist
         self.documents: DocumentIndex = records.documents
@@ -113,11 +114,14 @@ class ScoringPipeline:
     # -- configuration --------------------------------------------------------------------
     @property
     def loaded(self) -> LoadedConfig:
-        """The configuration in force (reloaded first when its file changed)."""
-        if self._source is not None:
-            return self._source.current()
-        assert self._fixed is not None
-        return self._fixed
+        """The configuration in force (reloaded first when its file changed), its detectors bound to the store."""
+        loaded = self._source.current() if self._source is not None else self._fixed
+        assert loaded is not None
+        if loaded is not self._bound:  # a configuration seen for the first time: its detectors read this store
+            for detector in loaded.detectors.values():
+                detector.bind(self.store)
+            self._bound = loaded
+        return loaded
 
     @property
     def config_error(self) -> str | None:

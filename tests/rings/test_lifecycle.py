@@ -1,0 +1,51 @@
+"""RingIndexSource: where the rings in use come from, and when they are renewed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graph_schema.embedded import EmbeddedGraphStore
+from tests.rings.helpers import ring_applications
+from tianwang.privacy import PersonalDataKeyer
+from tianwang.rings.index import RingIndex, RingSummary
+from tianwang.rings.job import detect_rings
+from tianwang.rings.lifecycle import RingIndexSource
+
+
+@pytest.fixture
+def store(tmp_path: Path, keyer: PersonalDataKeyer) -> EmbeddedGraphStore:
+    graph = EmbeddedGraphStore(tmp_path / "rings.db", keyer)
+    graph.upsert_applications(ring_applications())
+    yield graph
+    graph.close()
+
+
+def test_a_source_without_a_store_keeps_its_index_and_cannot_load() -> None:
+    index = RingIndex([RingSummary("R-000001", 0.9, 3, ("a", "b", "c"))])
+    source = RingIndexSource(index=index, refresh_every=1)
+    assert source.prepare(0.0) is index
+    assert source.observed(0.0) is False and source.index is index
+    with pytest.raises(RuntimeError, match="bind"):
+        source.load()
+
+
+def test_it_loads_the_stored_rings_once_bound(store: EmbeddedGraphStore) -> None:
+    detect_rings(store, labels={"APP-000001": True})
+    source = RingIndexSource()
+    source.bind(store)
+    index = source.prepare(0.0)
+    assert index is source.index and len(index) == len(store.rings()) >= 1
+
+
+def test_it_detects_rings_every_refresh_every_applications_with_the_labels_given(store: EmbeddedGraphStore) -> None:
+    source = RingIndexSource(store, refresh_every=2)
+    moment = max(a.submitted_ts for a in ring_applications())
+    first = source.prepare(moment, {"APP-000001": True})
+    assert store.rings() == []  # detected for scoring, not written back
+    (ring,) = [r for r in first.summaries() if "APP-000001" in r.confirmed]
+    assert source.observed(moment) is False and source.index is first
+    assert source.observed(moment, {"APP-000001": True, "APP-000003": True}) is True
+    renewed = source.index
+    assert renewed is not first and renewed.ring(ring.ring_id).confirmed == ("APP-000001", "APP-000003")
