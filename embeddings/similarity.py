@@ -17,9 +17,9 @@ the confirmed fraud and a legit contrast sample, with the embedder's state) toge
 with :class:`IndexMetadata`: embedder name, dimension, count, kind, ``built_at``,
 format version.
 
-Any embedder can feed an index: one that satisfies :class:`ApplicationEmbedder`
-(a name, a dimension, ``embed`` of scoring contexts, a JSON-able state) is recorded
-by name, and an index refuses vectors of the wrong dimension.
+Vectors in, neighbours out: the index records the name of the embedder the vectors
+came from (the known-fraud detector's embedders are in :mod:`detectors.embedders`)
+and refuses vectors of the wrong dimension.
 
 Examples
 --------
@@ -47,7 +47,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -55,13 +55,9 @@ import numpy.typing as npt
 
 from tianwang.errors import TianwangError
 
-if TYPE_CHECKING:
-    from detectors.context import ScoringContext
-
 __all__ = [
     "DEFAULT_EXACT_BELOW",
     "FORMAT_VERSION",
-    "ApplicationEmbedder",
     "IndexMetadata",
     "Neighbour",
     "SimilarityIndex",
@@ -109,31 +105,6 @@ def _threads(n: int | None) -> Iterator[None]:
 
 class SimilarityIndexError(TianwangError):
     """A similarity index was misused (wrong dimension) or its file is not one we wrote."""
-
-
-@runtime_checkable
-class ApplicationEmbedder(Protocol):
-    """What the similarity index needs of an embedder: its name, dimension, vectors and state.
-
-    ``observe`` sees every application the pipeline stores, in time order (an embedder
-    that uses the neighbours of an application keeps what it needs of them); ``fit``
-    learns from the training contexts (a scaler, say) and may do nothing.
-    """
-
-    name: str
-
-    @property
-    def dimension(self) -> int: ...
-
-    def fit(self, contexts: Sequence[ScoringContext]) -> None: ...
-
-    def observe(self, context: ScoringContext) -> None: ...
-
-    def embed(self, contexts: Sequence[ScoringContext]) -> npt.NDArray[np.float32]: ...
-
-    def state(self) -> dict[str, Any]: ...
-
-    def load_state(self, state: Mapping[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,15 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detectors.application_features import FEATURE_NAMES, application_features
 from detectors.base import DetectorNotFittedError, DetectorSettingsError
 from detectors.context import GraphLinks, LabelledContext, Link, ScoringContext
-from detectors.known_fraud_similarity import (
-    FeatureEmbedder,
-    KnownFraudSimilarityDetector,
-)
+from detectors.embedders import ApplicationEmbedder, FeatureEmbedder
+from detectors.known_fraud_similarity import KnownFraudSimilarityDetector
 from detectors.registry import DetectorRegistry
-from embeddings.application_features import FEATURE_NAMES, application_features
-from embeddings.similarity import DEFAULT_EXACT_BELOW, ApplicationEmbedder, SimilarityIndexError
+from embeddings.similarity import DEFAULT_EXACT_BELOW, SimilarityIndexError
 from tianwang.stats import auroc
 
 
