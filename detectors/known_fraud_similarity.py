@@ -261,7 +261,7 @@ class KnownFraudSimilarityDetector(Detector):
 
     def save(self, path: str) -> None:
         """Write the indexes, the embedder's state and the calibration to one file."""
-        from embeddings.similarity import save_indexes
+        from embeddings.similarity_file import save_indexes
 
         if self.fraud_index is None or self.legit_index is None:
             raise DetectorNotFittedError(f"detector {self.name!r} has nothing to save: fit it first")
@@ -274,7 +274,8 @@ class KnownFraudSimilarityDetector(Detector):
 
     def load(self, path: str) -> None:
         """Read a file written by :meth:`save`; its embedder must be this detector's."""
-        from embeddings.similarity import SimilarityIndexError, load_indexes
+        from embeddings.similarity import SimilarityIndexError
+        from embeddings.similarity_file import load_indexes
 
         indexes, extra = load_indexes(path)
         if extra.get("detector") != self.name or extra.get("embedder", {}).get("name") != self.embedder.name:

@@ -174,7 +174,7 @@ def test_neighbours_embedder_appends_the_mean_row_of_observed_neighbours(
 def test_rebuild_writes_an_index_the_detector_serves(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from embeddings.similarity import read_header
+    from embeddings.similarity_file import read_header
     from fixtures.generator import generate
     from tianwang.cli import app as cli
 
