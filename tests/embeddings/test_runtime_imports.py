@@ -30,7 +30,3 @@ def test_scoring_with_the_graph_models_loads_no_public_data_evaluation() -> None
     assert "embeddings.ring_gnn" in loaded  # the check below would pass vacuously otherwise
     assert sorted(m for m in loaded if m.startswith(_EVALUATION)) == []
 
-
-def test_importing_the_package_loads_neither_torch_nor_faiss() -> None:
-    loaded = _loaded_after("embeddings")
-    assert not {"torch", "faiss"} & loaded
