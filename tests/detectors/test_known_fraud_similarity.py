@@ -46,6 +46,26 @@ def test_bad_settings_fail_when_built_naming_the_value() -> None:
         KnownFraudSimilarityDetector({"k": 0})
 
 
+def test_an_embedder_registered_through_the_sdk_is_used_by_name() -> None:
+    from detectors import ApplicationEmbedder as PublicEmbedder
+    from detectors import register_embedder
+    from detectors.embedders import EMBEDDERS
+
+    made: list[FeatureEmbedder] = []
+
+    def factory(settings: KnownFraudSimilarityDetector.Settings) -> FeatureEmbedder:
+        made.append(FeatureEmbedder(neighbours=True, capacity=settings.neighbour_capacity))
+        return made[-1]
+
+    register_embedder("My_Embedder", factory)
+    try:
+        detector = KnownFraudSimilarityDetector({"embedder": "my_embedder", "neighbour_capacity": 7})
+        assert detector.embedder is made[0] and made[0].capacity == 7
+        assert isinstance(detector.embedder, PublicEmbedder)
+    finally:
+        EMBEDDERS.pop("my_embedder")
+
+
 def test_importing_the_detector_does_not_load_faiss() -> None:
     code = "import sys, detectors.known_fraud_similarity; print('faiss' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
