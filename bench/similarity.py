@@ -10,7 +10,7 @@ search (brute force over the same vectors). The exact index's own single-query l
 is printed beside it.
 
 Vectors: by default a Gaussian mixture of the default embedder's dimension (the
-standardised feature row, :data:`~embeddings.application_features.FEATURE_NAMES`):
+standardised feature row, :data:`~detectors.application_features.FEATURE_NAMES`):
 overlapping clusters of about ``--per-cluster`` points (50) whose points spread along
 their own 24-dimensional subspace, plus noise in every dimension; embeddings of
 applications are lumpy like that, neither uniform nor well separated (well separated
@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from embeddings.application_features import FEATURE_NAMES
+from detectors.application_features import FEATURE_NAMES
 from embeddings.similarity import SimilarityIndex, measure_recall
 
 

@@ -3,7 +3,9 @@
 Write a detector by subclassing :class:`Detector` (or :class:`SignalDetector` for a
 weighted list of signals), give it a unique ``name``, and register it: built-ins in
 :data:`~detectors.registry.BUILTIN_DETECTORS`, others through the entry-point group
-``tianwang.detectors`` (see ``examples/night_owl``).
+``tianwang.detectors`` (see ``examples/night_owl``). The known-fraud detector's
+embedders plug in the same way through :func:`register_embedder` (an
+:class:`ApplicationEmbedder` factory by name, :mod:`detectors.embedders`).
 """
 
 from detectors.base import (
@@ -18,6 +20,7 @@ from detectors.base import (
     Vote,
 )
 from detectors.context import GraphLinks, LabelledContext, Link, PersonalKeys, ScoringContext, build_context
+from detectors.embedders import ApplicationEmbedder, register_embedder
 from detectors.facts import ApplicationFacts, application_facts, monthly_instalment
 from detectors.forged_documents import ForgedDocumentsDetector
 from detectors.identity_theft import IdentityTheftDetector
@@ -38,6 +41,7 @@ from detectors.watchlist import WatchlistDetector
 __all__ = [
     "BUILTIN_DETECTORS",
     "ENTRY_POINT_GROUP",
+    "ApplicationEmbedder",
     "ApplicationFacts",
     "Detector",
     "DetectorError",
@@ -69,4 +73,5 @@ __all__ = [
     "build_context",
     "load_plugins",
     "monthly_instalment",
+    "register_embedder",
 ]

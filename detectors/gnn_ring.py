@@ -2,7 +2,8 @@
 
 The model (:mod:`embeddings.ring_gnn`) reads each application's feature row and, two
 hops deep, the rows of the earlier applications that share an applicant, phone,
-device, account, address, contact, vehicle or driver with it. Every application the
+device, account, address, contact, vehicle or driver with it (the rows and links come
+from :mod:`detectors.ring_gnn_features`; the model takes them as arrays). Every application the
 pipeline observes is embedded once, at its own time, and its hidden states are kept
 in a cache keyed by application id; a new application is then embedded from its row
 and its linked applications' cached states in a few milliseconds, without retraining.
@@ -42,6 +43,7 @@ from pydantic import Field
 
 from detectors.base import Detector, DetectorError, DetectorSettings, DetectorSettingsError, Evidence, Reason, Vote
 from detectors.context import LINK_KIND_NAMES, LabelledContext, ScoringContext
+from detectors.ring_gnn_features import RING_FEATURE_NAMES, linked_applications, ring_features, row_without_links
 
 if TYPE_CHECKING:
     from embeddings.ring_gnn import RingGnnModel
@@ -120,7 +122,7 @@ class GnnRingDetector(Detector):
         from embeddings.ring_gnn import RingArtifactError, RingGnnModel
 
         try:
-            model, states = RingGnnModel.load(folder, self.settings.device)
+            model, states = RingGnnModel.load(folder, RING_FEATURE_NAMES, self.settings.device)
         except RingArtifactError as exc:
             raise DetectorSettingsError(f"invalid settings for detector {self.name!r}: artifact: {exc}") from None
         self._install(model)
@@ -163,8 +165,9 @@ class GnnRingDetector(Detector):
         labels = self._labels(history)
         ids = list(nodes)
         graph = RingTrainingGraph.build(
-            ids, [nodes[i][0] for i in ids], np.vstack([nodes[i][1] for i in ids]) if ids else np.zeros((0, 1)),
-            [nodes[i][2] for i in ids], [labels.get(i, np.nan) for i in ids])
+            ids, [nodes[i][0] for i in ids],
+            np.vstack([nodes[i][1] for i in ids]) if ids else np.zeros((0, len(RING_FEATURE_NAMES))),
+            [nodes[i][2] for i in ids], [labels.get(i, np.nan) for i in ids], feature_names=RING_FEATURE_NAMES)
         if self._model is None or self.settings.artifact is None:
             try:
                 model = train_ring_gnn(graph, self._params())
@@ -237,8 +240,6 @@ class GnnRingDetector(Detector):
             self._remember(app_id, states, probability)
 
     def _embed(self, context: ScoringContext) -> tuple[np.ndarray, float, dict[str, Any]]:
-        from embeddings.ring_gnn import linked_applications, ring_features
-
         assert self._model is not None
         linked = linked_applications(context)
         with self._lock:
@@ -298,15 +299,6 @@ class GnnRingDetector(Detector):
         return tuple(reasons)
 
 
-def row_without_links(row: np.ndarray) -> np.ndarray:
-    """The row as if the application shared nothing with anyone (graph counts zeroed)."""
-    from embeddings.ring_gnn import RING_FEATURE_NAMES
-
-    out = row.copy()
-    out[[i for i, n in enumerate(RING_FEATURE_NAMES) if n.startswith(("graph_", "ring_"))]] = 0.0
-    return out
-
-
 def _no_neighbours(model: RingGnnModel) -> np.ndarray:
     return np.zeros((0, model.module.num_layers, model.module.hidden_channels), dtype=np.float32)
 
@@ -316,8 +308,6 @@ def _count(n: int, noun: str) -> str:
 
 
 def _node(context: ScoringContext) -> tuple[float, np.ndarray, tuple[str, ...]]:
-    from embeddings.ring_gnn import linked_applications, ring_features
-
     linked = tuple(linked_applications(context))
     return context.as_of, ring_features(context, len(linked)).astype(np.float32), linked
 

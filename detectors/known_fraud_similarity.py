@@ -1,10 +1,11 @@
 """Similarity to known fraud: how close an application lies to confirmed fraud cases.
 
-Every application is embedded: by default as its standardised feature row
-(:mod:`embeddings.application_features`, whose graph columns count what it shares
-with earlier applications); ``embedder: features_neighbours`` appends the mean row of
-those earlier applications, a cheap inductive node embedding (it needs the rows of
-the applications the process has observed, so it is warm only after a while). Confirmed
+Every application is embedded (:mod:`detectors.embedders`): by default as its
+standardised feature row (:mod:`detectors.application_features`, whose graph columns
+count what it shares with earlier applications); ``embedder: features_neighbours``
+appends the mean row of those earlier applications, a cheap inductive node embedding
+(it needs the rows of the applications the process has observed, so it is warm only
+after a while). Confirmed
 fraud cases sit in a FAISS index (:class:`~embeddings.similarity.SimilarityIndex`:
 exact when small, a recall-calibrated inverted file when large), beside a sample of
 legit applications for contrast. An application's vote comes from the distance to its
@@ -17,7 +18,8 @@ The index is built by :meth:`KnownFraudSimilarityDetector.fit` (or read from the
 ``tianwang similarity rebuild`` writes, setting ``index_path``) and kept current by
 :meth:`KnownFraudSimilarityDetector.add_verdict` when an investigator confirms a case.
 Other embedders (a GNN's hidden vectors) plug in through
-:class:`~embeddings.similarity.ApplicationEmbedder` and :func:`register_embedder`.
+:class:`~detectors.embedders.ApplicationEmbedder` and
+:func:`~detectors.embedders.register_embedder`.
 
 Examples
 --------
@@ -35,7 +37,7 @@ import logging
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -45,86 +47,17 @@ from pydantic import Field, field_validator
 
 from detectors.base import Detector, DetectorNotFittedError, DetectorSettings, Evidence, Reason, Vote
 from detectors.context import LabelledContext, ScoringContext
-from embeddings.application_features import FEATURE_NAMES, FeatureScaler, application_features
+from detectors.embedders import EMBEDDERS, ApplicationEmbedder
 from tianwang.stats import fit_logistic, sigmoid
 
 if TYPE_CHECKING:  # faiss loads with embeddings.similarity: only when an index is built or read
-    from embeddings.similarity import ApplicationEmbedder, Neighbour, SimilarityIndex
+    from embeddings.similarity import Neighbour, SimilarityIndex
 
-__all__ = ["EMBEDDERS", "FeatureEmbedder", "KnownFraudSimilarityDetector", "register_embedder"]
+__all__ = ["KnownFraudSimilarityDetector"]
 
 log = logging.getLogger(__name__)
 
 _EPS = 1e-3
-
-
-class FeatureEmbedder:
-    """The standardised feature row of an application, optionally with its neighbours' mean row.
-
-    With ``neighbours``, the rows of applications it has observed are remembered (at most
-    ``capacity``, oldest forgotten first) and an application's embedding gets the mean row
-    of the earlier applications sharing any attribute with it, and how many there were.
-    """
-
-    def __init__(self, *, neighbours: bool = True, capacity: int = 200_000) -> None:
-        self.neighbours = neighbours
-        self.name = "features_neighbours" if neighbours else "features"
-        self.capacity = capacity
-        self._rows: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
-        self._scaler: FeatureScaler | None = None
-
-    @property
-    def dimension(self) -> int:
-        return len(FEATURE_NAMES) * (2 if self.neighbours else 1) + (1 if self.neighbours else 0)
-
-    def observe(self, context: ScoringContext) -> None:
-        if self.neighbours:
-            self._rows[context.application_id] = application_features(context).astype(np.float32)
-            if len(self._rows) > self.capacity:
-                self._rows.popitem(last=False)
-
-    def _raw(self, context: ScoringContext) -> npt.NDArray[np.float64]:
-        own = application_features(context)
-        if not self.neighbours:
-            return own
-        links = context.links
-        others: dict[str, None] = {}
-        if links is not None:
-            for link in (links.person, links.phone, links.device, links.account, links.address, links.vehicle,
-                         links.vehicle_user, *links.contacts):
-                if link is not None:
-                    others.update(dict.fromkeys(link.others))
-        rows = [r for r in (self._rows.get(a) for a in others if a != context.application_id) if r is not None]
-        mean = np.mean(rows, axis=0) if rows else np.zeros_like(own)
-        return np.concatenate([own, mean, [math.log1p(len(rows))]])
-
-    def fit(self, contexts: Sequence[ScoringContext]) -> None:
-        self._scaler = FeatureScaler.fit(np.vstack([self._raw(c) for c in contexts]))
-
-    def embed(self, contexts: Sequence[ScoringContext]) -> npt.NDArray[np.float32]:
-        if self._scaler is None:
-            raise DetectorNotFittedError(f"embedder {self.name!r} is not fitted")
-        if not contexts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return self._scaler.transform(np.vstack([self._raw(c) for c in contexts])).astype(np.float32)
-
-    def state(self) -> dict[str, Any]:
-        return {"scaler": self._scaler.as_dict() if self._scaler is not None else None}
-
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        self._scaler = FeatureScaler.from_dict(state["scaler"]) if state.get("scaler") else None
-
-
-#: Embedders by name: each factory takes the detector's settings.
-EMBEDDERS: dict[str, Callable[[Any], ApplicationEmbedder]] = {
-    "features": lambda s: FeatureEmbedder(neighbours=False),
-    "features_neighbours": lambda s: FeatureEmbedder(neighbours=True, capacity=s.neighbour_capacity),
-}
-
-
-def register_embedder(name: str, factory: Callable[[Any], ApplicationEmbedder]) -> None:
-    """Make ``factory`` (settings -> embedder) available as ``embedder: <name>`` in the settings."""
-    EMBEDDERS[name.lower()] = factory
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +261,7 @@ class KnownFraudSimilarityDetector(Detector):
 
     def save(self, path: str) -> None:
         """Write the indexes, the embedder's state and the calibration to one file."""
-        from embeddings.similarity import save_indexes
+        from embeddings.similarity_file import save_indexes
 
         if self.fraud_index is None or self.legit_index is None:
             raise DetectorNotFittedError(f"detector {self.name!r} has nothing to save: fit it first")
@@ -341,7 +274,8 @@ class KnownFraudSimilarityDetector(Detector):
 
     def load(self, path: str) -> None:
         """Read a file written by :meth:`save`; its embedder must be this detector's."""
-        from embeddings.similarity import SimilarityIndexError, load_indexes
+        from embeddings.similarity import SimilarityIndexError
+        from embeddings.similarity_file import load_indexes
 
         indexes, extra = load_indexes(path)
         if extra.get("detector") != self.name or extra.get("embedder", {}).get("name") != self.embedder.name:

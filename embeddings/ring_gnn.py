@@ -9,23 +9,28 @@ new application is embedded from its own feature row and its neighbours' cached
 states, without retraining (:meth:`RingGnnModel.embed`), and training on the whole
 history sees exactly what scoring sees.
 
-The network is :class:`~embeddings.sage_sep_net.SageSepNet` (residual GraphSAGE with
-separate ego and neighbour weights) over the rows of
-:mod:`embeddings.application_features` plus the number of linked applications.
-Training (:func:`train_ring_gnn`) weights the loss against class imbalance, stops
-early on the AUROC of the latest applications (a time-based split), calibrates the
-scores on them (Platt scaling), and by default retrains on the whole history for the
-epochs found. The artifact (:meth:`RingGnnModel.save`) is a folder holding the state
-dict, JSON metadata and the states of the applications it was trained on.
+The network is :class:`~embeddings.causal_sage_net.CausalSageNet` (residual GraphSAGE
+with separate ego and neighbour weights, its states cacheable node by node) over
+numeric node rows whose columns the caller names: :class:`RingTrainingGraph` carries
+the names, and ``gnn_ring`` makes its rows and edges from scoring contexts
+(:mod:`detectors.ring_gnn_features`). Arrays in, arrays out: this module knows
+nothing of applications. Training (:func:`train_ring_gnn`) weights the loss against
+class imbalance, stops early on the AUROC of the latest applications (a time-based
+split), calibrates the scores on them (Platt scaling), and by default retrains on the
+whole history for the epochs found. The artifact (:meth:`RingGnnModel.save`) is a folder holding the state
+dict, JSON metadata (with the feature names) and the states of the applications it was
+trained on; :meth:`RingGnnModel.load` refuses one trained on other features than the
+caller's.
 
 Examples
 --------
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
->>> x = rng.normal(size=(300, len(RING_FEATURE_NAMES)))
+>>> names = tuple(f"x{i}" for i in range(6))
+>>> x = rng.normal(size=(300, len(names)))
 >>> neighbours = [[j for j in range(max(0, i - 3), i)] for i in range(300)]
 >>> graph = RingTrainingGraph.build([str(i) for i in range(300)], np.arange(300.0), x, neighbours,
-...                                 (x[:, 0] > 1.2).astype(float))
+...                                 (x[:, 0] > 1.2).astype(float), feature_names=names)
 >>> model = train_ring_gnn(graph, RingGnnParams(epochs=5, eval_every=1, hidden_channels=8))
 >>> states, probabilities = model.node_states(graph.features, graph.edge_index)
 >>> states.shape, probabilities.shape
@@ -37,41 +42,29 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import torch
 import torch.nn.functional as F
-from scipy.special import erf
 from torch import Tensor
 
-from detectors.context import SINGLE_LINK_KINDS
-from embeddings.aggregates import mean_adjacency
-from embeddings.application_features import FEATURE_NAMES, FeatureScaler, application_features
-from embeddings.sage_sep_net import SageSepNet
+from embeddings.causal_sage_net import CausalSageNet, FrozenSageNet, causal_adjacency
+from embeddings.scaling import FeatureScaler
 from tianwang.errors import ConfigurationError
 from tianwang.stats import auprc, auroc, fit_logistic, sigmoid
 
-if TYPE_CHECKING:
-    from detectors.context import ScoringContext
-
 __all__ = [
     "ARTIFACT_FORMAT",
-    "RING_FEATURE_NAMES",
-    "CausalSageNet",
     "RingArtifactError",
     "RingGnnModel",
     "RingGnnParams",
     "RingTrainingGraph",
-    "linked_applications",
-    "ring_features",
     "train_ring_gnn",
 ]
 
@@ -81,130 +74,10 @@ FloatArray = npt.NDArray[np.float64]
 
 #: Layout version of the artifact folder; an artifact of another version is refused.
 ARTIFACT_FORMAT = 1
-#: Columns of a node's input row: the application's own row, then its link count.
-RING_FEATURE_NAMES: tuple[str, ...] = (*FEATURE_NAMES, "ring_linked_applications")
 
 
 class RingArtifactError(ConfigurationError):
     """A ring-GNN artifact is missing, broken, or made for other code (features, format)."""
-
-
-def linked_applications(context: ScoringContext) -> dict[str, tuple[str, ...]]:
-    """The earlier applications linked to ``context``'s, each with the kinds of link (in order read)."""
-    links = context.links
-    if links is None:
-        return {}
-    kinds: dict[str, list[str]] = {}
-    own = context.application_id
-    for kind, link in [*((k, links.get(k)) for k in SINGLE_LINK_KINDS), *(("contact", c) for c in links.contacts)]:
-        if link is None:
-            continue
-        for other in link.others:
-            if other != own and kind not in kinds.setdefault(other, []):
-                kinds[other].append(kind)
-    return {other: tuple(k) for other, k in kinds.items()}
-
-
-def ring_features(context: ScoringContext, n_linked: int) -> FloatArray:
-    """The input row of one application (``len(RING_FEATURE_NAMES)`` floats, unscaled)."""
-    return np.append(application_features(context), math.log1p(n_linked))
-
-
-class CausalSageNet(SageSepNet):
-    """:class:`SageSepNet` with layer-by-layer states, to embed one new node from cached neighbours.
-
-    The state of a node before block ``l`` is ``h_l`` (``h_0`` is the encoded row);
-    block ``l`` reads ``h_l`` of the node and of its in-neighbours. On a causal graph a
-    node's states depend only on earlier nodes, so they can be cached when it arrives.
-
-    It takes the graph as the row-normalised transposed adjacency (a sparse CSR tensor,
-    :func:`_adjacency`) and sums over it, which is the neighbours' mean: on a CPU the
-    backward pass of a sum is many times faster than that of torch's mean reduction.
-    One new node is embedded by :class:`_FrozenNet`, the same blocks in numpy.
-    """
-
-    def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 2,
-                 dropout: float = 0.2) -> None:
-        super().__init__(in_channels, hidden_channels, num_layers, dropout)
-        for conv in self.convs:
-            conv.aggr = "sum"  # type: ignore[assignment]  # over the row-normalised adjacency
-
-    @property
-    def num_layers(self) -> int:
-        return len(self.convs)
-
-    @property
-    def hidden_channels(self) -> int:
-        return int(self.encoder.out_features)
-
-    def layer_states(self, x: Tensor, edge_index: Tensor) -> list[Tensor]:
-        """``[h_0, ..., h_L]`` of every node (full graph)."""
-        states = [self.encoder(x)]
-        for norm, conv in zip(self.norms, self.convs, strict=True):
-            h = states[-1]
-            update = F.gelu(conv(norm(h), edge_index))
-            states.append(h + F.dropout(update, p=self.dropout, training=self.training))
-        return states
-
-    def logit(self, last_state: Tensor) -> Tensor:
-        return self.head(last_state).squeeze(-1)
-
-
-@dataclass(frozen=True)
-class _FrozenNet:
-    """A :class:`CausalSageNet`'s weights as numpy arrays, for embedding one node at a time.
-
-    For a star (the node and its ``k`` in-neighbours) SAGEConv is ``lin_l(mean of the
-    neighbours) + lin_r(the node)``, and the mean over no neighbours is 0.
-    """
-
-    encoder: tuple[FloatArray, FloatArray]
-    norms: tuple[tuple[FloatArray, FloatArray, float], ...]
-    lin_l: tuple[tuple[FloatArray, FloatArray], ...]
-    lin_r: tuple[FloatArray, ...]
-    head_norm: tuple[FloatArray, FloatArray, float]
-    head: tuple[FloatArray, float]
-
-    @classmethod
-    def of(cls, module: CausalSageNet) -> _FrozenNet:
-        def array(t: Tensor) -> FloatArray:
-            return t.detach().cpu().numpy().astype(np.float64)
-
-        def norm(n: torch.nn.LayerNorm) -> tuple[FloatArray, FloatArray, float]:
-            return array(n.weight), array(n.bias), float(n.eps)
-
-        head_norm, head = module.head[0], module.head[1]
-        return cls(
-            encoder=(array(module.encoder.weight), array(module.encoder.bias)),
-            norms=tuple(norm(n) for n in module.norms),
-            lin_l=tuple((array(c.lin_l.weight), array(c.lin_l.bias)) for c in module.convs),
-            lin_r=tuple(array(c.lin_r.weight) for c in module.convs),
-            head_norm=norm(head_norm),
-            head=(array(head.weight)[0], float(array(head.bias)[0])),
-        )
-
-    @staticmethod
-    def _layer_norm(x: FloatArray, norm: tuple[FloatArray, FloatArray, float]) -> FloatArray:
-        weight, bias, eps = norm
-        centred = x - x.mean(axis=-1, keepdims=True)
-        return centred / np.sqrt((centred * centred).mean(axis=-1, keepdims=True) + eps) * weight + bias
-
-    def embed_one(self, x: FloatArray, neighbour_states: FloatArray) -> tuple[list[FloatArray], float]:
-        """``[h_0, ..., h_L]`` (each ``(hidden,)``) of one node from its scaled row ``(in,)`` and its
-        ``k`` in-neighbours' cached states ``(k, L, hidden)`` (``k`` may be 0), and the logit."""
-        w, b = self.encoder
-        states = [w @ x + b]
-        for layer, norm in enumerate(self.norms):
-            own = self._layer_norm(states[-1], norm)
-            if len(neighbour_states):
-                neighbours = self._layer_norm(neighbour_states[:, layer], norm).mean(axis=0)
-            else:
-                neighbours = np.zeros_like(own)
-            (wl, bl), wr = self.lin_l[layer], self.lin_r[layer]
-            update = wl @ neighbours + bl + wr @ own
-            states.append(states[-1] + 0.5 * update * (1.0 + erf(update / math.sqrt(2.0))))  # exact GELU
-        wh, bh = self.head
-        return states, float(wh @ self._layer_norm(states[-1], self.head_norm) + bh)
 
 
 @dataclass(frozen=True)
@@ -254,13 +127,23 @@ class RingGnnParams:
 
 @dataclass(frozen=True)
 class RingTrainingGraph:
-    """Nodes in time order, their unscaled rows, causal edges and labels (NaN: unlabelled)."""
+    """Nodes in time order, their unscaled rows, causal edges and labels (NaN: unlabelled).
+
+    ``feature_names`` names the columns of ``features``: the model trained on the graph
+    keeps them, and its artifact is refused where other columns are expected.
+    """
 
     ids: tuple[str, ...]
     times: FloatArray
     features: FloatArray
     edge_index: npt.NDArray[np.int64]
     labels: FloatArray
+    feature_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.features.ndim != 2 or self.features.shape[1] != len(self.feature_names):
+            raise ValueError(f"features must have one column per feature name ({len(self.feature_names)}), "
+                             f"got shape: {self.features.shape}")
 
     @classmethod
     def build(
@@ -270,6 +153,8 @@ class RingTrainingGraph:
         features: npt.ArrayLike,
         neighbours: Sequence[Sequence[str | int]],
         labels: npt.ArrayLike,
+        *,
+        feature_names: Sequence[str],
     ) -> RingTrainingGraph:
         """Sort nodes by time and keep the edges from an earlier node to a later one.
 
@@ -292,6 +177,7 @@ class RingTrainingGraph:
             features=np.asarray(features, dtype=np.float64)[order],
             edge_index=np.array([sources, targets], dtype=np.int64).reshape(2, -1),
             labels=np.asarray(labels, dtype=np.float64)[order],
+            feature_names=tuple(feature_names),
         )
 
     def split(self, validation_fraction: float) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
@@ -307,13 +193,15 @@ class RingTrainingGraph:
 
 @dataclass
 class RingGnnModel:
-    """A trained ring GNN: the network, its input scaler, its calibration and metadata."""
+    """A trained ring GNN: the network, its input scaler, its calibration, the names of its
+    input columns and metadata."""
 
     module: CausalSageNet
     scaler: FeatureScaler
     calibration: tuple[float, float]
+    feature_names: tuple[str, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
-    _frozen: _FrozenNet | None = field(default=None, init=False, repr=False, compare=False)
+    _frozen: FrozenSageNet | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def device(self) -> torch.device:
@@ -331,7 +219,7 @@ class RingGnnModel:
         """Cacheable states ``(n, L, hidden)`` (``h_0 .. h_{L-1}``) and probabilities of every node."""
         self.module.eval()
         with torch.inference_mode():
-            adjacency = _adjacency(np.asarray(edge_index, dtype=np.int64), len(features), self.device)
+            adjacency = causal_adjacency(np.asarray(edge_index, dtype=np.int64), len(features), self.device)
             states = self.module.layer_states(self._tensor(features), adjacency)
             logits = self.module.logit(states[-1]).cpu().numpy()
             stacked = torch.stack(states[:-1], dim=1).cpu().numpy()
@@ -341,12 +229,12 @@ class RingGnnModel:
         """Cacheable states ``(L, hidden)`` and probability of one new node from its row and
         its linked applications' cached states ``(k, L, hidden)``.
 
-        It runs the network's blocks in numpy (:class:`_FrozenNet`) on a copy of the weights
+        It runs the network's blocks in numpy (:class:`FrozenSageNet`) on a copy of the weights
         taken at the first call (a trained model's weights do not change): for one node,
         torch's per-operation overhead costs more than the arithmetic.
         """
         if self._frozen is None:
-            self._frozen = _FrozenNet.of(self.module)
+            self._frozen = FrozenSageNet.of(self.module)
         x = self.scaler.transform(np.asarray(row, dtype=np.float64)[None, :])[0]
         states, logit = self._frozen.embed_one(x, np.asarray(neighbour_states, dtype=np.float64))
         return np.stack(states[:-1]).astype(np.float32), float(self.probability(logit))
@@ -357,7 +245,7 @@ class RingGnnModel:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         torch.save({k: v.cpu() for k, v in self.module.state_dict().items()}, folder / "model.pt")
-        metadata = {**self.metadata, "format_version": ARTIFACT_FORMAT, "feature_names": list(RING_FEATURE_NAMES),
+        metadata = {**self.metadata, "format_version": ARTIFACT_FORMAT, "feature_names": list(self.feature_names),
                     "scaler": self.scaler.as_dict(), "calibration": list(self.calibration)}
         (folder / "metadata.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False), encoding="utf-8")
         if states is not None:
@@ -365,8 +253,10 @@ class RingGnnModel:
         return folder
 
     @classmethod
-    def load(cls, folder: Path, device: str = "auto") -> tuple[RingGnnModel, dict[str, np.ndarray] | None]:
-        """Read an artifact folder; refuse one of another format or feature list."""
+    def load(cls, folder: Path, feature_names: Sequence[str],
+             device: str = "auto") -> tuple[RingGnnModel, dict[str, np.ndarray] | None]:
+        """Read an artifact folder; refuse one of another format, or trained on other columns
+        than ``feature_names`` (the caller's rows), in name or order."""
         folder = Path(folder)
         try:
             metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
@@ -376,14 +266,14 @@ class RingGnnModel:
             raise RingArtifactError(f"ring-GNN artifact {folder} has format version "
                                     f"{metadata.get('format_version')!r}; this code reads {ARTIFACT_FORMAT}")
         names = metadata.get("feature_names")
-        if names != list(RING_FEATURE_NAMES):
-            theirs, ours = set(names or ()), set(RING_FEATURE_NAMES)
+        if names != list(feature_names):
+            theirs, ours = set(names or ()), set(feature_names)
             raise RingArtifactError(
                 f"ring-GNN artifact {folder} was trained on other features: missing here "
                 f"{sorted(theirs - ours)}, new here {sorted(ours - theirs)}"
                 + ("" if theirs != ours else ", same names in another order") + "; retrain it")
         shape = metadata["module"]
-        module = CausalSageNet(len(RING_FEATURE_NAMES), shape["hidden_channels"], shape["num_layers"],
+        module = CausalSageNet(len(feature_names), shape["hidden_channels"], shape["num_layers"],
                                shape["dropout"])
         try:
             module.load_state_dict(torch.load(folder / "model.pt", map_location="cpu", weights_only=True))
@@ -395,7 +285,7 @@ class RingGnnModel:
             with np.load(folder / "states.npz", allow_pickle=False) as npz:
                 states = {k: npz[k] for k in npz.files}
         a, b = (float(v) for v in metadata["calibration"])
-        model = cls(module, FeatureScaler.from_dict(metadata["scaler"]), (a, b), metadata)
+        model = cls(module, FeatureScaler.from_dict(metadata["scaler"]), (a, b), tuple(feature_names), metadata)
         return model, states
 
 
@@ -415,7 +305,7 @@ def train_ring_gnn(graph: RingTrainingGraph, params: RingGnnParams | None = None
     device = params.torch_device()
     scaler = FeatureScaler.fit(graph.features)
     x = torch.as_tensor(scaler.transform(graph.features), dtype=torch.float32, device=device)
-    adjacency = _adjacency(graph.edge_index, len(graph.ids), device)
+    adjacency = causal_adjacency(graph.edge_index, len(graph.ids), device)
     y = torch.as_tensor(y_all, dtype=torch.float32, device=device)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(params.num_threads)
@@ -446,17 +336,7 @@ def train_ring_gnn(graph: RingTrainingGraph, params: RingGnnParams | None = None
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     log.info("ring gnn trained", extra={"best_epoch": best_epoch, **metadata["metrics"]})
-    return RingGnnModel(module, scaler, (a, b), metadata)
-
-
-def _adjacency(edge_index: npt.NDArray[np.int64], num_nodes: int, device: torch.device | str) -> Tensor:
-    """The row-normalised transposed adjacency (``P @ h`` is the mean over in-neighbours) as a
-    sparse CSR tensor: what :class:`CausalSageNet` aggregates with."""
-    p = mean_adjacency(edge_index, num_nodes)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # sparse CSR support is flagged beta
-        return torch.sparse_csr_tensor(torch.from_numpy(p.indptr).long(), torch.from_numpy(p.indices).long(),
-                                       torch.from_numpy(p.data).float(), size=p.shape, device=device)
+    return RingGnnModel(module, scaler, (a, b), graph.feature_names, metadata)
 
 
 def _iso(ts: float) -> str:

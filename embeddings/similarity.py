@@ -12,14 +12,14 @@ are nearest to this vector" in Euclidean distance:
 
 Both kinds add and remove vectors by application id (the inverted file keeps ids
 natively; HNSW is not used because FAISS cannot remove from it). Vectors are stored
-as float32. An index is saved as one file (:func:`save_indexes` holds several, e.g.
-the confirmed fraud and a legit contrast sample, with the embedder's state) together
-with :class:`IndexMetadata`: embedder name, dimension, count, kind, ``built_at``,
-format version.
+as float32. An index is saved as one file (:mod:`embeddings.similarity_file`: one file
+holds several, e.g. the confirmed fraud and a legit contrast sample, with the
+embedder's state) together with :class:`IndexMetadata`: embedder name, dimension,
+count, kind, ``built_at``, format version.
 
-Any embedder can feed an index: one that satisfies :class:`ApplicationEmbedder`
-(a name, a dimension, ``embed`` of scoring contexts, a JSON-able state) is recorded
-by name, and an index refuses vectors of the wrong dimension.
+Vectors in, neighbours out: the index records the name of the embedder the vectors
+came from (the known-fraud detector's embedders are in :mod:`detectors.embedders`)
+and refuses vectors of the wrong dimension.
 
 Examples
 --------
@@ -37,17 +37,14 @@ Examples
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import struct
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -55,34 +52,26 @@ import numpy.typing as npt
 
 from tianwang.errors import TianwangError
 
-if TYPE_CHECKING:
-    from detectors.context import ScoringContext
-
 __all__ = [
     "DEFAULT_EXACT_BELOW",
     "FORMAT_VERSION",
-    "ApplicationEmbedder",
     "IndexMetadata",
     "Neighbour",
     "SimilarityIndex",
     "SimilarityIndexError",
-    "load_indexes",
     "measure_recall",
-    "read_header",
     "recall_at_k",
-    "save_indexes",
 ]
 
 FloatArray = npt.NDArray[np.float32]
 IndexKind = Literal["flat", "ivf"]
 
-#: Version of the file layout written by :func:`save_indexes`.
+#: Version of the file layout written by :func:`embeddings.similarity_file.save_indexes`.
 FORMAT_VERSION = 1
 #: Below this many vectors the index is exact.
 DEFAULT_EXACT_BELOW = 50_000
 #: An inverted file needs about 39 training vectors per list: below this it is never used.
 _MIN_IVF = 1_000
-_MAGIC = b"TWSIMIX\n"
 
 
 #: Queries per search from which FAISS may use all its threads; fewer run on the calling thread only.
@@ -109,31 +98,6 @@ def _threads(n: int | None) -> Iterator[None]:
 
 class SimilarityIndexError(TianwangError):
     """A similarity index was misused (wrong dimension) or its file is not one we wrote."""
-
-
-@runtime_checkable
-class ApplicationEmbedder(Protocol):
-    """What the similarity index needs of an embedder: its name, dimension, vectors and state.
-
-    ``observe`` sees every application the pipeline stores, in time order (an embedder
-    that uses the neighbours of an application keeps what it needs of them); ``fit``
-    learns from the training contexts (a scaler, say) and may do nothing.
-    """
-
-    name: str
-
-    @property
-    def dimension(self) -> int: ...
-
-    def fit(self, contexts: Sequence[ScoringContext]) -> None: ...
-
-    def observe(self, context: ScoringContext) -> None: ...
-
-    def embed(self, contexts: Sequence[ScoringContext]) -> npt.NDArray[np.float32]: ...
-
-    def state(self) -> dict[str, Any]: ...
-
-    def load_state(self, state: Mapping[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,20 +365,30 @@ class SimilarityIndex:
 
     # -- files ------------------------------------------------------------------------
     def save(self, path: str | Path, extra: Mapping[str, Any] | None = None) -> None:
+        """Write this index alone to a file (:func:`embeddings.similarity_file.save_indexes`)."""
+        from embeddings.similarity_file import save_indexes
+
         save_indexes(path, {"index": self}, extra)
 
     @classmethod
     def load(cls, path: str | Path) -> SimilarityIndex:
+        """Read an index written by :meth:`save`."""
+        from embeddings.similarity_file import load_indexes
+
         return load_indexes(path)[0]["index"]
 
-    def _state(self) -> dict[str, Any]:
-        entries = sorted(self._entry.items())
-        return {"metadata": asdict(self.metadata()), "next_label": self._next_label,
-                "labels": [label for label, _ in entries], "ids": [e[0] for _, e in entries],
-                "tags": [e[1] for _, e in entries]}
+    def serialise(self) -> tuple[dict[str, Any], bytes]:
+        """The JSON-able state (metadata, id table) and the FAISS bytes, taken together under the lock."""
+        with self._lock:
+            entries = sorted(self._entry.items())
+            state = {"metadata": asdict(self.metadata()), "next_label": self._next_label,
+                     "labels": [label for label, _ in entries], "ids": [e[0] for _, e in entries],
+                     "tags": [e[1] for _, e in entries]}
+            return state, faiss.serialize_index(self._faiss).tobytes()
 
     @classmethod
-    def _from_state(cls, state: Mapping[str, Any], blob: bytes) -> SimilarityIndex:
+    def deserialise(cls, state: Mapping[str, Any], blob: bytes) -> SimilarityIndex:
+        """The index :meth:`serialise` gave ``state`` and ``blob`` of (refused when they disagree)."""
         meta = IndexMetadata(**state["metadata"])
         index = cls(meta.dimension, embedder=meta.embedder)
         index._faiss = faiss.deserialize_index(np.frombuffer(blob, dtype=np.uint8))
@@ -428,57 +402,3 @@ class SimilarityIndex:
                 f"index file is inconsistent: metadata says {meta.count} vectors of dimension {meta.dimension}, "
                 f"the FAISS index holds {index._faiss.ntotal} of dimension {index._faiss.d}")
         return index
-
-
-def save_indexes(path: str | Path, indexes: Mapping[str, SimilarityIndex],
-                 extra: Mapping[str, Any] | None = None) -> None:
-    """Write ``indexes`` (by name) and ``extra`` (JSON-able) to one file, atomically.
-
-    Layout: a magic line, the length of a JSON header (8 bytes, little-endian), the
-    header (format version, each index's metadata and id table, ``extra``), then each
-    index's serialised FAISS bytes in the order the header lists them.
-    """
-    path = Path(path)
-    blobs, sections = [], []
-    for name, index in indexes.items():
-        with index._lock:
-            blob = faiss.serialize_index(index._faiss).tobytes()
-            sections.append({"name": name, "bytes": len(blob), **index._state()})
-        blobs.append(blob)
-    header = json.dumps({"format_version": FORMAT_VERSION, "indexes": sections, "extra": dict(extra or {})},
-                        separators=(",", ":")).encode()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tmp.open("wb") as out:
-        out.write(_MAGIC + struct.pack("<Q", len(header)) + header)
-        for blob in blobs:
-            out.write(blob)
-    os.replace(tmp, path)
-
-
-def read_header(path: str | Path) -> dict[str, Any]:
-    """The JSON header of an index file (metadata only; the vectors are not read)."""
-    with Path(path).open("rb") as f:
-        return _read_header(f, Path(path))
-
-
-def _read_header(f: Any, path: Path) -> dict[str, Any]:
-    if f.read(len(_MAGIC)) != _MAGIC:
-        raise SimilarityIndexError(f"{path} is not a Tianwang similarity index file")
-    (length,) = struct.unpack("<Q", f.read(8))
-    header: dict[str, Any] = json.loads(f.read(length))
-    if header.get("format_version") != FORMAT_VERSION:
-        raise SimilarityIndexError(
-            f"{path} has format version {header.get('format_version')!r}; this version reads {FORMAT_VERSION}")
-    return header
-
-
-def load_indexes(path: str | Path) -> tuple[dict[str, SimilarityIndex], dict[str, Any]]:
-    """The indexes (by name) and ``extra`` of a file written by :func:`save_indexes`."""
-    path = Path(path)
-    if not path.is_file():
-        raise SimilarityIndexError(f"similarity index file {path} does not exist")
-    with path.open("rb") as f:
-        header = _read_header(f, path)
-        indexes = {s["name"]: SimilarityIndex._from_state(s, f.read(s["bytes"])) for s in header["indexes"]}
-    return indexes, header["extra"]

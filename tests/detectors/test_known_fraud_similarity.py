@@ -11,15 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detectors.application_features import FEATURE_NAMES, application_features
 from detectors.base import DetectorNotFittedError, DetectorSettingsError
 from detectors.context import GraphLinks, LabelledContext, Link, ScoringContext
-from detectors.known_fraud_similarity import (
-    FeatureEmbedder,
-    KnownFraudSimilarityDetector,
-)
+from detectors.embedders import ApplicationEmbedder, FeatureEmbedder
+from detectors.known_fraud_similarity import KnownFraudSimilarityDetector
 from detectors.registry import DetectorRegistry
-from embeddings.application_features import FEATURE_NAMES, application_features
-from embeddings.similarity import DEFAULT_EXACT_BELOW, ApplicationEmbedder, SimilarityIndexError
+from embeddings.similarity import DEFAULT_EXACT_BELOW, SimilarityIndexError
 from tianwang.stats import auroc
 
 
@@ -46,6 +44,26 @@ def test_bad_settings_fail_when_built_naming_the_value() -> None:
         KnownFraudSimilarityDetector({"embedder": "gnn"})
     with pytest.raises(DetectorSettingsError, match="k: Input should be greater than or equal to 1"):
         KnownFraudSimilarityDetector({"k": 0})
+
+
+def test_an_embedder_registered_through_the_sdk_is_used_by_name() -> None:
+    from detectors import ApplicationEmbedder as PublicEmbedder
+    from detectors import register_embedder
+    from detectors.embedders import EMBEDDERS
+
+    made: list[FeatureEmbedder] = []
+
+    def factory(settings: KnownFraudSimilarityDetector.Settings) -> FeatureEmbedder:
+        made.append(FeatureEmbedder(neighbours=True, capacity=settings.neighbour_capacity))
+        return made[-1]
+
+    register_embedder("My_Embedder", factory)
+    try:
+        detector = KnownFraudSimilarityDetector({"embedder": "my_embedder", "neighbour_capacity": 7})
+        assert detector.embedder is made[0] and made[0].capacity == 7
+        assert isinstance(detector.embedder, PublicEmbedder)
+    finally:
+        EMBEDDERS.pop("my_embedder")
 
 
 def test_importing_the_detector_does_not_load_faiss() -> None:
@@ -176,7 +194,7 @@ def test_neighbours_embedder_appends_the_mean_row_of_observed_neighbours(
 def test_rebuild_writes_an_index_the_detector_serves(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from embeddings.similarity import read_header
+    from embeddings.similarity_file import read_header
     from fixtures.generator import generate
     from tianwang.cli import app as cli
 

@@ -8,16 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings.similarity import (
-    FORMAT_VERSION,
-    SimilarityIndex,
-    SimilarityIndexError,
-    load_indexes,
-    measure_recall,
-    read_header,
-    recall_at_k,
-    save_indexes,
-)
+from embeddings.similarity import FORMAT_VERSION, SimilarityIndex, SimilarityIndexError, measure_recall, recall_at_k
+from embeddings.similarity_file import load_indexes, read_header, save_indexes
 
 
 def clustered(n: int, d: int = 24, clusters: int = 40, seed: int = 7) -> np.ndarray:

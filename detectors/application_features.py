@@ -6,7 +6,9 @@ counts of what it shares with earlier applications (:meth:`GraphLinks.counts`).
 Nothing in it is personal data: no keys, no names, no numbers that identify anyone.
 Missing values become 0 with a companion ``*_missing`` column, and heavy-tailed
 amounts enter as ``log1p``, so rows can be compared by distance once standardised
-(:class:`FeatureScaler`).
+(:class:`embeddings.scaling.FeatureScaler`). The known-fraud embedders
+(:mod:`detectors.embedders`) and the ring GNN's rows (:mod:`detectors.ring_gnn_features`)
+are built on it.
 
 Examples
 --------
@@ -20,8 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +30,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from detectors.context import ScoringContext
 
-__all__ = ["FEATURE_NAMES", "FeatureScaler", "application_features", "feature_matrix"]
+__all__ = ["FEATURE_NAMES", "application_features", "feature_matrix"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -175,26 +176,3 @@ def feature_matrix(contexts: Sequence[ScoringContext]) -> FloatArray:
     if not contexts:
         return np.zeros((0, len(FEATURE_NAMES)))
     return np.vstack([application_features(c) for c in contexts])
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureScaler:
-    """Standardise columns to mean 0 and unit variance (constant columns stay 0)."""
-
-    mean: FloatArray
-    scale: FloatArray
-
-    @classmethod
-    def fit(cls, x: FloatArray) -> FeatureScaler:
-        std = x.std(axis=0)
-        return cls(x.mean(axis=0), np.where(std > 1e-12, std, 1.0))
-
-    def transform(self, x: FloatArray) -> FloatArray:
-        return (x - self.mean) / self.scale
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FeatureScaler:
-        return cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["scale"], dtype=np.float64))

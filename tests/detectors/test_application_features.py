@@ -1,7 +1,10 @@
+"""One feature row per application: finite, named, no graph counts without links; the scaler standardises."""
+
 import numpy as np
 
+from detectors.application_features import FEATURE_NAMES, application_features, feature_matrix
 from detectors.context import build_context
-from embeddings.application_features import FEATURE_NAMES, FeatureScaler, application_features, feature_matrix
+from embeddings.scaling import FeatureScaler
 from tests.builders import application
 from tianwang.application import parse_application
 from tianwang.privacy import PersonalDataKeyer
