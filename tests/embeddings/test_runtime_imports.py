@@ -24,7 +24,7 @@ def test_the_runtime_models_import_no_layer_above_them() -> None:
 
 
 def test_scoring_with_the_graph_models_loads_no_public_data_evaluation() -> None:
-    loaded = _loaded_after("tianwang.scoring.pipeline, tianwang.scoring.backtest, detectors.registry, "
+    loaded = _loaded_after("tianwang.runtime, tianwang.backtest, detectors.registry, "
                            "detectors.gnn_ring, detectors.known_fraud_similarity, embeddings.ring_gnn, "
                            "embeddings.similarity")
     assert "embeddings.ring_gnn" in loaded  # the check below would pass vacuously otherwise
