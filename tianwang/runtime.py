@@ -117,7 +117,8 @@ def open_runtime(
         Checkpoint the SQLite write-ahead logs in background threads.
     """
     settings = settings or load_settings()
-    with ExitStack() as resources:
+    resources = ExitStack()
+    try:
         graph = resources.enter_context(open_graph(settings, store))
         if records == "durable":
             path = records_path or scoring_db_path(settings.db_path)
@@ -138,5 +139,7 @@ def open_runtime(
             config = ConfigSource(config or DEFAULT_CONFIG_PATH, registry)
         pipeline = ScoringPipeline(graph, config, scoring_records)
         resources.callback(pipeline.close)
-        return Runtime(settings, graph, scoring_records, pipeline, resources.pop_all())
-    raise AssertionError("unreachable")  # pragma: no cover - the with block returns
+    except BaseException:
+        resources.close()  # what was built before the failure is released
+        raise
+    return Runtime(settings, graph, scoring_records, pipeline, resources)
