@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -97,18 +98,19 @@ class FrozenSageNet:
 
     @classmethod
     def of(cls, module: CausalSageNet) -> FrozenSageNet:
-        def array(t: Tensor) -> FloatArray:
-            return t.detach().cpu().numpy().astype(np.float64)
+        def array(t: Any) -> FloatArray:
+            return np.asarray(t.detach().cpu().numpy(), dtype=np.float64)
 
-        def norm(n: torch.nn.LayerNorm) -> tuple[FloatArray, FloatArray, float]:
+        def norm(n: Any) -> tuple[FloatArray, FloatArray, float]:
             return array(n.weight), array(n.bias), float(n.eps)
 
         head_norm, head = module.head[0], module.head[1]
+        convs: list[Any] = list(module.convs)
         return cls(
             encoder=(array(module.encoder.weight), array(module.encoder.bias)),
             norms=tuple(norm(n) for n in module.norms),
-            lin_l=tuple((array(c.lin_l.weight), array(c.lin_l.bias)) for c in module.convs),
-            lin_r=tuple(array(c.lin_r.weight) for c in module.convs),
+            lin_l=tuple((array(c.lin_l.weight), array(c.lin_l.bias)) for c in convs),
+            lin_r=tuple(array(c.lin_r.weight) for c in convs),
             head_norm=norm(head_norm),
             head=(array(head.weight)[0], float(array(head.bias)[0])),
         )

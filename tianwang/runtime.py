@@ -131,13 +131,16 @@ def open_runtime(
         if checkpoints:
             for sqlite_file in sqlite_files:
                 resources.enter_context(WalCheckpointer(sqlite_file))
-        if not isinstance(config, LoadedConfig):
+        source: ConfigSource | LoadedConfig
+        if isinstance(config, LoadedConfig):
+            source = config
+        else:
             if registry is None:
                 from detectors.registry import DetectorRegistry
 
                 registry = DetectorRegistry.with_plugins()
-            config = ConfigSource(config or DEFAULT_CONFIG_PATH, registry)
-        pipeline = ScoringPipeline(graph, config, scoring_records)
+            source = ConfigSource(config or DEFAULT_CONFIG_PATH, registry)
+        pipeline = ScoringPipeline(graph, source, scoring_records)
         resources.callback(pipeline.close)
     except BaseException:
         resources.close()  # what was built before the failure is released
