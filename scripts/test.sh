@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need, starts the dev Neo4j unless
-# TIANWANG_NEO4J_URI points at one, lints, checks the import contracts (layers), runs every test
+# TIANWANG_NEO4J_URI points at one, lints (ruff, mypy), checks the import contracts (layers), runs every test
 # (slow and Neo4j ones included), and stops what it started. Extra arguments go to pytest.
 set -euo pipefail
 
@@ -30,5 +30,7 @@ echo "test: ruff" >&2
 ruff check .
 echo "test: import contracts (lint-imports, pyproject.toml [tool.importlinter])" >&2
 lint-imports
+echo "test: mypy" >&2
+mypy
 echo "test: pytest (TIANWANG_NEO4J_URI=${TIANWANG_NEO4J_URI:-unset})" >&2
 python -m pytest -m "" --doctest-modules tianwang graph_schema fixtures detectors embeddings tests "$@"
