@@ -261,6 +261,14 @@ class Detector(ABC):
         does nothing.
         """
 
+    def settle(self) -> None:  # noqa: B027 - a hook, empty by default
+        """Wait for the background work this detector started (a ring refresh), if any.
+
+        A service never calls it: requests do not wait for batch work, which swaps in
+        when done. A backtest calls it after each application, so a replay sees, at each
+        application, what it would have seen had that work been instant, and repeats.
+        """
+
     def verdict(self, application_id: str, fraud: bool, typology: str | None = None) -> bool:
         """Take in an investigator's verdict on an application the pipeline has seen.
 

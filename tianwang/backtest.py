@@ -161,6 +161,7 @@ def run_backtest(
                 in_training = cutoff is not None and (app.submitted_ts, app.application_id) <= cutoff
                 if in_training:
                     context = pipeline.ingest(app)
+                    pipeline.settle()
                     label = labels.get(app.application_id)
                     if label is not None:
                         history.append(LabelledContext(context, label.fraud, label.typology))
@@ -172,6 +173,7 @@ def run_backtest(
                     gc.collect()
                     gc.freeze()
                 decision = pipeline.score(app)
+                pipeline.settle()
                 label = labels.get(app.application_id)
                 scored.append(_Scored.of(decision, label))
                 if on_decision is not None:

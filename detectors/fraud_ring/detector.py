@@ -102,6 +102,9 @@ class FraudRingDetector(Detector):
         """A confirmed fraud counts towards its applicant's local rings now and its ring's risk at the next run."""
         return self._recent.verdict(application_id, fraud)
 
+    def settle(self) -> None:
+        self._rings.wait()
+
     def observe(self, context: ScoringContext) -> None:
         s: FraudRingSettings = self.settings
         direct = self._direct(context)

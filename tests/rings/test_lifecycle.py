@@ -49,3 +49,34 @@ def test_it_detects_rings_every_refresh_every_applications_with_the_labels_given
     assert source.observed(moment, {"APP-000001": True, "APP-000003": True}) is True
     renewed = source.index
     assert renewed is not first and renewed.ring(ring.ring_id).confirmed == ("APP-000001", "APP-000003")
+
+
+def test_a_refresh_in_the_background_never_holds_up_the_caller(store: EmbeddedGraphStore,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    import tianwang.rings.lifecycle as lifecycle
+
+    release = threading.Event()
+    started = threading.Event()
+    detect = lifecycle.detect_rings_in_export
+
+    def slow_detection(export, **kwargs):  # type: ignore[no-untyped-def]
+        started.set()
+        assert release.wait(10)  # a long run on a large graph
+        return detect(export, **kwargs)
+
+    source = RingIndexSource(store, refresh_every=2, refresh_in_background=True)
+    moment = max(a.submitted_ts for a in ring_applications())
+    first = source.prepare(moment)  # at fit: detected before scoring starts
+    monkeypatch.setattr(lifecycle, "detect_rings_in_export", slow_detection)
+    assert source.observed(moment) is False
+    began = time.perf_counter()
+    assert source.observed(moment) is False  # the run starts in a thread
+    assert time.perf_counter() - began < 0.5 and source.index is first
+    assert started.wait(5)
+    assert source.index is first  # still the rings in use while the run goes on
+    release.set()
+    source.wait()
+    assert source.index is not first and len(source.index) >= 1

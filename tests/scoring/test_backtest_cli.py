@@ -86,3 +86,26 @@ def test_score_writes_decisions_in_time_order(cli, tmp_path: Path) -> None:
     assert [d["application_id"] for d in decisions] == ["APP-000001", "APP-000002", "APP-000003"]
     assert all(d["band"] in ("approve", "review", "reject") for d in decisions)
     assert (tmp_path / "scoring.db").exists()
+
+
+@pytest.mark.slow
+def test_a_backtest_with_ring_runs_in_the_background_repeats_the_synchronous_one(small_data: Path,
+                                                                                 tmp_path: Path) -> None:
+    import yaml
+
+    shipped = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    scores = {}
+    for background in (False, True):
+        config = dict(shipped)
+        fraud_ring = dict(config["detectors"]["fraud_ring"])
+        fraud_ring["settings"] = {**fraud_ring["settings"], "refresh_every": 60, "refresh_in_background": background}
+        config["detectors"] = {**config["detectors"], "fraud_ring": fraud_ring}
+        path = tmp_path / f"background-{background}.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        seen: dict[str, tuple[int, list[str]]] = {}
+        run_backtest(small_data / "applications.ndjson", small_data / "labels.ndjson", load_config(path, registry()),
+                     train_fraction=0.5, on_decision=lambda d, label, seen=seen: seen.__setitem__(
+                         d.application_id, (d.fraud_score, [r.code for _, r in d.reasons])))
+        scores[background] = seen
+    assert len(scores[True]) == 400
+    assert scores[True] == scores[False]

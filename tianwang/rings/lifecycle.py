@@ -142,6 +142,11 @@ class RingIndexSource:
         log.info("rings refreshed", extra={"rings": len(index), "seconds": round(time.perf_counter() - started, 3)})
         return index
 
+    def wait(self) -> None:
+        """Return once no reload or refresh is running (backtests; a service never waits)."""
+        with self._busy:
+            pass
+
     def prepare(self, as_of: float, labels: Mapping[str, bool] | None = None) -> RingIndex | None:
         """The rings to start scoring with (when the detector is fitted): detected as of ``as_of`` with
         ``refresh_every``, else the stored ones; ``None`` without a store."""

@@ -159,6 +159,12 @@ class ScoringPipeline:
                 log.warning("detector failed to observe", extra={"detector": name, "error": type(exc).__name__,
                                                                  "application_id": context.application_id})
 
+    def settle(self) -> None:
+        """Wait for the background work detectors started (ring refreshes): backtests call it after
+        each application so that a replay repeats; a service never does, so no request waits."""
+        for detector in self.loaded.detectors.values():
+            detector.settle()
+
     def fit(self, history: Sequence[LabelledContext]) -> dict[str, dict[str, Any]]:
         """Fit every detector that trains on ``history``; return what each learned.
 
