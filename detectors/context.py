@@ -139,9 +139,10 @@ class GraphLinks:
 class ApplicantResolver:
     """Whose application is this: application id to the applicant's id key, cached.
 
-    Graph nodes of applications do not carry the applicant, so the pipeline tells the
-    resolver about every application it writes (:meth:`remember`); an id it has not
-    seen is read once from the store's redacted record. At most ``capacity`` ids are
+    Application nodes carry their applicant's key (``applicant_key``), and graph links
+    read it from there; this resolver serves nodes stored before they carried it. The
+    pipeline tells it about every application it writes (:meth:`remember`); an id it has
+    not seen is read once from the store's redacted record. At most ``capacity`` ids are
     kept (the oldest are forgotten first).
     """
 

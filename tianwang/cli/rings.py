@@ -33,7 +33,8 @@ def ring_table(report: RingReport, top: int) -> Table:
     """The ``top`` rings of ``report``, highest risk first, as a table."""
     table = Table(title=f"{len(report.rings):,} rings, highest risk first", box=box.SIMPLE_HEAD,
                   caption="fraud: confirmed; days: time spread; shared: attributes members share, by kind"
-                          " (deal: prices inflated far above the model's usual price, at one dealer within a month)")
+                          " (deal: prices inflated far above the model's usual price, at one dealer within a month;"
+                          " landline: a shared phone that is not a mobile)")
     table.add_column("ring", no_wrap=True, min_width=8)
     for column in ("risk", "people", "apps", "fraud", "days"):
         table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
@@ -56,7 +57,8 @@ def ring_table(report: RingReport, top: int) -> Table:
 
 
 _SHORT = {"BankAccount": "account", "Phone": "phone", "Device": "device", "Person": "person",
-          "Vehicle": "vehicle", "Address": "address", "Employer": "employer", "InflatedDeal": "deal"}
+          "Vehicle": "vehicle", "Address": "address", "Employer": "employer", "InflatedDeal": "deal",
+          "Landline": "landline"}
 
 
 def register(app: typer.Typer) -> None:
