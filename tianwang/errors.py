@@ -15,8 +15,13 @@ __all__ = [
     "ApplicationValidationError",
     "ConfigurationError",
     "DataSetMissingError",
+    "DecisionNotFoundError",
     "FieldError",
     "IngestAbortedError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "StateConflictError",
     "StoreError",
     "StoreUnavailableError",
     "TianwangError",
@@ -67,10 +72,13 @@ class ApplicationValidationError(TianwangError, ValueError):
 class ApplicationConflictError(TianwangError):
     """An application id is already stored with different content."""
 
-    def __init__(self, application_id: str) -> None:
+    def __init__(self, application_id: str, fields: list[str] | None = None) -> None:
         self.application_id = application_id
+        #: the schema paths whose content differs (names only, never values), when known
+        self.fields = list(fields or [])
+        differ = f" ({', '.join(self.fields[:20])} differ)" if self.fields else ""
         super().__init__(
-            f"application {application_id!r} is already stored with different content; "
+            f"application {application_id!r} is already stored with different content{differ}; "
             "applications are immutable, submit a new application_id"
         )
 
@@ -101,3 +109,58 @@ class IngestAbortedError(TianwangError):
 
 class DataSetMissingError(TianwangError, FileNotFoundError):
     """A public data set file is not where the settings say it is."""
+
+
+class NotFoundError(TianwangError, LookupError):
+    """A record asked for by id (a case, a ring, a job, a proposal ...) does not exist.
+
+    ``kind`` names the kind of record and ``ident`` its id (never a personal value).
+    """
+
+    def __init__(self, kind: str, ident: str) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"no {kind} {ident!r}")
+
+
+class DecisionNotFoundError(NotFoundError):
+    """No decision is recorded for this application id (or decision id)."""
+
+    def __init__(self, application_id: str) -> None:
+        self.application_id = application_id
+        super().__init__("decision", application_id)
+        self.args = (f"no decision recorded for application {application_id!r}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class StateConflictError(TianwangError):
+    """An operation does not fit the record's state (closing a closed case, approving one's own proposal ...).
+
+    ``code`` is a stable machine-readable name of the conflict.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class PermissionDeniedError(TianwangError):
+    """The caller is known but may not do this."""
+
+
+class InvalidRequestError(TianwangError, ValueError):
+    """A request's parameter is invalid; ``field`` names it (the value is never echoed)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class PayloadTooLargeError(TianwangError):
+    """A request body is over its size limit (``limit`` bytes)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the request body is over {limit} bytes")

@@ -11,6 +11,12 @@
 | ``TIANWANG_NEO4J_USER`` / ``_PASSWORD`` | credentials; leave unset for a server with auth off | unset |
 | ``TIANWANG_NEO4J_DATABASE`` | database name | ``neo4j`` |
 | ``TIANWANG_DATA_DIR`` | folder of the public data sets | ``../shared/data`` when it exists |
+| ``TIANWANG_DATABASE_URL`` | SQLAlchemy URL of the operational database | ``operations.db`` (SQLite) beside the store |
+| ``TIANWANG_BUNDLE_DIR`` | folder of trained model bundles | ``bundles/`` beside ``TIANWANG_DB_PATH`` |
+| ``TIANWANG_WEBHOOK_URL`` | where ``decision.finalized`` events are posted | unset (events wait in the outbox) |
+| ``TIANWANG_WEBHOOK_SECRETS`` | comma-separated HMAC secrets that sign webhooks (several during a rotation) | unset |
+| ``TIANWANG_MAX_BODY_BYTES`` | largest request body (batch: largest line) the service reads | ``1048576`` |
+| ``TIANWANG_TOKEN_TTL`` | seconds a person's login token lives | ``28800`` |
 """
 
 from __future__ import annotations
@@ -54,6 +60,13 @@ class Settings(BaseSettings):
     neo4j_database: str = "neo4j"
     neo4j_batch_size: int = Field(default=2000, ge=1, le=50_000)
     data_dir: Path | None = Field(default_factory=_default_data_dir)
+    database_url: SecretStr | None = None
+    bundle_dir: Path | None = None
+    webhook_url: str | None = None
+    webhook_secrets: SecretStr | None = None
+    max_body_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30)
+    max_batch_bytes: int = Field(default=64 << 20, ge=1024, le=1 << 34)
+    token_ttl: int = Field(default=8 * 3600, ge=60, le=30 * 86_400)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -67,6 +80,25 @@ class Settings(BaseSettings):
         if self.store == "neo4j" and not self.neo4j_uri:
             raise ValueError("TIANWANG_STORE=neo4j needs TIANWANG_NEO4J_URI")
         return self
+
+    @property
+    def operations_url(self) -> str:
+        """The operational database's SQLAlchemy URL (default: SQLite beside the graph store)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.db_path.with_name('operations.db')}"
+
+    @property
+    def bundles_path(self) -> Path:
+        """The folder of model bundles."""
+        return self.bundle_dir or self.db_path.with_name("bundles")
+
+    @property
+    def webhook_secret_list(self) -> list[bytes]:
+        """The webhook signing secrets, newest first as configured."""
+        if self.webhook_secrets is None:
+            return []
+        return [s.strip().encode() for s in self.webhook_secrets.get_secret_value().split(",") if s.strip()]
 
     @property
     def secret_bytes(self) -> bytes:

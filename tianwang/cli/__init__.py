@@ -15,6 +15,7 @@ lists them. Every command has ``--help``. Store selection follows the settings
 | :mod:`tianwang.cli.scoring` | ``score``, ``evaluate``, ``backtest`` |
 | :mod:`tianwang.cli.rings` | ``rings detect`` |
 | :mod:`tianwang.cli.similarity` | ``similarity rebuild`` |
+| :mod:`tianwang.cli.service` | ``serve``, ``keys create/list/revoke``, ``users add`` |
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Annotated
 
 import typer
 
-from tianwang.cli import demo, fixtures, graph, rings, scoring, similarity
+from tianwang.cli import demo, fixtures, graph, rings, scoring, service, similarity
 from tianwang.logs import configure_logging
 
 __all__ = ["app"]
@@ -45,5 +46,5 @@ def main(
     configure_logging(log_level)
 
 
-for _commands in (graph, demo, fixtures, scoring, rings, similarity):
+for _commands in (graph, demo, fixtures, scoring, rings, similarity, service):
     _commands.register(app)

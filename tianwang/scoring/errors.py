@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tianwang.errors import ConfigurationError, TianwangError
+from tianwang.errors import ConfigurationError, DecisionNotFoundError, TianwangError
 
 __all__ = ["DecisionNotFoundError", "ScoringConfigError", "ScoringError"]
 
@@ -13,11 +13,3 @@ class ScoringError(TianwangError):
 
 class ScoringConfigError(ConfigurationError):
     """The detector and strategy configuration file is invalid; the message says where and why."""
-
-
-class DecisionNotFoundError(TianwangError, LookupError):
-    """No decision is recorded for this application id."""
-
-    def __init__(self, application_id: str) -> None:
-        self.application_id = application_id
-        super().__init__(f"no decision recorded for application {application_id!r}")

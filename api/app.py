@@ -1,0 +1,83 @@
+"""The FastAPI application: :func:`create_app`.
+
+``tianwang serve`` runs ``uvicorn api.app:create_app --factory``; tests call
+:func:`create_app` with a service they opened. The lifespan opens the service (store,
+pipeline, operational database: the heavy objects) once per process and closes it on
+shutdown; routers only translate HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import ORJSONResponse
+
+from api.errors import install_error_handlers
+from api.routers import MODULES
+from tianwang import __version__
+from tianwang.application import Application
+from tianwang.service import Service, open_service
+from tianwang.settings import Settings
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """\
+Graph-based anti-fraud for auto-loan applications.
+
+* **Approval systems** (role `scorer`) score applications and read decisions back.
+* **Investigators** work cases and rings and send verdicts and outcomes.
+* **Analysts** propose configuration changes, which another analyst or an approver activates.
+
+Authenticate with an API key in `X-API-Key` (systems) or a login token from
+`POST /v1/auth/login` in `Authorization: Bearer` (people). Errors are
+`{"error": {"code", "message", "field"}}`; lists are
+`{"data": [...], "pagination": {"has_more", "next"}}` with `?cursor=<next>`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
+    """The application. With ``service`` it serves that one (and leaves closing it to the caller)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = service is None
+        app.state.service = service if service is not None else open_service(settings)
+        started = []
+        try:
+            for module in MODULES:
+                start = getattr(module, "on_start", None)
+                if start is not None:
+                    start(app.state.service)
+                started.append(module)
+            yield
+        finally:
+            for module in reversed(started):
+                stop = getattr(module, "on_stop", None)
+                if stop is not None:
+                    stop(app.state.service)
+            if owned:
+                app.state.service.close()
+
+    app = FastAPI(title="Tianwang (天网)", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  default_response_class=ORJSONResponse)
+    install_error_handlers(app)
+    for module in MODULES:
+        app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            application = Application.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(application.pop("$defs", {}))
+            components["Application"] = application
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,77 @@
+"""The one place the routers get what they need: the service, the caller and role checks.
+
+* :func:`get_service` — the :class:`~tianwang.service.Service` the lifespan opened.
+* :func:`get_principal` — who calls: an API key in ``X-API-Key`` (systems) or a login
+  token in ``Authorization: Bearer`` (people); 401 without valid credentials.
+* :class:`Allow` — a route's roles: ``Depends(Allow("investigator"))`` answers 403 to a
+  caller without one of them (``admin`` may do everything). The role matrix test reads
+  these off the routes, so every route declares its roles here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from tianwang.service import Service
+from tianwang.service.accounts import Principal
+
+__all__ = ["Allow", "Caller", "ServiceDep", "get_principal", "get_service", "request_id"]
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (systems).")
+bearer = HTTPBearer(auto_error=False, description="A login token from POST /v1/auth/login (people).")
+
+
+def get_service(request: Request) -> Service:
+    """The service the application's lifespan opened."""
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def request_id(request: Request) -> str | None:
+    """The request's id (set by the request-id middleware, echoed in ``X-Request-ID``)."""
+    return getattr(request.state, "request_id", None)
+
+
+def get_principal(
+    request: Request,
+    service: ServiceDep,
+    api_key: Annotated[str | None, Security(api_key_header)] = None,
+    token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
+) -> Principal:
+    """The caller, from an API key or a login token; 401 otherwise."""
+    principal = None
+    if api_key:
+        principal = service.accounts.from_key(api_key)
+    elif token is not None:
+        principal = service.accounts.from_token(token.credentials)
+    if principal is None:
+        raise HTTPException(401, "give a valid API key (X-API-Key) or login token (Authorization: Bearer)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    request.state.principal = principal
+    return principal
+
+
+class Allow:
+    """A dependency that lets through callers holding one of ``roles`` (or ``admin``)."""
+
+    def __init__(self, *roles: str) -> None:
+        self.roles = frozenset(roles) | {"admin"}
+
+    def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.roles & self.roles:
+            raise HTTPException(403, f"this needs one of the roles {', '.join(sorted(self.roles))}")
+        return principal
+
+    def __repr__(self) -> str:
+        return f"Allow({', '.join(sorted(self.roles))})"
+
+
+def Caller(*roles: str) -> type[Principal]:
+    """``principal: Caller("investigator")`` — the caller, allowed only with one of ``roles``."""
+    return Annotated[Principal, Depends(Allow(*roles))]  # type: ignore[return-value]

@@ -1,0 +1,5 @@
+"""Endpoints of the jobs group (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,58 @@
+"""Fixtures for the service's tests: a service on a fresh store and operational database,
+an HTTP client over it, and a credential per role.
+
+``ops_url`` is where the operational records live: SQLite in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.examples import APPLICATION_EXAMPLE
+from tianwang.service import Service, open_service
+from tianwang.settings import load_settings
+
+ROLES = ("scorer", "investigator", "analyst", "approver", "admin")
+
+
+@pytest.fixture
+def ops_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'operations.db'}"
+
+
+@pytest.fixture
+def service(tmp_path: Path, ops_url: str) -> Iterator[Service]:
+    settings = load_settings(db_path=tmp_path / "graph.db", store="embedded")
+    with open_service(settings, ops_url=ops_url) as svc:
+        yield svc
+
+
+@pytest.fixture
+def client(service: Service) -> Iterator[TestClient]:
+    with TestClient(create_app(service=service)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def headers(service: Service) -> dict[str, dict[str, str]]:
+    """``{role: {"X-API-Key": ...}}``: one API key per role."""
+    return {role: {"X-API-Key": service.accounts.create_key(f"client-{role}", [role])[0]} for role in ROLES}
+
+
+@pytest.fixture
+def application() -> Callable[..., dict[str, Any]]:
+    """``application(**changes)``: a valid schema-v1 application (the OpenAPI example), changed."""
+
+    def make(**changes: Any) -> dict[str, Any]:
+        app = copy.deepcopy(APPLICATION_EXAMPLE)
+        app.update(changes)
+        return app
+
+    return make

@@ -1,0 +1,151 @@
+"""Online scoring for the approval system: idempotent, recorded, with an action.
+
+:func:`score_application` validates an application, scores it through the runtime's
+pipeline, chooses the action (:mod:`tianwang.service.actions`) and records the decision
+in the operational database; a review opens a case in the same transaction.
+
+Scoring is idempotent on the application id: the same application sent again gets
+the decision it got the first time (scored once); different content under an id
+already decided is an :class:`~tianwang.errors.ApplicationConflictError` naming the
+fields that differ (by schema path, never by value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from graph_schema.mapping import application_row
+from tianwang.application import Application, parse_application
+from tianwang.errors import ApplicationConflictError, DecisionNotFoundError
+from tianwang.ids import new_id
+from tianwang.opsdb.models import DecisionRow, utcnow
+from tianwang.service import Service
+from tianwang.service.actions import choose_action
+from tianwang.service.cases import open_case_for_decision
+
+__all__ = ["decision_view", "differing_fields", "get_decision", "score_application"]
+
+
+def differing_fields(old: Any, new: Any, path: str = "") -> list[str]:
+    """Schema paths where two redacted records differ (list items by index).
+
+    >>> differing_fields({"a": 1, "b": {"c": [1, 2]}}, {"a": 1, "b": {"c": [1, 3]}, "d": 0})
+    ['b.c[1]', 'd']
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            here = f"{path}.{key}" if path else str(key)
+            if key not in old or key not in new:
+                out.append(here)
+            else:
+                out.extend(differing_fields(old[key], new[key], here))
+        return out
+    if isinstance(old, list) and isinstance(new, list):
+        if len(old) != len(new):
+            return [path]
+        out = []
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            out.extend(differing_fields(a, b, f"{path}[{i}]"))
+        return out
+    return [] if old == new else [path or "(root)"]
+
+
+def _conflict(service: Service, app: Application) -> ApplicationConflictError | None:
+    """The conflict between ``app`` and what the graph holds under its id, if any."""
+    stored = service.runtime.store.get_application(app.application_id)
+    if stored is None:
+        return None
+    row = application_row(app, service.runtime.store.keyer)
+    if row.content_hash == stored.content_hash:
+        return None
+    fields = differing_fields(stored.record, orjson.loads(row.record_json))
+    return ApplicationConflictError(app.application_id, [f for f in fields if not f.endswith("_hash")] or fields)
+
+
+def decision_view(row: DecisionRow) -> dict[str, Any]:
+    """A decision as the API answers it: the record, with its current status and final action."""
+    view = dict(row.record)
+    view.update({
+        "decision_id": row.id,
+        "status": row.status,
+        "final_action": row.final_action,
+        "finalized_at": row.finalized_at.isoformat() if row.finalized_at else None,
+        "case_id": row.case_id,
+    })
+    return view
+
+
+def get_decision(service: Service, ident: str) -> dict[str, Any]:
+    """A decision by its id (``dec_...``) or by its application's id."""
+    with service.ops.session() as session:
+        column = DecisionRow.id if ident.startswith("dec_") else DecisionRow.application_id
+        row = session.scalar(select(DecisionRow).where(column == ident))
+        if row is None:
+            raise DecisionNotFoundError(ident)
+        return decision_view(row)
+
+
+def _existing(service: Service, application_id: str) -> DecisionRow | None:
+    with service.ops.session() as session:
+        return session.scalar(select(DecisionRow).where(DecisionRow.application_id == application_id))
+
+
+def score_application(service: Service, payload: Application | bytes | str | Mapping[str, Any], *,
+                      attachments: Mapping[str, bytes] | None = None) -> tuple[dict[str, Any], bool]:
+    """Score one application (or return its earlier decision).
+
+    Returns
+    -------
+    (decision, created)
+        The decision as :func:`decision_view` gives it, and whether it was made now.
+
+    Raises
+    ------
+    ApplicationValidationError
+        Naming every bad field; nothing is written.
+    ApplicationConflictError
+        Different content under an application id already stored.
+    """
+    app = payload if isinstance(payload, Application) else parse_application(payload)
+    existing = _existing(service, app.application_id)
+    if existing is not None:
+        conflict = _conflict(service, app)
+        if conflict is not None:
+            raise conflict
+        return decision_view(existing), False
+    try:
+        decision = service.runtime.pipeline.score(app, attachments=attachments)
+    except ApplicationConflictError:
+        raise _conflict(service, app) or ApplicationConflictError(app.application_id) from None
+    record = decision.as_dict()
+    action = choose_action(decision.band, [r["code"] for r in record["reasons"]])
+    decision_id = new_id("dec")
+    record = {"decision_id": decision_id, **record, "action": action.as_dict(),
+              "bundle": service.extras.get("bundle_name"), "decided_at": utcnow().isoformat()}
+    row = DecisionRow(
+        id=decision_id, application_id=app.application_id, decided_at=utcnow(),
+        submitted_at=app.submitted_at.astimezone(UTC).isoformat(),
+        dealer_id=app.dealer_id,
+        fraud_score=decision.fraud_score, band=decision.band, action=action.type, strategy=decision.strategy,
+        config_version=decision.config_version, bundle=record["bundle"], record=record,
+        status="pending" if decision.band == "review" else "final",
+    )
+    try:
+        with service.ops.session() as session:
+            session.add(row)
+            session.flush()
+            if decision.band == "review":
+                row.case_id = open_case_for_decision(session, row, action)
+    except IntegrityError:  # the same application scored at the same time: the first decision wins
+        won = _existing(service, app.application_id)
+        if won is None:
+            raise
+        return decision_view(won), False
+    return decision_view(row), True
