@@ -38,6 +38,7 @@ from tianwang.errors import InvalidRequestError, NotFoundError, StateConflictErr
 from tianwang.ids import new_id
 from tianwang.opsdb import OpsDB
 from tianwang.opsdb.models import ApiKey, User, utcnow
+from tianwang.service.audit import audit
 
 __all__ = [
     "ROLES",
@@ -107,7 +108,8 @@ class Accounts:
         self._lock = threading.Lock()
 
     # -- people ---------------------------------------------------------------------------
-    def add_user(self, username: str, password: str, roles: Iterable[str], *, display_name: str = "") -> str:
+    def add_user(self, username: str, password: str, roles: Iterable[str], *, display_name: str = "",
+                 actor: Any = "cli") -> str:
         """Create an account; return its id. :class:`StateConflictError` if the name is taken."""
         if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").replace(
                 "-", "").isalnum():
@@ -119,6 +121,7 @@ class Accounts:
         try:
             with self.ops.session() as session:
                 session.add(user)
+                audit(session, actor, "user.create", "user", [user.id], roles=sorted(user.roles))
         except IntegrityError:
             raise StateConflictError("username_taken", f"a user named {username!r} exists") from None
         return user.id
@@ -170,9 +173,10 @@ class Accounts:
                         client=client, roles=check_roles(roles), created_at=utcnow(), created_by=created_by)
         with self.ops.session() as session:
             session.add(record)
+            audit(session, created_by, "key.create", "api_key", [prefix], client=client, roles=sorted(record.roles))
         return raw, record
 
-    def revoke_key(self, prefix: str) -> None:
+    def revoke_key(self, prefix: str, *, actor: Any = "cli") -> None:
         """Revoke the key with this prefix (it stops working at once on this process, within 30 s elsewhere)."""
         with self.ops.session() as session:
             key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
@@ -180,6 +184,7 @@ class Accounts:
                 raise NotFoundError("api key", prefix)
             if key.revoked_at is None:
                 key.revoked_at = utcnow()
+                audit(session, actor, "key.revoke", "api_key", [prefix], client=key.client)
         with self._lock:
             self._key_cache = {k: v for k, v in self._key_cache.items() if v[1].id != prefix}
 
