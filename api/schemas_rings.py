@@ -72,7 +72,7 @@ class GraphEdgeOut(BaseModel):
     type: str = Field(description="The relationship type: SUBMITTED, USES_PHONE, LISTS_CONTACT, ...")
 
 
-_NODES_EXAMPLE: list[dict[str, Any]] = [
+_NODES_EXAMPLE: Any = [
     {"id": "app:APP-000001", "type": "Application", "label": "APP-000001", "hub": False, "count": None,
      "confirmed_fraud": False, "band": "review"},
     {"id": "phone:3f9a0c1d2e4b5a6c", "type": "Phone", "label": "139****0001", "hub": False, "count": None,
@@ -80,7 +80,7 @@ _NODES_EXAMPLE: list[dict[str, Any]] = [
     {"id": "app:APP-000002", "type": "Application", "label": "APP-000002", "hub": False, "count": None,
      "confirmed_fraud": True, "band": "reject"},
 ]
-_EDGES_EXAMPLE = [{"source": "app:APP-000001", "target": "phone:3f9a0c1d2e4b5a6c", "type": "USES_PHONE"},
+_EDGES_EXAMPLE: Any = [{"source": "app:APP-000001", "target": "phone:3f9a0c1d2e4b5a6c", "type": "USES_PHONE"},
                   {"source": "app:APP-000002", "target": "phone:3f9a0c1d2e4b5a6c", "type": "LISTS_CONTACT"}]
 
 

@@ -206,7 +206,7 @@ def get_ring(service: Service, actor: Any, ring_id: str, *, request_id: str | No
     app_ids = [a for a, _, _ in apps]
     flags = application_flags(service, app_ids)
     labels = _labels(service)
-    members = []
+    members: list[dict[str, Any]] = []
     for app, at, dealer in apps:
         band, score, verdict = flags[app]
         fraud = verdict if verdict is not None else labels.get(app)
@@ -269,7 +269,7 @@ def dealer_scorecard(service: Service, actor: Any, dealer_id: str, *, request_id
     labelled = [labels[a] for a in here if a in labels]
     exposure = index.dealer(dealer_id) if index is not None else None
     inflated = index.inflated.by_dealer.get(dealer_id, ()) if index is not None else ()
-    touching = []
+    touching: list[dict[str, Any]] = []
     if index is not None:
         for ring in index.summaries():
             count = sum(1 for _, _, d in facts.applications.get(ring.ring_id, ()) if d == dealer_id)
