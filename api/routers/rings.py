@@ -44,7 +44,7 @@ def rings(request: Request, service: ServiceDep, principal: Reader,
           since: Annotated[datetime | None, Query(description="Rings with an application submitted from then on.")]
           = None,
           until: Annotated[datetime | None, Query(description="... and up to then.")] = None,
-          cursor: Annotated[str | None, Query(max_length=512)] = None,
+          cursor: Annotated[str | None, Query(max_length=512, pattern="^[A-Za-z0-9_-]+$")] = None,
           limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Any:
     """The rings scoring uses, riskiest first; empty until a ring detection has run."""
     return list_rings(service, principal, min_size=min_size, max_size=max_size, min_risk=min_risk,

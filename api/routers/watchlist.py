@@ -41,8 +41,8 @@ def add(body: WatchlistEntryIn, request: Request, response: Response, service: S
 
 @router.get("", response_model=Page[WatchlistEntryOut], responses=_ERRORS)
 def entries(request: Request, service: ServiceDep, principal: Investigator,
-            cursor: Annotated[str | None, Query(max_length=512, description="`pagination.next` of the last page.")]
-            = None,
+            cursor: Annotated[str | None, Query(max_length=512, pattern="^[A-Za-z0-9_-]+$",
+                                                description="`pagination.next` of the last page.")] = None,
             limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Any:
     """The watchlist, newest first, with masked hints only."""
     return list_entries(service, principal, cursor=cursor, limit=limit, request_id=request_id(request))
