@@ -242,3 +242,25 @@ def test_scorers_and_approvers_get_403_and_reads_are_audited(client, headers, se
         actions = [a for (a,) in session.execute(select(AuditEntry.action))]
     for action in ("rings.refresh", "rings.list", "ring.read", "network.read", "path.read", "dealer.scorecard"):
         assert action in actions
+
+
+def test_a_refresh_in_stored_rings_mode_writes_the_rings_to_the_store_and_loads_them(client, headers, service):
+    from tianwang.service.rings import ring_source
+
+    source = ring_source(service)
+    assert source is not None
+    source.refresh_every = 0  # a service reading the rings `tianwang rings detect` writes
+    _score_all(client, headers, ring_applications())
+    assert service.runtime.store.rings() == []
+    assert client.post("/v1/rings/refresh", headers=headers["analyst"]).json()["rings"] == 2
+    assert sorted(r.ring_id for r in service.runtime.store.rings()) == ["R-000001", "R-000002"]
+    assert _ids(client.get("/v1/rings", headers=headers["investigator"]).json()) == ["R-000001", "R-000002"]
+
+
+def test_without_a_ring_detector_a_refresh_is_a_409_and_the_list_is_empty(client, headers, monkeypatch):
+    import tianwang.service.rings as rings_service
+
+    monkeypatch.setattr(rings_service, "ring_source", lambda service: None)
+    r = client.post("/v1/rings/refresh", headers=headers["analyst"])
+    assert r.status_code == 409 and r.json()["error"]["code"] == "no_ring_detector"
+    assert client.get("/v1/rings", headers=headers["investigator"]).json()["data"] == []
