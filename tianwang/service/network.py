@@ -116,6 +116,11 @@ def adjacent(service: Service, ref: NodeRef, limit: int = HUB_READ_LIMIT) -> tup
     return out, sub.truncated
 
 
+def _distinct(around: list[tuple[Relationship, Node]]) -> int:
+    """How many nodes (not relationships) are around."""
+    return len({node.ref for _, node in around})
+
+
 def _application(service: Service, application_id: str) -> Node:
     sub = service.runtime.store.neighbours(NodeRef(Label.APPLICATION, application_id), hops=0)
     if not sub.nodes:
@@ -138,11 +143,10 @@ def network(service: Service, actor: Any, application_id: str, *, hops: int = 1,
         reached: list[NodeRef] = []
         for ref in frontier:
             around, cut = adjacent(service, ref)
-            if ref != start.ref and len(around) > max_neighbours:
-                hubs[ref] = len(around)
-                truncated = truncated or cut
-                continue
             truncated = truncated or cut
+            if ref != start.ref and _distinct(around) > max_neighbours:
+                hubs[ref] = _distinct(around)
+                continue
             for rel, other in around:
                 if depth == hops - 1 and other.ref not in nodes and len(nodes) > 10 * max_neighbours:
                     truncated = True
@@ -154,10 +158,8 @@ def network(service: Service, actor: Any, application_id: str, *, hops: int = 1,
         frontier = reached
     if hops == 1:  # a neighbour of the application may itself be a hub: say so, without going through it
         for ref in list(nodes):
-            if ref != start.ref:
-                around, cut = adjacent(service, ref, max_neighbours + 1)
-                if len(around) > max_neighbours:
-                    hubs[ref] = len(adjacent(service, ref)[0])
+            if ref != start.ref and _distinct(adjacent(service, ref, max_neighbours + 1)[0]) > max_neighbours:
+                hubs[ref] = _distinct(adjacent(service, ref)[0])
     flags = application_flags(service, [r.key for r in nodes if r.label is Label.APPLICATION])
     with service.ops.session() as session:
         audit(session, actor, "network.read", "application", [application_id], request_id=request_id, hops=hops,
@@ -187,7 +189,7 @@ def shortest_path(service: Service, actor: Any, source: str, target: str, *, max
             continue
         around, _ = adjacent(service, ref, max_neighbours + 1)
         expanded += 1
-        if ref != start.ref and len(around) > max_neighbours:
+        if ref != start.ref and _distinct(around) > max_neighbours:
             continue  # a hub links everything and says nothing
         for rel, other in around:
             if other.ref in parent or other.label in _NOT_THROUGH:
