@@ -61,7 +61,7 @@ class GraphNodeOut(BaseModel):
     type: str = Field(description="The node's label: Application, Person, Phone, Device, ...")
     label: str = Field(description="What a person may see of it: masked when personal.")
     hub: bool = Field(False, description="A hub collapsed into one node (`count` neighbours).")
-    count: int | None = Field(None, description="For a hub: how many neighbours it has.")
+    count: int | None = Field(None, description="For a hub: how many neighbours it has (counted up to 1000).")
     confirmed_fraud: bool = Field(False, description="An application confirmed as fraud (verdict or reject).")
     band: str | None = Field(None, description="An application's decision band, where decided.")
 
