@@ -39,9 +39,11 @@ from typing import Any, Protocol
 import orjson
 
 from tianwang.errors import StoreError
+from tianwang.ids import new_id
 from tianwang.keys import watchlist_key
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.scoring.errors import DecisionNotFoundError
+from tianwang.scoring.watchlist_entries import WatchlistEntry, watchlist_hint
 
 __all__ = [
     "DecisionLog",
@@ -153,13 +155,36 @@ class SqliteDecisionLog(_Sqlite):
 
 # -- watchlist -----------------------------------------------------------------------------
 class WatchlistStore(Protocol):
-    """A watchlist keyed by HMAC keys; ``add``/``remove`` take raw values and key them."""
+    """A watchlist keyed by HMAC keys; ``add``/``remove`` take raw values and key them.
+
+    Entries (:class:`~tianwang.scoring.watchlist_entries.WatchlistEntry`) keep a masked hint
+    beside the key; :meth:`lookup` skips entries whose ``expires_at`` has passed.
+    """
 
     keyer: PersonalDataKeyer
 
     def add(self, kind: str, value: str, *, reason: str | None = None) -> None: ...
     def remove(self, kind: str, value: str) -> bool: ...
     def lookup(self, kind: str, keys: Sequence[str]) -> dict[str, str | None]: ...
+    def add_entry(self, kind: str, value: str, *, reason: str | None = None, expires_at: float | None = None,
+                  added_by: str | None = None) -> tuple[WatchlistEntry, bool]:
+        """List ``value`` (or update its listing); the entry, and whether it is new."""
+        ...
+
+    def entries(self, *, after: tuple[float, str] | None = None, limit: int = 50) -> list[WatchlistEntry]:
+        """Entries newest first (by ``added_at``, then id), those strictly after ``after``."""
+        ...
+
+    def remove_entry(self, entry_id: str) -> WatchlistEntry | None:
+        """Remove an entry by id; the entry removed, or ``None``."""
+        ...
+
+
+def _new_entry(keyer: PersonalDataKeyer, kind: str, value: str, reason: str | None, expires_at: float | None,
+               added_by: str | None) -> tuple[str, WatchlistEntry]:
+    key = watchlist_key(keyer, kind, value)
+    hint = watchlist_hint(kind, value)
+    return key, WatchlistEntry(new_id("wl"), kind, hint, reason, time.time(), expires_at, added_by)
 
 
 class InMemoryWatchlist:
@@ -167,44 +192,97 @@ class InMemoryWatchlist:
 
     def __init__(self, keyer: PersonalDataKeyer) -> None:
         self.keyer = keyer
-        self._listed: dict[str, dict[str, str | None]] = defaultdict(dict)
+        self._listed: dict[tuple[str, str], WatchlistEntry] = {}
 
     def add(self, kind: str, value: str, *, reason: str | None = None) -> None:
-        self._listed[kind][watchlist_key(self.keyer, kind, value)] = reason
+        self.add_entry(kind, value, reason=reason)
+
+    def add_entry(self, kind: str, value: str, *, reason: str | None = None, expires_at: float | None = None,
+                  added_by: str | None = None) -> tuple[WatchlistEntry, bool]:
+        key, entry = _new_entry(self.keyer, kind, value, reason, expires_at, added_by)
+        old = self._listed.get((kind, key))
+        if old is not None:
+            entry = WatchlistEntry(old.entry_id, kind, entry.hint, reason, old.added_at, expires_at, added_by)
+        self._listed[(kind, key)] = entry
+        return entry, old is None
 
     def remove(self, kind: str, value: str) -> bool:
-        return self._listed[kind].pop(watchlist_key(self.keyer, kind, value), 0) != 0
+        return self._listed.pop((kind, watchlist_key(self.keyer, kind, value)), None) is not None
+
+    def remove_entry(self, entry_id: str) -> WatchlistEntry | None:
+        for where, entry in list(self._listed.items()):
+            if entry.entry_id == entry_id:
+                return self._listed.pop(where)
+        return None
+
+    def entries(self, *, after: tuple[float, str] | None = None, limit: int = 50) -> list[WatchlistEntry]:
+        listed = sorted(self._listed.values(), key=lambda e: (e.added_at, e.entry_id), reverse=True)
+        return [e for e in listed if after is None or (e.added_at, e.entry_id) < after][:limit]
 
     def lookup(self, kind: str, keys: Sequence[str]) -> dict[str, str | None]:
-        listed = self._listed.get(kind)
-        return {k: listed[k] for k in keys if k in listed} if listed else {}
+        now = time.time()
+        found = {k: self._listed.get((kind, k)) for k in keys}
+        return {k: e.reason for k, e in found.items() if e is not None and (e.expires_at is None or e.expires_at > now)}
+
+
+_ENTRY_COLUMNS = "entry_id, kind, hint, reason, added_at, expires_at, added_by"
 
 
 class SqliteWatchlist(_Sqlite):
-    """A :class:`WatchlistStore` in SQLite (table ``watchlist``: kind, key, reason, added_at)."""
+    """A :class:`WatchlistStore` in SQLite (table ``watchlist``: kind, key, reason, added_at, and the entry's
+    id, masked hint, expiry and who added it)."""
 
     def __init__(self, path: str | Path, keyer: PersonalDataKeyer) -> None:
         super().__init__(path, [
             "CREATE TABLE IF NOT EXISTS watchlist (kind TEXT NOT NULL, key TEXT NOT NULL, reason TEXT,"
             " added_at REAL NOT NULL, PRIMARY KEY (kind, key))",
         ])
+        columns = {row[1] for row in self.execute("PRAGMA table_info(watchlist)")}
+        for column, sql_type in (("entry_id", "TEXT"), ("hint", "TEXT"), ("expires_at", "REAL"),
+                                 ("added_by", "TEXT")):
+            if column not in columns:  # a file from before entries had ids
+                self.execute(f"ALTER TABLE watchlist ADD COLUMN {column} {sql_type}")
+        self.execute("UPDATE watchlist SET entry_id = 'wl_' || lower(hex(randomblob(12))), hint = '(unknown)'"
+                     " WHERE entry_id IS NULL")
+        self.execute("CREATE UNIQUE INDEX IF NOT EXISTS watchlist_entry ON watchlist (entry_id)")
+        self.execute("CREATE INDEX IF NOT EXISTS watchlist_order ON watchlist (added_at, entry_id)")
         self.keyer = keyer
 
     def add(self, kind: str, value: str, *, reason: str | None = None) -> None:
-        self.execute("INSERT OR REPLACE INTO watchlist VALUES (?, ?, ?, ?)",
-                     (kind, watchlist_key(self.keyer, kind, value), reason, time.time()))
+        self.add_entry(kind, value, reason=reason)
+
+    def add_entry(self, kind: str, value: str, *, reason: str | None = None, expires_at: float | None = None,
+                  added_by: str | None = None) -> tuple[WatchlistEntry, bool]:
+        key, entry = _new_entry(self.keyer, kind, value, reason, expires_at, added_by)
+        rows = self.execute(
+            "INSERT INTO watchlist (kind, key, reason, added_at, entry_id, hint, expires_at, added_by)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET reason = excluded.reason,"
+            " hint = excluded.hint, expires_at = excluded.expires_at, added_by = excluded.added_by"
+            f" RETURNING {_ENTRY_COLUMNS}",
+            (kind, key, reason, entry.added_at, entry.entry_id, entry.hint, expires_at, added_by))
+        stored = WatchlistEntry(*rows[0])
+        return stored, stored.entry_id == entry.entry_id
 
     def remove(self, kind: str, value: str) -> bool:
         key = watchlist_key(self.keyer, kind, value)
-        found = self.execute("SELECT 1 FROM watchlist WHERE kind = ? AND key = ?", (kind, key))
-        self.execute("DELETE FROM watchlist WHERE kind = ? AND key = ?", (kind, key))
-        return bool(found)
+        return bool(self.execute("DELETE FROM watchlist WHERE kind = ? AND key = ? RETURNING 1", (kind, key)))
+
+    def remove_entry(self, entry_id: str) -> WatchlistEntry | None:
+        rows = self.execute(f"DELETE FROM watchlist WHERE entry_id = ? RETURNING {_ENTRY_COLUMNS}", (entry_id,))
+        return WatchlistEntry(*rows[0]) if rows else None
+
+    def entries(self, *, after: tuple[float, str] | None = None, limit: int = 50) -> list[WatchlistEntry]:
+        where, params = ("WHERE (added_at, entry_id) < (?, ?)", [*after]) if after else ("", [])
+        rows = self.execute(f"SELECT {_ENTRY_COLUMNS} FROM watchlist {where} ORDER BY added_at DESC,"
+                            " entry_id DESC LIMIT ?", (*params, limit))
+        return [WatchlistEntry(*row) for row in rows]
 
     def lookup(self, kind: str, keys: Sequence[str]) -> dict[str, str | None]:
         if not keys:
             return {}
         marks = ",".join("?" * len(keys))
-        rows = self.execute(f"SELECT key, reason FROM watchlist WHERE kind = ? AND key IN ({marks})", (kind, *keys))
+        rows = self.execute(f"SELECT key, reason FROM watchlist WHERE kind = ? AND key IN ({marks})"
+                            " AND (expires_at IS NULL OR expires_at > ?)", (kind, *keys, time.time()))
         return dict(rows)
 
 
