@@ -20,8 +20,8 @@ import time
 from typing import Any
 
 import orjson
+from fastapi.routing import iter_route_contexts
 from starlette.datastructures import MutableHeaders
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import BodyTooLarge, error_body
@@ -40,14 +40,14 @@ UNMATCHED = "<unmatched>"
 def route_template(scope: Scope) -> str:
     """The template of the route that served (or would serve) the request, never the raw path."""
     route = scope.get("route")
-    if route is None:
-        app = scope.get("app")
-        for candidate in getattr(app, "routes", ()):
-            match, _ = candidate.matches(scope)
-            if match is Match.FULL:
-                route = candidate
-                break
-    return getattr(route, "path", None) or UNMATCHED
+    if route is not None:
+        return str(route.path)
+    # answered before routing (a 413 by Content-Length) or by no route (404, 405): find its template
+    for context in iter_route_contexts(getattr(scope.get("app"), "routes", ())):
+        regex = getattr(context, "path_regex", None)
+        if regex is not None and regex.match(scope["path"]):
+            return str(context.path_format or context.path)
+    return UNMATCHED
 
 
 class RequestContext:

@@ -81,5 +81,5 @@ def list_audit(service: Service, reader: Any, *, actor: str | None = None, actio
                                      "since": since.isoformat() if since else None,
                                      "until": until.isoformat() if until else None}.items() if v is not None}
         audit(session, reader, "audit.read", "audit_log", [target_id] if target_id else (), request_id=request_id,
-              rows=len(page.data), **filters)
+              rows=len(page.data), filters=filters)
         return Page([audit_view(e) for e in page.data], page.has_more, page.next)
