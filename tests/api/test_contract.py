@@ -56,7 +56,7 @@ def test_the_served_document_is_the_one_tested(asgi_app):
 
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=15, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_keeps_its_contract(case, asgi_app, headers):
     case.call_and_validate(app=asgi_app, headers=headers["admin"], checks=CHECKS)
 
