@@ -2,7 +2,7 @@
 
 | metric | type | labels |
 | --- | --- | --- |
-| ``tianwang_http_request_duration_seconds`` | histogram | ``method``, ``route`` (the template), ``status`` (``2xx`` ...) |
+| ``tianwang_http_request_duration_seconds`` | histogram | ``method``, ``route`` (template), ``status`` (``2xx``) |
 | ``tianwang_decisions_total`` | counter | ``band`` |
 | ``tianwang_detector_duration_seconds`` | histogram | ``detector`` |
 | ``tianwang_detector_failures_total`` | counter | ``detector``, ``status`` (``error``, ``timeout``) |
@@ -86,7 +86,7 @@ def render(service: Service) -> bytes:
     """The text exposition of every metric, the database gauges read now."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)
         out = generate_latest(registry)
     else:
         out = generate_latest(REGISTRY)

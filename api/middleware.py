@@ -3,9 +3,12 @@
 * :class:`RequestContext` (outermost) gives every request an id — the caller's
   ``X-Request-ID`` when it is sane (1-64 characters of ``[A-Za-z0-9._-]``), a new one
   otherwise — sets ``request.state.request_id``, echoes it in the answer's
-  ``X-Request-ID``, writes one JSON access line per request on the ``tianwang.access``
-  logger (method, route template, status, duration, request id, principal id: never the
-  query string, a path parameter or a body) and observes the latency histogram.
+  ``X-Request-ID``, writes one access line per request on the ``tianwang.access`` logger
+  (message ``request``; fields method, route template, status, duration_ms, request_id,
+  principal: never the query string, a path parameter or a body; one JSON object under
+  the service's log configuration, :data:`tianwang.logs.SERVICE_LOG_CONFIG`), observes the
+  latency histogram, and sets :data:`tianwang.logs.REQUEST_ID` so that every line logged
+  while the request is served carries its id.
 * :class:`BodyLimit` answers ``413`` (``body_too_large``) to a body over
   ``settings.max_body_bytes`` — by its ``Content-Length`` before the route runs, and by
   counting the bytes as they stream in (chunked bodies). ``POST /v1/applications/batch``
@@ -27,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import BodyTooLarge, error_body
 from api.metrics import REQUEST_SECONDS
 from tianwang.ids import new_id
+from tianwang.logs import REQUEST_ID
 
 __all__ = ["BATCH_PATH", "BodyLimit", "BodyTooLarge", "RequestContext"]
 
@@ -77,6 +81,7 @@ class RequestContext:
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             await send(message)
 
+        token = REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
@@ -84,11 +89,10 @@ class RequestContext:
             route = route_template(scope)
             REQUEST_SECONDS.labels(scope["method"], route, f"{status // 100}xx").observe(elapsed)
             principal = scope["state"].get("principal")
-            access_log.info(orjson.dumps({
-                "event": "request", "method": scope["method"], "route": route, "status": status,
-                "duration_ms": round(elapsed * 1000, 2), "request_id": request_id,
-                "principal": getattr(principal, "id", None),
-            }).decode())
+            access_log.info("request", extra={
+                "method": scope["method"], "route": route, "status": status, "duration_ms": round(elapsed * 1000, 2),
+                "request_id": request_id, "principal": getattr(principal, "id", None)})
+            REQUEST_ID.reset(token)
 
 
 class BodyLimit:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import metrics
@@ -62,7 +62,7 @@ async def readyz(service: ServiceDep) -> Any:
     failed = [name for name, ok in checks.items() if not ok]
     body = ReadyOut(status="not_ready" if failed else "ready",
                     checks={name: "ok" if ok else "failed" for name, ok in checks.items()}, failed=failed)
-    return ORJSONResponse(body.model_dump(), status_code=503 if failed else 200)
+    return JSONResponse(body.model_dump(), status_code=503 if failed else 200)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.metrics import DETECTOR_FAILURES, observe_decision
 from tests import builders
+from tianwang.logs import JsonFormatter
 from tianwang.opsdb.models import Case, OutboxEvent, utcnow
 
 
@@ -132,13 +133,14 @@ def test_one_json_access_line_per_request_without_query_values_or_bodies(client,
         client.get("/v1/decisions/APP-000004", headers=headers["scorer"])
     records = [r for r in caplog.records if r.name == "tianwang.access"]
     assert len(records) == 3
-    lines = [orjson.loads(r.getMessage()) for r in records]
+    lines = [orjson.loads(JsonFormatter().format(r)) for r in records]
+    assert all(x["message"] == "request" and x["logger"] == "tianwang.access" for x in lines)
     assert [x["route"] for x in lines] == ["/v1/applications/score", "/v1/audit", "/v1/decisions/{decision_id}"]
     assert [x["status"] for x in lines] == [201, 200, 200]
     me = client.get("/v1/auth/me", headers=headers["admin"]).json()["id"]
     assert lines[1]["request_id"] == "r-2" and lines[1]["principal"] == me
     assert all(x["method"] in {"GET", "POST"} and x["duration_ms"] >= 0 for x in lines)
-    text = caplog.text
+    text = "\n".join(JsonFormatter().format(r) for r in caplog.records if not r.name.startswith("httpx"))
     for value in ("SECRET-QUERY-VALUE", "APP-000004", app["applicant"]["phone"], app["applicant"]["id_number"]):
         assert value not in text
 
@@ -180,3 +182,34 @@ def test_the_batch_route_has_its_own_larger_limit(client, headers, service):
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
 def test_operational_endpoints_need_no_credentials(client, path):
     assert client.get(path).status_code == 200
+
+
+def test_lines_logged_while_serving_a_request_carry_its_id(client, headers, service, monkeypatch):
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(JsonFormatter().format(logging.makeLogRecord({"msg": "inside", "name": "tianwang.test"})))
+        raise OSError("store gone")
+
+    monkeypatch.setattr(service.runtime.store, "get_application", spy)
+    client.get("/readyz", headers={"X-Request-ID": "inside-1"})  # the check runs in a worker thread
+    assert orjson.loads(seen[0])["request_id"] == "inside-1"
+    line = JsonFormatter().format(logging.makeLogRecord({"msg": "outside"}))
+    assert "request_id" not in orjson.loads(line)
+
+
+def test_the_service_log_configuration_writes_json_lines(capsys):
+    import logging.config
+
+    from tianwang.logs import SERVICE_LOG_CONFIG
+
+    logging.config.dictConfig(SERVICE_LOG_CONFIG)
+    try:
+        logging.getLogger("tianwang.access").info("request", extra={"route": "/healthz", "status": 200})
+        line = orjson.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        assert (line["message"], line["route"], line["status"], line["level"]) == ("request", "/healthz", 200, "INFO")
+    finally:
+        for name in ("tianwang", "uvicorn"):
+            logging.getLogger(name).handlers.clear()
+            logging.getLogger(name).propagate = True
+            logging.getLogger(name).setLevel(logging.NOTSET)
