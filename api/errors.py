@@ -27,6 +27,7 @@ from tianwang.errors import (
     StateConflictError,
     StoreUnavailableError,
 )
+from tianwang.logs import REQUEST_ID
 
 __all__ = ["BodyTooLarge", "error_body", "install_error_handlers"]
 
@@ -128,6 +129,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         # the type only: a message may carry anything
-        log.error("unhandled error", extra={"error": type(exc).__name__,
+        request_id = REQUEST_ID.get()
+        log.error("unhandled error", extra={"error": type(exc).__name__, "request_id": request_id,
                                             "where": "".join(traceback.format_tb(exc.__traceback__)[-3:])})
-        return _answer(500, "internal_error", "the service failed; the error is logged")
+        return _answer(500, "internal_error", "the service failed; the error is logged",
+                       headers={"X-Request-ID": request_id} if request_id else None)

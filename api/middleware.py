@@ -82,8 +82,10 @@ class RequestContext:
             await send(message)
 
         token = REQUEST_ID.set(request_id)
+        failed = True
         try:
             await self.app(scope, receive, send_with_id)
+            failed = False
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
@@ -92,7 +94,8 @@ class RequestContext:
             access_log.info("request", extra={
                 "method": scope["method"], "route": route, "status": status, "duration_ms": round(elapsed * 1000, 2),
                 "request_id": request_id, "principal": getattr(principal, "id", None)})
-            REQUEST_ID.reset(token)
+            if not failed:  # an unhandled error keeps it: the 500 handler outside logs and answers with it
+                REQUEST_ID.reset(token)
 
 
 class BodyLimit:

@@ -213,3 +213,33 @@ def test_the_service_log_configuration_writes_json_lines(capsys):
             logging.getLogger(name).handlers.clear()
             logging.getLogger(name).propagate = True
             logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def test_an_unhandled_error_is_a_500_logged_and_answered_with_the_request_id(service, caplog):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    app = create_app(service=service)
+
+    @app.get("/boom")
+    def boom() -> None:
+        phone = "".join(["138", "0013", "8000"])
+        raise RuntimeError(phone)  # a message may carry anything: never logged
+
+    with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.INFO):
+        r = client.get("/boom", headers={"X-Request-ID": "boom-1"})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+    assert r.headers["X-Request-ID"] == "boom-1"
+    lines = {rec.name: orjson.loads(JsonFormatter().format(rec)) for rec in caplog.records}
+    assert lines["tianwang.api"]["request_id"] == "boom-1" and lines["tianwang.api"]["error"] == "RuntimeError"
+    assert lines["tianwang.access"]["status"] == 500 and lines["tianwang.access"]["route"] == "/boom"
+    assert "13800138000" not in "\n".join(JsonFormatter().format(rec) for rec in caplog.records)
+
+
+def test_a_request_that_matches_no_route_is_labelled_unmatched(client):
+    assert client.get("/v1/nothing/APP-000123").status_code == 404
+    text = client.get("/metrics").text
+    assert 'route="<unmatched>"' in text and "APP-000123" not in text
+    assert client.delete("/healthz").status_code == 405
+    assert 'method="DELETE",route="/healthz",status="4xx"' in client.get("/metrics").text
