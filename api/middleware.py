@@ -31,6 +31,7 @@ from api.errors import BodyTooLarge, error_body
 from api.metrics import REQUEST_SECONDS
 from tianwang.ids import new_id
 from tianwang.logs import REQUEST_ID
+from tianwang.settings import Settings
 
 __all__ = ["BATCH_PATH", "BodyLimit", "BodyTooLarge", "RequestContext"]
 
@@ -39,6 +40,11 @@ access_log = logging.getLogger("tianwang.access")
 BATCH_PATH = "/v1/applications/batch"
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 UNMATCHED = "<unmatched>"
+
+
+class _DEFAULTS:  # before the lifespan opened the service: the settings' defaults
+    max_body_bytes = Settings.model_fields["max_body_bytes"].default
+    max_batch_bytes = Settings.model_fields["max_batch_bytes"].default
 
 
 def route_template(scope: Scope) -> str:
@@ -106,7 +112,8 @@ class BodyLimit:
 
     @staticmethod
     def limit(scope: Scope) -> int:
-        settings = scope["app"].state.service.settings
+        service = getattr(scope["app"].state, "service", None)  # read per request: the settings may change
+        settings = service.settings if service is not None else _DEFAULTS
         return int(settings.max_batch_bytes if scope["path"] == BATCH_PATH else settings.max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
