@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
-from sqlalchemy import ColumnElement, cast, func, select
+from sqlalchemy import ColumnElement, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -49,7 +48,7 @@ def audit_view(entry: AuditEntry) -> dict[str, Any]:
 def _names_target(session: Session, target_id: str) -> ColumnElement[bool]:
     """Lines whose ``target_ids`` hold ``target_id`` (a JSON array: each backend asks in its own way)."""
     if session.get_bind().dialect.name == "postgresql":
-        return AuditEntry.target_ids.op("@>")(cast(orjson.dumps([target_id]).decode(), JSONB))
+        return AuditEntry.target_ids.op("@>")(literal([target_id], type_=JSONB))
     each = func.json_each(AuditEntry.target_ids).table_valued("value")
     return select(each.c.value).where(each.c.value == target_id).exists()
 
