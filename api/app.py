@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import ORJSONResponse
 
 from api.errors import install_error_handlers
+from api.middleware import BodyLimit, RequestContext
 from api.routers import MODULES
 from tianwang import __version__
 from tianwang.application import Application
@@ -65,6 +66,9 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     app = FastAPI(title="Tianwang (天网)", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   default_response_class=ORJSONResponse)
     install_error_handlers(app)
+    # pure ASGI middleware; the last added runs first: the request id and access log see every answer
+    app.add_middleware(BodyLimit)
+    app.add_middleware(RequestContext)
     for module in MODULES:
         app.include_router(module.router)
 

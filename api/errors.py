@@ -27,8 +27,9 @@ from tianwang.errors import (
     StateConflictError,
     StoreUnavailableError,
 )
+from tianwang.logs import REQUEST_ID
 
-__all__ = ["error_body", "install_error_handlers"]
+__all__ = ["BodyTooLarge", "error_body", "install_error_handlers"]
 
 log = logging.getLogger("tianwang.api")
 
@@ -36,6 +37,14 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
                405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "body_too_large",
                415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
                500: "internal_error", 503: "unavailable"}
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over its limit, found while it streams in (answered 413 ``body_too_large``)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+        self.limit = limit
 
 
 def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -108,13 +117,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # FastAPI could not decode a JSON body (not UTF-8): invalid like any other malformed body
+            return _answer(422, "invalid_request", "body: not a JSON document in UTF-8", "body")
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return _answer(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+        extra = {"limit": exc.limit} if isinstance(exc, BodyTooLarge) else {}
+        field = "body" if isinstance(exc, BodyTooLarge) else None
+        return _answer(exc.status_code, code, message, field, headers=getattr(exc, "headers", None), **extra)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         # the type only: a message may carry anything
-        log.error("unhandled error", extra={"error": type(exc).__name__,
+        request_id = REQUEST_ID.get()
+        log.error("unhandled error", extra={"error": type(exc).__name__, "request_id": request_id,
                                             "where": "".join(traceback.format_tb(exc.__traceback__)[-3:])})
-        return _answer(500, "internal_error", "the service failed; the error is logged")
+        return _answer(500, "internal_error", "the service failed; the error is logged",
+                       headers={"X-Request-ID": request_id} if request_id else None)

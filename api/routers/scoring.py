@@ -17,9 +17,10 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Allow, ServiceDep
+from api.deps import Allow, ServiceDep, request_id
 from api.errors import error_body
 from api.examples import APPLICATION_EXAMPLE
+from api.metrics import observe_decision
 from api.schemas import DecisionOut, ErrorOut
 from tianwang.errors import (
     ApplicationConflictError,
@@ -63,6 +64,8 @@ async def score(request: Request, response: Response, service: ServiceDep,
     """
     body = await request.body()
     decision, created = await run_in_threadpool(score_application, service, body)
+    if created:
+        observe_decision(decision)
     response.status_code = 201 if created else 200
     return decision
 
@@ -70,6 +73,8 @@ async def score(request: Request, response: Response, service: ServiceDep,
 def _score_line(service: Service, number: int, line: bytes) -> bytes:
     try:
         decision, created = score_application(service, line)
+        if created:
+            observe_decision(decision)
         out: dict[str, Any] = {"line": number, "application_id": decision["application_id"], "created": created,
                                "decision": decision}
     except ApplicationValidationError as exc:
@@ -120,10 +125,11 @@ async def batch(request: Request, service: ServiceDep, _: Annotated[Principal, D
 
 @router.get("/v1/decisions/{decision_id}", response_model=DecisionOut,
             responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}})
-def decision(service: ServiceDep, _: Annotated[Principal, Depends(Allow("scorer", "investigator", "analyst"))],
+def decision(request: Request, service: ServiceDep,
+             reader: Annotated[Principal, Depends(Allow("scorer", "investigator", "analyst"))],
              decision_id: Annotated[str, Path(max_length=64, description="A decision id (`dec_...`) or the "
                                               "application's id.", examples=["dec_019ae2b1c4d3a1b2c3d4e5f6"])],
              ) -> Any:
     """A decision, with its current status: ``final``, ``pending`` (a case is open) or ``finalized``
     (the case closed: ``final_action`` says approve or reject)."""
-    return get_decision(service, decision_id)
+    return get_decision(service, decision_id, reader=reader, request_id=request_id(request))

@@ -58,8 +58,11 @@ def register(app: typer.Typer) -> None:
         with fail_cleanly():
             settings_for(None)  # fail here, readably, on bad settings
         console.print(f"Tianwang listening on http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
+        from tianwang.logs import SERVICE_LOG_CONFIG
+
+        # JSON lines, one access line per request from the service's own middleware (uvicorn's is off)
         uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=False, server_header=False)
+                    log_level=log_level, log_config=SERVICE_LOG_CONFIG, access_log=False, server_header=False)
 
     keys_app = typer.Typer(name="keys", help="API keys for systems (the approval system, scripts).",
                            no_args_is_help=True)

@@ -27,6 +27,7 @@ from tianwang.ids import new_id
 from tianwang.opsdb.models import DecisionRow, utcnow
 from tianwang.service import Service
 from tianwang.service.actions import choose_action
+from tianwang.service.audit import audit
 from tianwang.service.cases import open_case_for_decision
 
 __all__ = ["decision_view", "differing_fields", "get_decision", "score_application"]
@@ -82,13 +83,20 @@ def decision_view(row: DecisionRow) -> dict[str, Any]:
     return view
 
 
-def get_decision(service: Service, ident: str) -> dict[str, Any]:
-    """A decision by its id (``dec_...``) or by its application's id."""
+def get_decision(service: Service, ident: str, *, reader: Any = None, request_id: str | None = None,
+                 ) -> dict[str, Any]:
+    """A decision by its id (``dec_...``) or by its application's id.
+
+    With ``reader`` (the caller) the read is audited (``decision.read``): its evidence is
+    personal data, masked or not.
+    """
     with service.ops.session() as session:
         column = DecisionRow.id if ident.startswith("dec_") else DecisionRow.application_id
         row = session.scalar(select(DecisionRow).where(column == ident))
         if row is None:
             raise DecisionNotFoundError(ident)
+        if reader is not None:
+            audit(session, reader, "decision.read", "decision", [row.id, row.application_id], request_id=request_id)
         return decision_view(row)
 
 

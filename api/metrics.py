@@ -1,0 +1,95 @@
+"""The service's Prometheus metrics (``GET /metrics``).
+
+| metric | type | labels |
+| --- | --- | --- |
+| ``tianwang_http_request_duration_seconds`` | histogram | ``method``, ``route`` (template), ``status`` (``2xx``) |
+| ``tianwang_decisions_total`` | counter | ``band`` |
+| ``tianwang_detector_duration_seconds`` | histogram | ``detector`` |
+| ``tianwang_detector_failures_total`` | counter | ``detector``, ``status`` (``error``, ``timeout``) |
+| ``tianwang_open_cases`` | gauge | (cases not closed, read at scrape time) |
+| ``tianwang_webhook_backlog`` | gauge | (webhook events pending delivery, read at scrape time) |
+
+Labels never hold a raw path, an application id or any personal value: routes are
+named by their template (``/v1/decisions/{decision_id}``), requests that match no route
+by ``<unmatched>``. With several worker processes set ``PROMETHEUS_MULTIPROC_DIR`` (an
+empty directory) before starting them: each worker then writes its samples there and
+``/metrics`` adds them up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from tianwang.opsdb.models import Case, OutboxEvent
+from tianwang.service import Service
+
+__all__ = ["CONTENT_TYPE", "DECISIONS", "DETECTOR_FAILURES", "DETECTOR_SECONDS", "REGISTRY", "REQUEST_SECONDS",
+           "observe_decision", "render"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+#: the process's own metrics (not prometheus-client's global registry: tests build many applications)
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+REQUEST_SECONDS = Histogram("tianwang_http_request_duration_seconds", "HTTP request latency, by route template.",
+                            ["method", "route", "status"], buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+DECISIONS = Counter("tianwang_decisions", "Decisions made, by band (replays of an earlier decision not counted).",
+                    ["band"], registry=REGISTRY)
+DETECTOR_SECONDS = Histogram("tianwang_detector_duration_seconds", "Time a detector took on one application.",
+                             ["detector"], buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+                             registry=REGISTRY)
+DETECTOR_FAILURES = Counter("tianwang_detector_failures", "Active detectors left out of a decision for an error "
+                            "or a timeout.", ["detector", "status"], registry=REGISTRY)
+
+_FAILED = frozenset({"error", "timeout"})
+
+
+def observe_decision(decision: Mapping[str, Any]) -> None:
+    """Count a decision just made: its band, each detector's time and the detectors that failed."""
+    DECISIONS.labels(str(decision.get("band", "unknown"))).inc()
+    for vote in decision.get("votes", ()):
+        detector, status, ms = vote.get("detector"), vote.get("status"), vote.get("ms")
+        if not detector:
+            continue
+        if status != "skipped" and isinstance(ms, int | float):
+            DETECTOR_SECONDS.labels(detector).observe(ms / 1000.0)
+    for left in decision.get("left_out", ()):
+        if left.get("status") in _FAILED and left.get("detector"):
+            DETECTOR_FAILURES.labels(left["detector"], left["status"]).inc()
+
+
+class _QueueCollector(Collector):
+    """Open cases and the webhook backlog, counted in the operational database at scrape time."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self.service.ops.session() as session:
+            open_cases = session.scalar(select(func.count()).select_from(Case).where(Case.status != "closed"))
+            backlog = session.scalar(select(func.count()).select_from(OutboxEvent)
+                                     .where(OutboxEvent.status == "pending"))
+        yield GaugeMetricFamily("tianwang_open_cases", "Cases not closed (open or in progress).", value=open_cases or 0)
+        yield GaugeMetricFamily("tianwang_webhook_backlog", "Webhook events waiting for delivery.", value=backlog or 0)
+
+
+def render(service: Service) -> bytes:
+    """The text exposition of every metric, the database gauges read now."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        out = generate_latest(registry)
+    else:
+        out = generate_latest(REGISTRY)
+    queues = CollectorRegistry(auto_describe=False)
+    queues.register(_QueueCollector(service))
+    return out + generate_latest(queues)
