@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import ORJSONResponse
 
 from api.errors import install_error_handlers
 from api.middleware import BodyLimit, RequestContext
@@ -63,8 +62,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
             if owned:
                 app.state.service.close()
 
-    app = FastAPI(title="Tianwang (天网)", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  default_response_class=ORJSONResponse)
+    app = FastAPI(title="Tianwang (天网)", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
     # pure ASGI middleware; the last added runs first: the request id and access log see every answer
     app.add_middleware(BodyLimit)
