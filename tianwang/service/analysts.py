@@ -288,7 +288,7 @@ def replay_decision(record: Mapping[str, Any], config: ScoringConfig) -> tuple[i
     strategy = config.strategies[config.champion]
     members = set(strategy.detectors or config.detectors)
     votes: dict[str, Vote] = {}
-    for outcome in record.get("outcomes", []):
+    for outcome in record.get("votes", []):
         name, vote = outcome.get("detector"), outcome.get("vote")
         dc = config.detectors.get(name)
         if vote is None or outcome.get("status") != "ok" or dc is None or dc.mode != "active" or name not in members:
