@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,9 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.builders import application
-from tianwang.opsdb.models import AuditEntry
+from tianwang.opsdb.models import AuditEntry, Outcome, Verdict, utcnow
 from tianwang.scoring.config import DEFAULT_CONFIG_PATH
-from tianwang.service import Service
+from tianwang.service import Service, open_service
+from tianwang.service.analysts import ensure_active_version
+from tianwang.settings import load_settings
 
 SHIPPED = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
 # the champion's thresholds at 0: every application is rejected
@@ -156,3 +159,36 @@ def test_roles(client: TestClient, headers: dict[str, dict[str, str]], method: s
     assert getattr(client, method)(path, headers=headers[refused], **body).status_code == 403
     assert getattr(client, method)(path, **body).status_code == 401
     assert getattr(client, method)(path, headers=headers[allowed], **body).status_code not in (401, 403)
+
+
+def test_the_backtest_scores_against_verdicts_and_outcomes(client: TestClient, headers: dict[str, dict[str, str]],
+                                                           service: Service) -> None:
+    for n in range(1, 5):
+        _score(client, headers, n)
+    with service.ops.session() as session:
+        session.add(Verdict(id="vrd_1", application_id="APP-000001", fraud=True, source="api", actor="usr_1",
+                            at=utcnow(), applications=["APP-000001"]))
+        session.add(Outcome(id="out_1", application_id="APP-000002", kind="performing", observed_on="2026-06-01",
+                            actor="usr_1", at=utcnow()))
+        session.add(Outcome(id="out_2", application_id="APP-000003", kind="first_payment_default",
+                            observed_on="2026-06-01", actor="usr_1", at=utcnow()))
+    version = client.post("/v1/config/proposals", json={"body": REJECT_ALL}, headers=headers["analyst"]).json()[
+        "version"]
+    backtest = _wait_backtest(client, headers["analyst"], version)["backtest"]
+    for side in ("proposal", "active"):
+        assert backtest[side]["n_decisions"] == 4 and backtest[side]["n_labelled"] == 3
+        assert backtest[side]["n_fraud"] == 2 and backtest[side]["auroc"] is not None
+    assert backtest["proposal"]["legit_flagged_rate"] == 1.0 and backtest["active"]["legit_flagged_rate"] == 0.0
+    assert backtest["proposal"]["fraud_flagged_rate"] == 1.0
+
+
+def test_a_restarted_service_runs_the_active_version(client: TestClient, headers: dict[str, dict[str, str]],
+                                                     service: Service, ops_url: str, tmp_path: Path) -> None:
+    version = client.post("/v1/config/proposals", json={"body": REJECT_ALL}, headers=headers["analyst"]).json()[
+        "version"]
+    assert client.post(f"/v1/config/proposals/{version}/approve", headers=headers["approver"]).status_code == 200
+    settings = load_settings(db_path=tmp_path / "restarted" / "graph.db", store="embedded")
+    with open_service(settings, ops_url=ops_url) as restarted:
+        assert restarted.runtime.pipeline.loaded.config.strategies["baseline"].thresholds.reject == 900
+        assert ensure_active_version(restarted) == version
+        assert restarted.runtime.pipeline.loaded.config.strategies["baseline"].thresholds.reject == 0
