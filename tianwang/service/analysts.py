@@ -146,6 +146,9 @@ def _validate(service: Service, body: str) -> LoadedConfig:
         return parse_config(body, config_source(service).registry, source="body")
     except ScoringConfigError as exc:
         raise InvalidRequestError("body", str(exc).removeprefix("body: ")) from None
+    except Exception as exc:  # a detector that fails to build on these settings (a missing artifact ...)
+        raise InvalidRequestError("body", f"a detector cannot be built with these settings: "
+                                  f"{type(exc).__name__}") from None
 
 
 def propose(service: Service, actor: Any, body: str, summary: str, *, request_id: str | None = None) -> dict[str, Any]:

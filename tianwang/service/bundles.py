@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import pickle
 import re
 import shutil
@@ -70,6 +71,8 @@ __all__ = [
     "register_bundle",
     "train_bundle",
 ]
+
+log = logging.getLogger(__name__)
 
 FORMAT = 1
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -191,7 +194,8 @@ def train_bundle(applications: Path, labels: Path, bundle_dir: Path, *, name: st
 
 
 def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=lambda o: repr(o) if not isinstance(o, float) else None))
+    """JSON-safe: NaN and infinities become ``null``, other objects their ``repr``."""
+    return json.loads(json.dumps(value, default=repr), parse_constant=lambda _: None)
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -311,6 +315,11 @@ def load_active_bundle(service: Service) -> str | None:
         name, path = (row.name, row.path) if row is not None else (None, None)
     if name is None or path is None:
         return None
-    load_bundle(service.runtime.pipeline, Path(path), _config_text(service))
+    try:
+        load_bundle(service.runtime.pipeline, Path(path), _config_text(service))
+    except BundleError as exc:  # the service still starts; decisions say they came from no bundle
+        log.error("the active bundle cannot be loaded; scoring without it", extra={"bundle": name,
+                                                                                  "reason": str(exc)})
+        return None
     service.extras["bundle_name"] = name
     return name
