@@ -39,7 +39,8 @@ Cursor = Annotated[str | None, Query(max_length=500, description="The `next` of 
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 _READ: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
-_CHANGE: dict[int | str, dict[str, Any]] = {**_READ, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
+_CHANGE: dict[int | str, dict[str, Any]] = {**_READ, 400: {"model": ErrorOut, "description": "A body that is not "
+                                                 "JSON."}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
                                             422: {"model": ErrorOut}}
 
 

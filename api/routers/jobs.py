@@ -23,8 +23,7 @@ from tianwang.service.accounts import Principal
 
 router = APIRouter(tags=["jobs"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut},
-                                            404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 422)}
 
 
 def on_start(service: Service) -> None:
