@@ -192,3 +192,16 @@ def test_a_restarted_service_runs_the_active_version(client: TestClient, headers
         assert restarted.runtime.pipeline.loaded.config.strategies["baseline"].thresholds.reject == 900
         assert ensure_active_version(restarted) == version
         assert restarted.runtime.pipeline.loaded.config.strategies["baseline"].thresholds.reject == 0
+
+
+def test_a_proposal_made_on_a_version_no_longer_active_is_refused(client: TestClient,
+                                                                  headers: dict[str, dict[str, str]]) -> None:
+    first = client.post("/v1/config/proposals", json={"body": REJECT_ALL}, headers=headers["analyst"]).json()
+    second = client.post("/v1/config/proposals", json={"body": SHIPPED.replace("share: 0.0", "share: 0.1")},
+                         headers=headers["analyst"]).json()
+    assert first["parent"] == second["parent"]
+    assert client.post(f"/v1/config/proposals/{second['version']}/approve",
+                       headers=headers["approver"]).status_code == 200
+    stale = client.post(f"/v1/config/proposals/{first['version']}/approve", headers=headers["approver"])
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "stale_proposal"
+    assert _score(client, headers, 1)["band"] == "approve"

@@ -189,6 +189,10 @@ def approve_proposal(service: Service, actor: Any, version: int, comment: str = 
         if row.proposed_by == getattr(actor, "id", str(actor)):
             raise StateConflictError("self_approval", "a proposal needs another analyst's or an approver's "
                                      "approval; its proposer may not approve it")
+        active = _active(session)
+        if active is not None and row.parent != active.version:
+            raise StateConflictError("stale_proposal", f"version {version} was proposed on version {row.parent}; "
+                                     f"version {active.version} is active now: propose the change on top of it")
         _activate(session, service, row, actor, comment)
         audit(session, actor, "config.approve", "config_version", [str(version)], request_id=request_id,
               replaces=row.parent)
