@@ -45,7 +45,11 @@ _CHANGE: dict[int | str, dict[str, Any]] = {**_READ, 400: {"model": ErrorOut, "d
 
 
 def on_start(service: Service) -> None:
-    """Put the active configuration version (and bundle) in force; record version 1 on a first start."""
+    """Put the active configuration version (and bundle) in force; record version 1 on a first start.
+
+    A process on a fixed configuration (a runtime opened with a loaded one) has no versions to serve."""
+    if service.runtime.pipeline.source is None:
+        return
     use.ensure_active_version(service)
     bundles.load_active_bundle(service)
 

@@ -249,6 +249,8 @@ class ConfigSource:
     ``check_interval`` seconds and reloads it when they changed. A new file that does
     not validate is not used: the previous configuration stays, :attr:`last_error`
     holds the reason and a warning is logged. The first load must succeed.
+    :meth:`install` puts a configuration from elsewhere (a version the service keeps
+    in its database) in force; the file is no longer watched after that.
     """
 
     def __init__(self, path: str | Path, registry: DetectorRegistry, *, check_interval: float = 1.0) -> None:
@@ -281,9 +283,11 @@ class ConfigSource:
 
     def refresh(self) -> bool:
         """Reload now if the file changed; return whether a new configuration is in force."""
+        if self.pinned:  # a version installed from elsewhere rules: the file is not read
+            return False
         with self._lock:
             stamp = self._file_stamp()
-            if self.pinned or stamp == self._stamp:
+            if stamp == self._stamp:
                 return False
             self._stamp = stamp
             previous = self._loaded
