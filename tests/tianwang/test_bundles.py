@@ -35,10 +35,17 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(history: Path) -> tuple[Path, dict[str, Any]]:
+    """`tianwang train` on the history, with labels as CSV."""
+    rows = [orjson.loads(line) for line in (history / "labels.ndjson").read_bytes().splitlines()]
+    (history / "labels.csv").write_text("application_id,label,typology\n" + "".join(
+        f"{r['application_id']},{r['label']},{r['typology'] or ''}\n" for r in rows), encoding="utf-8")
     bundles = history / "bundles"
-    manifest = train_bundle(history / "applications.ndjson", history / "labels.ndjson", bundles, name="small",
-                            config_text=SMALL)
-    return bundles, manifest
+    result = CliRunner().invoke(app, ["train", "--applications", str(history / "applications.ndjson"),
+                                      "--labels", str(history / "labels.csv"), "--name", "small",
+                                      "--bundle-dir", str(bundles), "--config", str(history / "config.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "bundle 'small' written" in result.output
+    return bundles, json.loads((bundles / "small" / "manifest.json").read_text())
 
 
 def test_train_writes_a_bundle_with_its_manifest(trained: tuple[Path, dict[str, Any]]) -> None:
@@ -49,6 +56,7 @@ def test_train_writes_a_bundle_with_its_manifest(trained: tuple[Path, dict[str, 
     assert on_disk["name"] == manifest["name"] == "small"
     assert on_disk["data_range"]["from"] < on_disk["data_range"]["to"]
     assert on_disk["metrics"]["n_applications"] == on_disk["metrics"]["n_labelled"] == 300
+    assert on_disk["metrics"]["n_fraud"] > 0
     assert on_disk["metrics"]["fit"]["gnn_ring"].get("fitted") is not False
     assert on_disk["detector_versions"]["gnn_ring"] == GnnRingDetector.version
     assert on_disk["config"]["hash"] and on_disk["created_at"]
