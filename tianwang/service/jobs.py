@@ -85,7 +85,7 @@ def _training(service: Service, params: dict[str, Any], progress: Progress) -> d
     name = params.get("name")
     manifest = train_bundle(_file(params, "applications"), _file(params, "labels"), service.settings.bundles_path,
                             name=str(name) if name else None, config_text=_active_text(service),
-                            config_version=service.extras.get("config_version"),
+                            config_version=service.extras.get("config_version"), settings=service.settings,
                             progress=lambda done, total: progress(0.9 * done / max(total, 1)))
     register_bundle(service, manifest["name"])
     return manifest
