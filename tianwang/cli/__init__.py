@@ -13,6 +13,7 @@ lists them. Every command has ``--help``. Store selection follows the settings
 | :mod:`tianwang.cli.demo` | ``demo`` |
 | :mod:`tianwang.cli.fixtures` | ``fixtures generate`` |
 | :mod:`tianwang.cli.scoring` | ``score``, ``evaluate``, ``backtest`` |
+| :mod:`tianwang.cli.train` | ``train`` |
 | :mod:`tianwang.cli.rings` | ``rings detect`` |
 | :mod:`tianwang.cli.similarity` | ``similarity rebuild`` |
 | :mod:`tianwang.cli.service` | ``serve``, ``keys create/list/revoke``, ``users add`` |
@@ -24,7 +25,7 @@ from typing import Annotated
 
 import typer
 
-from tianwang.cli import demo, fixtures, graph, rings, scoring, service, similarity
+from tianwang.cli import demo, fixtures, graph, rings, scoring, service, similarity, train
 from tianwang.logs import configure_logging
 
 __all__ = ["app"]
@@ -46,5 +47,5 @@ def main(
     configure_logging(log_level)
 
 
-for _commands in (graph, demo, fixtures, scoring, rings, similarity, service):
+for _commands in (graph, demo, fixtures, scoring, train, rings, similarity, service):
     _commands.register(app)

@@ -155,8 +155,12 @@ def register(app: typer.Typer) -> None:
         db: Annotated[
             Path | None, typer.Option("--db", help="Embedded store file (default: TIANWANG_DB_PATH).")
         ] = None,
+        bundle: Annotated[str | None, typer.Option("--bundle", help="Score with this trained bundle (`tianwang "
+                                                   "train`), from TIANWANG_BUNDLE_DIR.")] = None,
     ) -> None:
         """Score applications in time order and write one decision per line (NDJSON).
+
+        Without --bundle, detectors that need training (gnn_ring) are skipped as not trained.
 
         Applications are validated, written into the graph and scored; decisions are
         also recorded in the decision log beside the store. A bad line is reported
@@ -196,6 +200,10 @@ def register(app: typer.Typer) -> None:
             kind = "neo4j" if settings.store == "neo4j" and db is None else "embedded"
             with open_runtime(settings, store=kind, config=_config_path(config)) as runtime:
                 pipeline = runtime.pipeline
+                if bundle is not None:
+                    from tianwang.service.bundles import load_bundle
+
+                    load_bundle(pipeline, settings.bundles_path / bundle)
                 sink = output.open("wb") if output is not None else sys.stdout.buffer
                 try:
                     for application, number in applications:
@@ -204,7 +212,10 @@ def register(app: typer.Typer) -> None:
                         except (ApplicationConflictError, ApplicationValidationError) as exc:
                             reject(number, exc)  # like ingest: this application is refused, the others scored
                             continue
-                        sink.write(orjson.dumps(decision.as_dict()) + b"\n")
+                        record = decision.as_dict()
+                        if bundle is not None:
+                            record["bundle"] = bundle
+                        sink.write(orjson.dumps(record) + b"\n")
                         scored += 1
                 finally:
                     if output is not None:

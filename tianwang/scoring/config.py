@@ -249,6 +249,8 @@ class ConfigSource:
     ``check_interval`` seconds and reloads it when they changed. A new file that does
     not validate is not used: the previous configuration stays, :attr:`last_error`
     holds the reason and a warning is logged. The first load must succeed.
+    :meth:`install` puts a configuration from elsewhere (a version the service keeps
+    in its database) in force; the file is no longer watched after that.
     """
 
     def __init__(self, path: str | Path, registry: DetectorRegistry, *, check_interval: float = 1.0) -> None:
@@ -258,6 +260,8 @@ class ConfigSource:
         self.last_error: str | None = None
         self.reloads = 0
         self._lock = threading.Lock()
+        #: set by :meth:`install`: the file is no longer watched
+        self.pinned = False
         self._stamp = self._file_stamp()
         self._loaded = load_config(self.path, registry)
         self._next_check = time.monotonic() + check_interval
@@ -279,17 +283,15 @@ class ConfigSource:
 
     def refresh(self) -> bool:
         """Reload now if the file changed; return whether a new configuration is in force."""
+        if self.pinned:  # a version installed from elsewhere rules: the file is not read
+            return False
         with self._lock:
             stamp = self._file_stamp()
             if stamp == self._stamp:
                 return False
             self._stamp = stamp
             previous = self._loaded
-            reuse = {
-                name: (_settings_fingerprint({"detector": previous.config.detectors[name].detector or name,
-                                              **previous.config.detectors[name].settings}), det)
-                for name, det in previous.detectors.items()
-            }
+            reuse = _reusable(previous)
             try:
                 text = self.path.read_text(encoding="utf-8")
                 self._loaded = parse_config(text, self.registry, source=str(self.path), reuse=reuse)
@@ -302,3 +304,34 @@ class ConfigSource:
             self.reloads += 1
             log.info("configuration reloaded", extra={"path": str(self.path), "version": self._loaded.version})
             return True
+
+    def install(self, text: str, *, source: str = "<installed>",
+                fitted: LoadedConfig | None = None) -> LoadedConfig:
+        """Put configuration ``text`` in force now, and stop watching the file.
+
+        For a service whose versions live elsewhere (an approved proposal, a rollback):
+        the text is validated first (:class:`ScoringConfigError`, and the configuration in
+        force stays). A detector whose settings did not change keeps its fitted state;
+        ``fitted`` (a trained bundle's configuration) gives fitted detectors to take
+        instead where their settings match.
+        """
+        with self._lock:
+            reuse = _reusable(self._loaded)
+            if fitted is not None:
+                reuse.update(_reusable(fitted))
+            loaded = parse_config(text, self.registry, source=source, reuse=reuse)
+            self._loaded = loaded
+            self.pinned = True
+            self.last_error = None
+            self.reloads += 1
+        log.info("configuration installed", extra={"source": source, "version": loaded.version})
+        return loaded
+
+
+def _reusable(loaded: LoadedConfig) -> dict[str, tuple[str, Detector]]:
+    """``loaded``'s detectors by name, with the fingerprint of their settings (``reuse`` of :func:`parse_config`)."""
+    return {
+        name: (_settings_fingerprint({"detector": loaded.config.detectors[name].detector or name,
+                                      **loaded.config.detectors[name].settings}), det)
+        for name, det in loaded.detectors.items()
+    }

@@ -124,6 +124,11 @@ class ScoringPipeline:
         return loaded
 
     @property
+    def source(self) -> ConfigSource | None:
+        """The reloadable configuration, or ``None`` for a fixed one."""
+        return self._source
+
+    @property
     def config_error(self) -> str | None:
         """Why the last reload was refused, if it was."""
         return self._source.last_error if self._source is not None else None
