@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Caller, ServiceDep, request_id
+from api.deps import Allow, ServiceDep, request_id
 from api.schemas import ErrorOut, Page
 from api.schemas_cases import (
     AssignIn,
@@ -34,11 +34,12 @@ from api.schemas_cases import (
 )
 from tianwang.service import Service
 from tianwang.service import cases as service_cases
+from tianwang.service.accounts import Principal
 from tianwang.service.webhooks import SenderOptions, WebhookSender
 
 router = APIRouter(tags=["cases"])
 
-Investigator = Caller("investigator")
+Investigator = Annotated[Principal, Depends(Allow("investigator"))]
 CaseId = Annotated[str, Path(max_length=64, examples=["case_019ae2b1c4d3a1b2c3d4e5f6"])]
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut},
                                             404: {"model": ErrorOut}, 422: {"model": ErrorOut}}

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Caller, ServiceDep, request_id
+from api.deps import Allow, ServiceDep, request_id
 from api.schemas import ErrorOut, Page
 from api.schemas_cases import OutcomeIn, OutcomeOut, VerdictIn, VerdictOut
 from tianwang.service import feedback
+from tianwang.service.accounts import Principal
 
 router = APIRouter(tags=["feedback"])
 
@@ -27,7 +28,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"mod
 
 @router.post("/v1/verdicts", response_model=VerdictOut, status_code=201, responses=_ERRORS)
 async def post_verdict(body: VerdictIn, request: Request, service: ServiceDep,
-                       caller: Caller("investigator")) -> Any:  # type: ignore[valid-type]
+                       caller: Annotated[Principal, Depends(Allow("investigator"))]) -> Any:
     """A verdict on an application or a ring (every member's applications): recorded as a label
     and taken in by the running detectors at once, so the next score of a ring member sees it."""
     return await run_in_threadpool(lambda: feedback.post_verdict(
@@ -36,7 +37,7 @@ async def post_verdict(body: VerdictIn, request: Request, service: ServiceDep,
 
 
 @router.get("/v1/verdicts", response_model=Page[VerdictOut], responses=_ERRORS)
-def list_verdicts(service: ServiceDep, _: Caller("investigator", "analyst"),  # type: ignore[valid-type]
+def list_verdicts(service: ServiceDep, _: Annotated[Principal, Depends(Allow("investigator", "analyst"))],
                   application_id: Annotated[str | None, Query(max_length=64)] = None,
                   ring_id: Annotated[str | None, Query(max_length=64)] = None,
                   cursor: Annotated[str | None, Query(max_length=512)] = None,
@@ -48,7 +49,7 @@ def list_verdicts(service: ServiceDep, _: Caller("investigator", "analyst"),  # 
 
 @router.post("/v1/outcomes", response_model=OutcomeOut, status_code=201, responses=_ERRORS)
 def post_outcome(body: OutcomeIn, request: Request, service: ServiceDep,
-                 caller: Caller("investigator", "scorer")) -> Any:  # type: ignore[valid-type]
+                 caller: Annotated[Principal, Depends(Allow("investigator", "scorer"))]) -> Any:
     """A delayed repayment outcome (first-payment default, early default, charge-off, paid as agreed);
     a first-payment default counts as fraud in the training labels unless a verdict says otherwise."""
     return feedback.post_outcome(service, caller, application_id=body.application_id, kind=body.kind,
