@@ -69,6 +69,7 @@ class RingMemberOut(BaseModel):
 class RingDetailOut(BaseModel):
     ring_id: str
     ring_risk: float
+    ring_found: bool = Field(description="False when no ring run knows the ring any more (its members are gone).")
     members: list[RingMemberOut]
     joined_since_last_review: list[RingMemberOut] = Field(
         description="Members that joined the ring after the case was last reviewed (opened or closed).")
@@ -164,7 +165,7 @@ class OutcomeOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "outcome_id": "out_019ae2b1c4d3a1b2c3d4e5f6", "application_id": "APP-2026-000123",
         "kind": "first_payment_default", "observed_on": "2026-04-15", "counts_as_fraud": True,
-        "at": "2026-04-16T02:00:00+00:00"}]})
+        "at": "2026-04-16T02:00:00+00:00", "detectors_informed": 1}]})
 
     outcome_id: str
     application_id: str
@@ -172,3 +173,4 @@ class OutcomeOut(BaseModel):
     observed_on: str
     counts_as_fraud: bool = Field(description="Whether it counts as fraud in the training labels.")
     at: str
+    detectors_informed: int = Field(0, description="1 when it reached the running detectors as a fraud label.")

@@ -164,3 +164,25 @@ def test_roles_and_unknown_case(client, headers):
     assert r.status_code == 404
     assert client.post("/v1/cases/case_nope/close", json={"outcome": "false_positive"},
                        headers=headers["investigator"]).status_code == 404
+
+
+def test_concurrent_closes_close_once(service):
+    from tianwang.errors import StateConflictError
+    from tianwang.service.cases import close_case
+
+    (case_id,) = _insert_cases(service, [700])
+
+    def close(who: str) -> str:
+        try:
+            close_case(service, who, case_id, "verified_legitimate")
+            return "closed"
+        except StateConflictError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(close, [f"inv-{i}" for i in range(8)]))
+    assert sorted(results) == ["case_closed"] * 7 + ["closed"]
+    with service.ops.session() as session:
+        from tianwang.opsdb.models import CaseEvent, Verdict
+        assert len(list(session.scalars(select(Verdict)))) == 1
+        assert [e.kind for e in session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id))] == ["closed"]

@@ -7,6 +7,7 @@ import time
 import orjson
 
 from tests import builders
+from tianwang.rings.index import RingIndex
 
 
 def shared(n: int, group: int = 1) -> dict:
@@ -73,3 +74,19 @@ def test_ring_case_lists_members_joined_since_last_review_and_closes_for_all(cli
 def test_unknown_ring_is_a_404(client, headers):
     r = client.post("/v1/cases", json={"ring_id": "R-999999"}, headers=headers["investigator"])
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_a_ring_no_run_knows_any_more_still_shows_and_closes_on_its_reviewed_members(client, headers, service):
+    inv = headers["investigator"]
+    for n in range(1, 5):
+        score(client, headers, shared(n))
+    (ring,) = refresh_rings(service).summaries()
+    case_id = client.post("/v1/cases", json={"ring_id": ring.ring_id}, headers=inv).json()["case_id"]
+    fraud_ring = service.runtime.pipeline.loaded.detectors["fraud_ring"]
+    fraud_ring.rings.use(RingIndex([]))  # the next run found no ring there
+    view = client.get(f"/v1/cases/{case_id}", headers=inv).json()["ring"]
+    assert view["ring_found"] is False and view["members"] == [] and len(view["left_since_last_review"]) == 4
+    closed = client.post(f"/v1/cases/{case_id}/close", json={"outcome": "false_positive"}, headers=inv)
+    assert closed.status_code == 200, closed.text
+    (verdict,) = client.get("/v1/verdicts", headers=inv).json()["data"]
+    assert verdict["applications"] == [f"APP-{n:06d}" for n in range(1, 5)] and verdict["fraud"] is False

@@ -100,3 +100,19 @@ def test_labels_a_verdict_wins_and_only_first_payment_default_is_fraud(client, h
         "APP-000004": (True, "outcome"),  # a first-payment default stays fraud whatever follows
         "APP-000005": (False, "verdict"),
     }
+
+
+def test_a_first_payment_default_reaches_the_detectors_unless_an_investigator_judged(client, headers, service):
+    for n in (1, 2, 3):
+        score(client, headers, shared(n))
+    fraud_ring = service.runtime.pipeline.loaded.detectors["fraud_ring"]
+    body = {"application_id": "APP-000001", "kind": "first_payment_default", "observed_on": "2026-04-15"}
+    assert client.post("/v1/outcomes", json=body, headers=headers["scorer"]).json()["detectors_informed"] == 1
+    assert fraud_ring.confirmed_fraud.get("APP-000001") is True
+    assert client.post("/v1/outcomes", json={**body, "kind": "charge_off"},
+                       headers=headers["scorer"]).json()["detectors_informed"] == 0
+
+    client.post("/v1/verdicts", json={"application_id": "APP-000002", "fraud": False},
+                headers=headers["investigator"])
+    r = client.post("/v1/outcomes", json={**body, "application_id": "APP-000002"}, headers=headers["scorer"])
+    assert r.json()["detectors_informed"] == 0 and "APP-000002" not in fraud_ring.confirmed_fraud

@@ -32,7 +32,7 @@ from tianwang.service import Service
 from tianwang.service.actions import Action
 from tianwang.service.audit import audit
 from tianwang.service.feedback import apply_verdict, record_verdict
-from tianwang.service.ring_members import current_ring, member_applications
+from tianwang.service.ring_members import RingNow, current_ring, member_applications
 from tianwang.service.webhooks import enqueue
 
 __all__ = ["OUTCOMES", "REVIEW_TARGET", "add_note", "assign_case", "case_view", "close_case", "get_case",
@@ -162,13 +162,23 @@ def take_next(service: Service, caller: Any, *, request_id: str | None = None) -
     return None
 
 
+def _members_now(service: Service, case: Case) -> tuple[float | None, tuple[str, ...]]:
+    """The ring's risk and members now; when no ring run knows it any more, ``(None, ())``."""
+    try:
+        ring = current_ring(service, str(case.ring_id))
+    except NotFoundError:
+        return None, ()
+    return ring.risk, ring.members
+
+
 def _ring_detail(service: Service, case: Case) -> dict[str, Any]:
-    ring = current_ring(service, str(case.ring_id))
+    risk, members_now = _members_now(service, case)
+    ring = RingNow(str(case.ring_id), risk if risk is not None else case.risk / 1000, members_now)
     reviewed = set(case.reviewed_members or [])
     apps = member_applications(service, ring.members)
     members = [{"person": m, "applications": apps.get(m, []), "joined_since_last_review": m not in reviewed}
                for m in ring.members]
-    return {"ring_id": ring.ring_id, "ring_risk": ring.risk, "members": members,
+    return {"ring_id": ring.ring_id, "ring_risk": ring.risk, "members": members, "ring_found": risk is not None,
             "joined_since_last_review": [m for m in members if m["joined_since_last_review"]],
             "left_since_last_review": sorted(reviewed - set(ring.members)),
             "last_reviewed_at": _iso(case.last_reviewed_at)}
@@ -266,11 +276,10 @@ def close_case(service: Service, caller: Any, case_id: str, outcome: str, *, typ
     with service.ops.session() as session:
         peek = _load(session, case_id)
         _open_only(peek)
-        kind, ring_id = peek.kind, peek.ring_id
+        kind = peek.kind
     ring_members: tuple[str, ...] = ()
-    if kind == "ring":
-        ring = current_ring(service, str(ring_id))
-        ring_members = ring.members
+    if kind == "ring":  # the members now; the members last reviewed when no ring run knows the ring any more
+        ring_members = _members_now(service, peek)[1] or tuple(peek.reviewed_members or ())
         apps = sorted({a for v in member_applications(service, ring_members).values() for a in v})
     with service.ops.session() as session:
         case = _load(session, case_id, lock=True)

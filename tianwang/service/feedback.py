@@ -8,7 +8,9 @@ application concerned, so the known-fraud index and the ring detector's confirme
 fraud change at once: the next score of a ring member sees it.
 
 An **outcome** (``POST /v1/outcomes``) is what the servicing system learns weeks later:
-``first_payment_default``, ``early_default``, ``charge_off`` or ``paid_as_agreed``.
+``first_payment_default``, ``early_default``, ``charge_off`` or ``paid_as_agreed``. An
+outcome that counts as fraud (below) reaches the running pipeline as a fraud verdict
+with the outcome as its typology, unless an investigator gave the application a verdict.
 
 :func:`labels` turns both into training labels, one per application:
 
@@ -132,8 +134,15 @@ def post_outcome(service: Service, actor: Any, *, application_id: str, kind: str
         session.add(row)
         audit(session, actor, "outcome.record", "application", [application_id], request_id=request_id,
               outcome_id=row.id, kind=kind)
-        return {"outcome_id": row.id, "application_id": application_id, "kind": kind,
+        judged = session.scalar(select(Verdict.id).where(Verdict.application_id == application_id).limit(1))
+        view = {"outcome_id": row.id, "application_id": application_id, "kind": kind,
                 "observed_on": row.observed_on, "counts_as_fraud": kind in FRAUD_OUTCOMES, "at": row.at.isoformat()}
+    # a fraud outcome teaches the running detectors as a verdict would, unless an investigator judged the application
+    informed = 0
+    if kind in FRAUD_OUTCOMES and judged is None:
+        informed = apply_verdict(service, [application_id], True, kind)
+    view["detectors_informed"] = informed
+    return view
 
 
 def labels(session: Session) -> list[tuple[str, bool, str, datetime]]:
