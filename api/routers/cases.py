@@ -41,8 +41,7 @@ router = APIRouter(tags=["cases"])
 
 Investigator = Annotated[Principal, Depends(Allow("investigator"))]
 CaseId = Annotated[str, Path(max_length=64, examples=["case_019ae2b1c4d3a1b2c3d4e5f6"])]
-_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut},
-                                            404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 422)}
 
 
 def on_start(service: Service) -> None:

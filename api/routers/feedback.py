@@ -22,8 +22,7 @@ from tianwang.service.accounts import Principal
 
 router = APIRouter(tags=["feedback"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut},
-                                            404: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 422)}
 
 
 @router.post("/v1/verdicts", response_model=VerdictOut, status_code=201, responses=_ERRORS)
