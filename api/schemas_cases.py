@@ -61,7 +61,7 @@ class TimelineEvent(BaseModel):
 
 
 class RingMemberOut(BaseModel):
-    person: str = Field(description="The member's key (an HMAC of the identity number, never the number).")
+    applicant: str = Field(description="The member's identity number, masked.", examples=["110***********0016"])
     applications: list[str]
     joined_since_last_review: bool
 
@@ -73,7 +73,7 @@ class RingDetailOut(BaseModel):
     members: list[RingMemberOut]
     joined_since_last_review: list[RingMemberOut] = Field(
         description="Members that joined the ring after the case was last reviewed (opened or closed).")
-    left_since_last_review: list[str]
+    left_since_last_review: list[RingMemberOut] = Field(description="Members reviewed then, in no ring now.")
     last_reviewed_at: str | None = None
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from tests import builders
 from tianwang.ids import new_id
 from tianwang.opsdb.models import AuditEntry, Case, utcnow
-from tianwang.service.cases import REVIEW_TARGET, take_next
+from tianwang.service.cases import REVIEW_TARGET, open_cases, take_next
 
 #: monthly incomes that make builders' applications land in the review band, by rising score
 REVIEW_INCOMES = {"low": 22000, "mid": 24000, "high": 26000}
@@ -104,6 +104,8 @@ def test_take_next_through_the_api_takes_the_riskiest_unassigned(client, headers
     assert r.json()["status"] == "in_progress" and r.json()["assignee"] == "client-investigator"
     assert client.post("/v1/cases/next", headers=headers["admin"]).json()["case_id"] == low
     assert client.post("/v1/cases/next", headers=inv).status_code == 204
+    with service.ops.session() as session:
+        assert open_cases(session) == {"open": 0, "in_progress": 2}
 
 
 def test_timeline_and_closing_twice_is_a_409(client, headers, service):

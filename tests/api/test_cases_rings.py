@@ -43,8 +43,12 @@ def test_ring_case_lists_members_joined_since_last_review_and_closes_for_all(cli
     again = client.post("/v1/cases", json={"ring_id": ring.ring_id}, headers=inv)
     assert again.status_code == 200 and again.json()["case_id"] == case_id  # the open case, not a second one
 
-    view = client.get(f"/v1/cases/{case_id}", headers=inv).json()["ring"]
+    r = client.get(f"/v1/cases/{case_id}", headers=inv)
+    view = r.json()["ring"]
     assert len(view["members"]) == 5 and view["joined_since_last_review"] == []
+    assert all("*" in m["applicant"] for m in view["members"])  # masked identity numbers
+    assert not any(key in r.text for key in ring.members)  # the members' keys stay inside
+    assert not any(shared(n)["applicant"]["id_number"] in r.text for n in range(1, 6))
 
     for n in (6, 7):  # two more join the ring; the next run keeps its id
         score(client, headers, shared(n))

@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from tianwang.errors import InvalidRequestError, NotFoundError, StateConflictError
@@ -32,11 +32,11 @@ from tianwang.service import Service
 from tianwang.service.actions import Action
 from tianwang.service.audit import audit
 from tianwang.service.feedback import apply_verdict, record_verdict
-from tianwang.service.ring_members import RingNow, current_ring, member_applications
+from tianwang.service.ring_members import current_ring, describe_members, member_applications
 from tianwang.service.webhooks import enqueue
 
 __all__ = ["OUTCOMES", "REVIEW_TARGET", "add_note", "assign_case", "case_view", "close_case", "get_case",
-           "list_cases", "open_case_for_decision", "open_ring_case", "snooze_case", "take_next"]
+           "list_cases", "open_case_for_decision", "open_cases", "open_ring_case", "snooze_case", "take_next"]
 
 #: how long a case may wait before it is overdue
 REVIEW_TARGET = timedelta(hours=24)
@@ -118,6 +118,14 @@ def list_cases(service: Service, caller: Any, *, status: str | None = None, assi
         return page.as_dict(lambda c: case_view(c, now))
 
 
+def open_cases(session: Session) -> dict[str, int]:
+    """Cases not closed, by status (``open``, ``in_progress``), for ``/metrics``."""
+    rows = session.execute(select(Case.status, func.count()).where(Case.status.in_(OPEN)).group_by(Case.status))
+    counts = {status: 0 for status in OPEN}
+    counts.update({str(status): int(n) for status, n in rows})
+    return counts
+
+
 def _load(session: Session, case_id: str, *, lock: bool = False) -> Case:
     stmt = select(Case).where(Case.id == case_id)
     case = session.scalar(stmt.with_for_update() if lock else stmt)
@@ -172,15 +180,19 @@ def _members_now(service: Service, case: Case) -> tuple[float | None, tuple[str,
 
 
 def _ring_detail(service: Service, case: Case) -> dict[str, Any]:
+    """The ring's members now (masked identity numbers and application ids; never their keys), those that
+    joined since the case was last reviewed and those that left."""
     risk, members_now = _members_now(service, case)
-    ring = RingNow(str(case.ring_id), risk if risk is not None else case.risk / 1000, members_now)
     reviewed = set(case.reviewed_members or [])
-    apps = member_applications(service, ring.members)
-    members = [{"person": m, "applications": apps.get(m, []), "joined_since_last_review": m not in reviewed}
-               for m in ring.members]
-    return {"ring_id": ring.ring_id, "ring_risk": ring.risk, "members": members, "ring_found": risk is not None,
+    left = sorted(reviewed - set(members_now))
+    described = describe_members(service, [*members_now, *left])
+    members = [{"applicant": described[m][0], "applications": described[m][1],
+                "joined_since_last_review": m not in reviewed} for m in members_now]
+    return {"ring_id": case.ring_id, "ring_risk": risk if risk is not None else case.risk / 1000,
+            "ring_found": risk is not None, "members": members,
             "joined_since_last_review": [m for m in members if m["joined_since_last_review"]],
-            "left_since_last_review": sorted(reviewed - set(ring.members)),
+            "left_since_last_review": [{"applicant": described[m][0], "applications": described[m][1],
+                                        "joined_since_last_review": False} for m in left],
             "last_reviewed_at": _iso(case.last_reviewed_at)}
 
 

@@ -19,7 +19,7 @@ from tianwang.rings.index import RingIndex, RingSummary
 from tianwang.rings.lifecycle import RingIndexSource
 from tianwang.service import Service
 
-__all__ = ["RingNow", "current_ring", "member_applications", "ring_index"]
+__all__ = ["RingNow", "current_ring", "describe_members", "member_applications", "ring_index"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +54,16 @@ def current_ring(service: Service, ring_id: str) -> RingNow:
 
 def member_applications(service: Service, members: tuple[str, ...] | list[str]) -> dict[str, list[str]]:
     """``{person key: [application id, ...]}``: each member's applications in the graph."""
+    return {key: apps for key, (_, apps) in describe_members(service, members).items()}
+
+
+def describe_members(service: Service, members: tuple[str, ...] | list[str]) -> dict[str, tuple[str, list[str]]]:
+    """``{person key: (masked identity number, [application id, ...])}`` from the graph."""
     store = service.runtime.store
-    out: dict[str, list[str]] = {}
+    out: dict[str, tuple[str, list[str]]] = {}
     for key in members:
         sub = store.neighbours(NodeRef(Label.PERSON, key), hops=1, limit=1000)
-        out[key] = sorted(n.key for n in sub.nodes if n.label == Label.APPLICATION)
+        person = next((n for n in sub.nodes if n.label == Label.PERSON and n.key == key), None)
+        shown = str(person.properties.get("id_masked") or "(masked)") if person is not None else "(not in the graph)"
+        out[key] = (shown, sorted(n.key for n in sub.nodes if n.label == Label.APPLICATION))
     return out
