@@ -178,7 +178,7 @@ class Outcome(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     application_id: Mapped[str] = mapped_column(String(64), index=True)
-    #: first_payment_default | early_default | charge_off | performing
+    #: first_payment_default | early_default | charge_off | paid_as_agreed
     kind: Mapped[str] = mapped_column(String(32))
     observed_on: Mapped[str] = mapped_column(String(10))  # ISO date
     actor: Mapped[str] = mapped_column(String(64))
