@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Allow, ServiceDep, request_id
@@ -27,6 +27,8 @@ from api.schemas_analysts import BundleOut, ConfigVersionOut, DetectorOut, Propo
 from tianwang.service import Service, bundles
 from tianwang.service import analysts as use
 from tianwang.service.accounts import Principal
+
+OptionalReview = Annotated[ReviewIn | None, Body(examples=[{"comment": "backtest looks right"}])]
 
 router = APIRouter(tags=["analysts"])
 
@@ -92,7 +94,7 @@ async def propose(request: Request, body: ProposalIn, service: ServiceDep, princ
 
 @router.post("/v1/config/proposals/{version}/approve", response_model=ConfigVersionOut, responses=_CHANGE)
 async def approve(request: Request, version: Version, service: ServiceDep, principal: Reviewer,
-                  body: ReviewIn | None = None) -> Any:
+                  body: OptionalReview = None) -> Any:
     """Activate a proposal: scoring uses it from the next request, without a restart. Its proposer may not
     approve it (``409 self_approval``)."""
     return await run_in_threadpool(use.approve_proposal, service, principal, version,
@@ -101,14 +103,14 @@ async def approve(request: Request, version: Version, service: ServiceDep, princ
 
 @router.post("/v1/config/proposals/{version}/reject", response_model=ConfigVersionOut, responses=_CHANGE)
 def reject(request: Request, version: Version, service: ServiceDep, principal: Reviewer,
-           body: ReviewIn | None = None) -> Any:
+           body: OptionalReview = None) -> Any:
     """Reject a proposal (its proposer may withdraw it this way)."""
     return use.reject_proposal(service, principal, version, body.comment if body else "",
                                request_id=request_id(request))
 
 
 @router.post("/v1/config/rollback", response_model=ConfigVersionOut, responses=_CHANGE)
-async def rollback(request: Request, service: ServiceDep, principal: Approver, body: ReviewIn | None = None) -> Any:
+async def rollback(request: Request, service: ServiceDep, principal: Approver, body: OptionalReview = None) -> Any:
     """Put the previously active version back in force (recorded as a new active version)."""
     return await run_in_threadpool(use.rollback, service, principal, body.comment if body else "",
                                    request_id=request_id(request))

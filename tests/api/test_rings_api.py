@@ -118,7 +118,7 @@ def test_a_ring_shows_members_masked_shared_attributes_statistics_and_subgraph(c
     ring = r.json()
     assert [m["application_id"] for m in ring["members"]] == ["APP-000001", "APP-000002", "APP-000003", "APP-000004"]
     with service.ops.session() as session:
-        bands = dict(session.execute(select(DecisionRow.application_id, DecisionRow.band)).tuples().all())
+        bands = dict(session.execute(select(DecisionRow.application_id, DecisionRow.band)).all())
     assert all(m["band"] == bands[m["application_id"]] and m["submitted_at"] for m in ring["members"])
 
     shared = {(s["kind"], s["value"]): s["members"] for s in ring["shared_attributes"]}

@@ -259,7 +259,7 @@ def dealer_scorecard(service: Service, actor: Any, dealer_id: str, *, request_id
     index = facts.index
     with service.ops.session() as session:
         bands = dict(session.execute(select(DecisionRow.band, func.count()).where(DecisionRow.dealer_id == dealer_id)
-                                     .group_by(DecisionRow.band)).tuples().all())
+                                     .group_by(DecisionRow.band)).all())
     decided = sum(bands.values())
     applications = facts.dealer_applications.get(dealer_id, 0)
     if not applications and not decided:
