@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(default_factory=_default_data_dir)
     database_url: SecretStr | None = None
     bundle_dir: Path | None = None
+    job_input_dir: Path | None = None
     webhook_url: str | None = None
     webhook_secrets: SecretStr | None = None
     max_body_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30)
@@ -92,6 +93,11 @@ class Settings(BaseSettings):
     def bundles_path(self) -> Path:
         """The folder of model bundles."""
         return self.bundle_dir or self.db_path.with_name("bundles")
+
+    @property
+    def job_inputs_path(self) -> Path:
+        """The only folder jobs read application and label files from."""
+        return self.job_input_dir or self.db_path.with_name("inputs")
 
     @property
     def webhook_secret_list(self) -> list[bytes]:

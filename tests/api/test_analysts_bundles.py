@@ -51,9 +51,14 @@ def test_train_job_then_activate_switches_bundles_without_restart(
     assert before["bundle"] is None
     assert next(v for v in before["votes"] if v["detector"] == "gnn_ring")["status"] == "skipped"
 
+    service.settings.job_input_dir = history
+    outside = client.post("/v1/jobs", json={"kind": "training", "params": {
+        "applications": "../../etc/passwd", "labels": "labels.ndjson"}}, headers=headers["analyst"])
+    refused = _wait(client, headers["analyst"], outside.json()["id"])
+    assert refused["status"] == "failed" and "job input folder" in refused["error"]
     started = client.post("/v1/jobs", json={"kind": "training", "params": {
-        "applications": str(history / "applications.ndjson"), "labels": str(history / "labels.ndjson"),
-        "name": "first"}}, headers=headers["analyst"])
+        "applications": "applications.ndjson", "labels": "labels.ndjson", "name": "first"}},
+        headers=headers["analyst"])
     job = _wait(client, headers["analyst"], started.json()["id"])
     assert job["status"] == "succeeded", job
     assert job["result"]["name"] == "first" and job["result"]["config"]["version"] == version

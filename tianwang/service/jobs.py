@@ -58,11 +58,17 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _file(params: dict[str, Any], key: str) -> Path:
+def _file(service: Service, params: dict[str, Any], key: str) -> Path:
+    """A job's input file: a path inside the job input folder (``TIANWANG_JOB_INPUT_DIR``), nowhere else."""
     value = params.get(key)
     if not isinstance(value, str) or not value:
-        raise InvalidRequestError(f"params.{key}", "give the path of a file on the server")
-    return Path(value)
+        raise InvalidRequestError(f"params.{key}", "give the path of a file in the job input folder")
+    folder = service.settings.job_inputs_path.resolve()
+    path = (folder / value).resolve()
+    if not path.is_relative_to(folder):
+        raise InvalidRequestError(f"params.{key}", "the file must be inside the job input folder "
+                                                   "(TIANWANG_JOB_INPUT_DIR)")
+    return path
 
 
 def _ring_detection(service: Service, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
@@ -83,7 +89,8 @@ def _training(service: Service, params: dict[str, Any], progress: Progress) -> d
     from tianwang.service.bundles import register_bundle, train_bundle
 
     name = params.get("name")
-    manifest = train_bundle(_file(params, "applications"), _file(params, "labels"), service.settings.bundles_path,
+    manifest = train_bundle(_file(service, params, "applications"), _file(service, params, "labels"),
+                            service.settings.bundles_path,
                             name=str(name) if name else None, config_text=_active_text(service),
                             config_version=service.extras.get("config_version"), settings=service.settings,
                             progress=lambda done, total: progress(0.9 * done / max(total, 1)))
@@ -138,7 +145,7 @@ def _backtest(service: Service, params: dict[str, Any], progress: Progress) -> d
                 raise NotFoundError("configuration version", str(version))
             text = row.body
     loaded = parse_config(text, config_source(service).registry, source=f"config version {version}")
-    report = run_backtest(_file(params, "applications"), _file(params, "labels"), loaded,
+    report = run_backtest(_file(service, params, "applications"), _file(service, params, "labels"), loaded,
                           train_fraction=float(params.get("train_fraction", 0.6)),
                           progress=lambda _stage, done, total: progress(done / max(total, 1)))
     return {**report.as_json(), "band_counts": report.band_counts, "n_trained": report.n_trained}
