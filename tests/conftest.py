@@ -39,6 +39,7 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     monkeypatch.setenv("TIANWANG_SECRET", TEST_SECRET.decode())
     monkeypatch.delenv("TIANWANG_STORE", raising=False)
     monkeypatch.delenv("TIANWANG_ENV", raising=False)
+    monkeypatch.delenv("TIANWANG_SCORING_CONFIG", raising=False)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
