@@ -255,7 +255,7 @@ async def run_load(base: str, key: str, lines: list[bytes], rps: float, seconds:
             done = loop.time()
             if results is None:
                 return
-            if response.status_code != 200:
+            if response.status_code not in (200, 201):
                 results.errors[f"HTTP {response.status_code}"] += 1
                 return
             results.latency_ms.append((done - scheduled) * 1000)
@@ -281,7 +281,7 @@ def report(results: Results, elapsed: float, args: argparse.Namespace, sent: int
     ok = len(results.latency_ms)
     throughput = ok / elapsed if elapsed > 0 else 0.0
     print()
-    print(f"POST {SCORE_PATH}: {sent:,} sent at {args.rps:g}/s for {args.seconds:g} s, {ok:,} answered 200, "
+    print(f"POST {SCORE_PATH}: {sent:,} sent at {args.rps:g}/s for {args.seconds:g} s, {ok:,} answered, "
           f"{sum(results.errors.values()):,} errors {dict(results.errors) or ''}")
     print(f"achieved throughput: {throughput:,.1f} decisions/s over {elapsed:.1f} s "
           f"(store: {args.applications:,} applications; {args.workers} worker(s); {os.cpu_count()} CPUs, "
