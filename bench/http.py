@@ -1,7 +1,7 @@
 """HTTP benchmark: ``POST /v1/applications/score`` of ``tianwang serve`` on loopback, open loop.
 
     python bench/http.py [--applications 100000] [--rps 200] [--seconds 30] [--workers 1]
-                         [--train 30000] [--gnn-epochs 60] [--warmup 300] [--seed 11] [--db-dir DIR]
+                         [--train 20000] [--gnn-epochs 30] [--warmup 300] [--seed 11] [--db-dir DIR] [--profile N]
 
 Quick smoke: ``python bench/http.py --applications 2000 --seconds 5``.
 
@@ -22,6 +22,8 @@ Quick smoke: ``python bench/http.py --applications 2000 --seconds 5``.
 4. Prints p50, p95, p99 and max latency, the achieved throughput, errors, the service's
    own time per step and per detector (from each response's ``timings_ms`` and votes), and
    which detectors voted: ``fraud_ring``, ``gnn_ring`` and ``known_fraud_similarity`` must.
+5. With ``--profile N``, after the server stopped: the time of N new applications through
+   HTTP (TestClient, in process), the service and the pipeline alone, and a cProfile of N more.
 
 Bounded in time: the load stops after ``--seconds``; answers still missing
 ``--drain`` seconds later count as errors. Exit status 0, or 1 when a required detector
@@ -72,7 +74,7 @@ def prepare(folder: Path, args: argparse.Namespace) -> tuple[Path, list[bytes]]:
     from tianwang.runtime import open_graph
     from tianwang.settings import load_settings
 
-    held = args.warmup + int(args.rps * args.seconds * 1.05) + 10
+    held = args.warmup + int(args.rps * args.seconds * 1.05) + 10 + 4 * args.profile
     started = time.perf_counter()
     summary = generate(args.applications + held, args.seed, folder / "data")
     lines = summary.applications_path.read_bytes().splitlines()
@@ -315,6 +317,51 @@ def report(results: Results, elapsed: float, args: argparse.Namespace, sent: int
     return 0
 
 
+def profile(folder: Path, config: Path, lines: list[bytes], n: int) -> None:
+    """In this process, the server stopped: time per request through HTTP (TestClient), the service
+    (``score_application``) and the pipeline alone, ``n`` new applications each; then cProfile of ``n``
+    ``score_application`` calls, the top functions by cumulative and by own time."""
+    import cProfile
+    import pstats
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tianwang.service import open_service
+    from tianwang.service.scoring import score_application
+    from tianwang.settings import load_settings
+
+    settings = load_settings(db_path=folder / "graph.db", store="embedded", secret=SECRET, scoring_config=config)
+    service = open_service(settings)
+    key = service.accounts.create_key("bench-profile", ["scorer"])[0]
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    chunks = [lines[i * n:(i + 1) * n] for i in range(4)]
+    print(f"\nprofile, in process ({n} new applications per line, nothing else running in this process):")
+    try:
+        with TestClient(create_app(service=service)) as client:
+            def http(raw: bytes) -> None:
+                response = client.post(SCORE_PATH, content=raw, headers=headers)
+                assert response.status_code in (200, 201), response.status_code
+
+            for name, chunk, call in (("HTTP (TestClient)", chunks[0], http),
+                                      ("score_application", chunks[1], lambda raw: score_application(service, raw)),
+                                      ("pipeline.score", chunks[2], service.runtime.pipeline.score)):
+                started = time.perf_counter()
+                for raw in chunk:
+                    call(raw)
+                print(f"{name:>24}: {(time.perf_counter() - started) / max(1, len(chunk)) * 1000:7.2f} ms each")
+        profiler = cProfile.Profile()  # the service call: TestClient runs the app in a thread cProfile misses
+        profiler.enable()
+        for raw in chunks[3]:
+            score_application(service, raw)
+        profiler.disable()
+    finally:
+        service.close()
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(25)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--applications", type=int, default=100_000, help="applications in the store")
@@ -323,12 +370,14 @@ def main() -> int:
     parser.add_argument("--drain", type=float, default=5.0, help="seconds to wait for answers after the last send")
     parser.add_argument("--warmup", type=int, default=300, help="requests sent (at --rps) before measuring")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    parser.add_argument("--train", type=int, default=30_000, help="latest applications the GNN and index learn from")
-    parser.add_argument("--gnn-epochs", type=int, default=60)
+    parser.add_argument("--train", type=int, default=20_000, help="latest applications the GNN and index learn from")
+    parser.add_argument("--gnn-epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--db-dir", type=Path, default=None, help="where the temporary folder goes")
     parser.add_argument("--start-timeout", type=float, default=180.0)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (printed)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="afterwards, time N requests in process per layer and cProfile N more")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
 
@@ -345,7 +394,12 @@ def main() -> int:
         results = Results()
         sent = min(len(measured), int(args.rps * args.seconds))
         elapsed = asyncio.run(run_load(base, key, measured, args.rps, args.seconds, args.drain, results))
-        return report(results, elapsed, args, sent)
+        status = report(results, elapsed, args, sent)
+        stop_server(server)
+        server = None
+        if args.profile:
+            profile(folder, config, measured[sent:], args.profile)
+        return status
     finally:
         if server is not None:
             stop_server(server)
