@@ -75,7 +75,8 @@ def postgres_url() -> Iterator[str]:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
         url = base.update_query_dict({"options": f"-csearch_path={schema}"})
         yield url.render_as_string(hide_password=False)
-        with admin.connect() as connection:
+        with admin.connect() as connection:  # a connection left in a transaction fails the drop, never hangs it
+            connection.execute(text("SET lock_timeout = '10s'"))
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     finally:
         admin.dispose()

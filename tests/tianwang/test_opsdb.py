@@ -4,6 +4,7 @@ append-only audit log (each test runs on both through ``any_ops_url``; the Postg
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -206,3 +207,26 @@ def test_downgrade_to_nothing_and_upgrade_again(ops: OpsDB) -> None:
     with pytest.raises(DBAPIError) as raised, ops.session() as session:
         session.execute(delete(AuditEntry))
     assert _refused(raised.value)
+
+
+def test_processes_opening_a_new_database_at_once_all_get_the_schema(any_ops_url: str) -> None:
+    """``tianwang serve --workers N`` opens the database in N processes at the same time: the
+    migrations run once, and no opening fails on a table another one is creating."""
+    import subprocess
+    import sys
+
+    program = ("import sys, time; from tianwang.opsdb import OpsDB; "
+               "time.sleep(max(0, float(sys.argv[2]) - time.time())); "
+               "db = OpsDB(sys.argv[1]); print(db.revision()); db.close()")
+    start = time.time() + 2  # all of them import first, then open at once
+    workers = [subprocess.Popen([sys.executable, "-c", program, any_ops_url, str(start)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [worker.communicate(timeout=60) for worker in workers]
+    assert [(worker.returncode, out.strip()) for worker, (out, _) in zip(workers, results, strict=True)] == [
+        (0, _head())] * 4, [err[-300:] for _, err in results]
+    db = OpsDB(any_ops_url, upgrade=False)
+    try:
+        with db.session() as session:
+            assert session.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+    finally:
+        db.close()
