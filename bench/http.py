@@ -25,8 +25,10 @@ Quick smoke: ``python bench/http.py --applications 2000 --seconds 5``.
 5. With ``--profile N``, after the server stopped: the time of N new applications through
    HTTP (TestClient, in process), the service and the pipeline alone, and a cProfile of N more.
 
-Bounded in time: the load stops after ``--seconds``; answers still missing
-``--drain`` seconds later count as errors. Exit status 0, or 1 when a required detector
+Bounded in time: the load stops after ``--seconds``; a request gives up ``--drain``
+seconds after that (each of httpx's phases: waiting for a connection, sending, reading),
+and whatever is still open ``--drain`` seconds later again is cancelled; both count as
+errors ("no answer in time"). Exit status 0, or 1 when a required detector
 did not vote or the setup failed.
 """
 
@@ -240,16 +242,22 @@ async def run_load(base: str, key: str, lines: list[bytes], rps: float, seconds:
     n = min(len(lines), int(rps * seconds))
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=httpx.Timeout(seconds + drain)) as client:
+    async with httpx.AsyncClient(base_url=base, limits=limits) as client:
         loop = asyncio.get_running_loop()
         t0 = loop.time() + 0.05
+        deadline = t0 + seconds + drain  # every request gives up by then: nothing needs cancelling
 
         async def one(i: int) -> None:
             scheduled = t0 + i / rps
             await asyncio.sleep(max(0.0, scheduled - loop.time()))
             sent = loop.time()
             try:
-                response = await client.post(SCORE_PATH, content=lines[i], headers=headers)
+                response = await client.post(SCORE_PATH, content=lines[i], headers=headers,
+                                             timeout=max(0.01, deadline - sent))
+            except httpx.TimeoutException:
+                if results is not None:
+                    results.errors["no answer in time"] += 1
+                return
             except httpx.HTTPError as exc:
                 if results is not None:
                     results.errors[type(exc).__name__] += 1
@@ -265,7 +273,8 @@ async def run_load(base: str, key: str, lines: list[bytes], rps: float, seconds:
             results.record(orjson.loads(response.content))
 
         tasks = [asyncio.create_task(one(i)) for i in range(n)]
-        _, pending = await asyncio.wait(tasks, timeout=seconds + drain + 0.1)
+        # httpx's timeouts are per phase (pool, connect, write, read): a last bound on the whole
+        _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline + drain - loop.time()))
         for task in pending:
             task.cancel()
         if results is not None and pending:
