@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need, starts the dev Neo4j unless
-# TIANWANG_NEO4J_URI points at one, lints (ruff, mypy), checks the import contracts (layers), runs every test
-# (slow and Neo4j ones included), and stops what it started. Extra arguments go to pytest.
+# TIANWANG_NEO4J_URI points at one and the dev PostgreSQL unless TIANWANG_TEST_POSTGRES_URL points at one,
+# lints (ruff, mypy), checks the import contracts (layers), runs every test (slow, Neo4j and PostgreSQL ones
+# included), and stops what it started. Extra arguments go to pytest.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,7 +12,11 @@ venv="${TIANWANG_VENV:-$HOME/.cache/tianwang/venv}"
 export PATH="$venv/bin:$PATH"
 
 started_neo4j=""
-cleanup() { if [ -n "$started_neo4j" ]; then "$here/scripts/neo4j-dev.sh" stop || true; fi; }
+started_postgres=""
+cleanup() {
+  if [ -n "$started_neo4j" ]; then "$here/scripts/neo4j-dev.sh" stop || true; fi
+  if [ -n "$started_postgres" ]; then "$here/scripts/postgres-dev.sh" stop || true; fi
+}
 trap cleanup EXIT
 
 if [ -z "${TIANWANG_NEO4J_URI:-}" ]; then
@@ -26,11 +31,24 @@ if [ -z "${TIANWANG_NEO4J_URI:-}" ]; then
   fi
 fi
 
+if [ -z "${TIANWANG_TEST_POSTGRES_URL:-}" ]; then
+  if [ -n "${TIANWANG_NO_POSTGRES:-}" ] && [ "${CI:-}" != "true" ]; then
+    echo "test: TIANWANG_NO_POSTGRES is set, PostgreSQL tests will skip" >&2
+  else
+    already_running=""
+    "$here/scripts/postgres-dev.sh" status >/dev/null 2>&1 && already_running=1
+    line=$("$here/scripts/postgres-dev.sh" start) || { echo "test: the dev PostgreSQL did not start" >&2; exit 1; }
+    [ -n "$already_running" ] || started_postgres=1
+    export "${line?}"
+  fi
+fi
+
 echo "test: ruff" >&2
 ruff check .
 echo "test: import contracts (lint-imports, pyproject.toml [tool.importlinter])" >&2
 lint-imports
 echo "test: mypy" >&2
 mypy
-echo "test: pytest (TIANWANG_NEO4J_URI=${TIANWANG_NEO4J_URI:-unset})" >&2
+echo "test: pytest (TIANWANG_NEO4J_URI=${TIANWANG_NEO4J_URI:-unset}," \
+  "TIANWANG_TEST_POSTGRES_URL=${TIANWANG_TEST_POSTGRES_URL:-unset})" >&2
 python -m pytest -m "" --doctest-modules tianwang graph_schema fixtures detectors embeddings tests "$@"

@@ -1,12 +1,16 @@
-"""Shared fixtures: settings for tests, and the two graph stores for the contract suite.
+"""Shared fixtures: settings for tests, the two graph stores for the contract suite, and
+the two operational databases (SQLite, PostgreSQL) for the service's tests.
 
 Neo4j tests need ``TIANWANG_NEO4J_URI`` (``make test`` starts a dev server). Without it
 they skip with a reason, except in CI (``CI=true``), where they fail: CI must run them.
+PostgreSQL tests need ``TIANWANG_TEST_POSTGRES_URL`` the same way (``make test`` starts
+``scripts/postgres-dev.sh``); each test gets a schema of its own there, dropped after it.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,9 @@ TEST_SECRET = b"tianwang-test-secret-0123456789abcdef"
 # Taken out of the environment so that no test reaches Neo4j by accident through the
 # settings; the Neo4j tests get it from the ``neo4j_uri`` fixture.
 NEO4J_URI = os.environ.pop("TIANWANG_NEO4J_URI", None)
+# The same for the operational database: tests get it from ``ops_url``/``postgres_url``.
+POSTGRES_URL = os.environ.get("TIANWANG_TEST_POSTGRES_URL")
+os.environ.pop("TIANWANG_DATABASE_URL", None)
 
 
 @pytest.fixture(autouse=True)
@@ -32,9 +39,55 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     monkeypatch.setenv("TIANWANG_SECRET", TEST_SECRET.decode())
     monkeypatch.delenv("TIANWANG_STORE", raising=False)
     monkeypatch.delenv("TIANWANG_ENV", raising=False)
+    monkeypatch.delenv("TIANWANG_SCORING_CONFIG", raising=False)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+def postgres_url_or_skip() -> str:
+    if POSTGRES_URL:
+        return POSTGRES_URL
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(
+            "CI=true but TIANWANG_TEST_POSTGRES_URL is not set: the PostgreSQL tests must run in CI "
+            "(`make test` starts the dev server with scripts/postgres-dev.sh)"
+        )
+    pytest.skip("TIANWANG_TEST_POSTGRES_URL is not set; `make test` starts a dev PostgreSQL "
+                "(scripts/postgres-dev.sh start)")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL of the test PostgreSQL whose connections see only a fresh, empty schema of their own
+    (``search_path``: tables, Alembic's version table and the audit triggers all land there); the
+    schema is dropped after the test."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(postgres_url_or_skip())
+    if base.drivername == "postgresql":  # a plain libpq URL: the driver the project installs
+        base = base.set(drivername="postgresql+psycopg")
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = base.update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+        with admin.connect() as connection:  # a connection left in a transaction fails the drop, never hangs it
+            connection.execute(text("SET lock_timeout = '10s'"))
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_ops_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each operational database in turn, empty: SQLite in a temporary folder, then PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'operations.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

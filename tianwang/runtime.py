@@ -104,7 +104,8 @@ def open_runtime(
     store : {"embedded", "neo4j"}, optional
         Overrides the settings' choice of store.
     config : Path or LoadedConfig, optional
-        The detector and strategy file, watched for changes (default: the shipped one),
+        The detector and strategy file, watched for changes (default: ``TIANWANG_SCORING_CONFIG``,
+        else the shipped one),
         or a configuration already loaded (fixed; backtests load theirs to fit it).
     registry : DetectorRegistry, optional
         Where detector names are looked up (default: built-ins and installed plugins).
@@ -139,7 +140,7 @@ def open_runtime(
                 from detectors.registry import DetectorRegistry
 
                 registry = DetectorRegistry.with_plugins()
-            source = ConfigSource(config or DEFAULT_CONFIG_PATH, registry)
+            source = ConfigSource(config or settings.scoring_config or DEFAULT_CONFIG_PATH, registry)
         pipeline = ScoringPipeline(graph, source, scoring_records)
         resources.callback(pipeline.close)
     except BaseException:

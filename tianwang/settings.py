@@ -12,6 +12,7 @@
 | ``TIANWANG_NEO4J_DATABASE`` | database name | ``neo4j`` |
 | ``TIANWANG_DATA_DIR`` | folder of the public data sets | ``../shared/data`` when it exists |
 | ``TIANWANG_DATABASE_URL`` | SQLAlchemy URL of the operational database | ``operations.db`` (SQLite) beside the store |
+| ``TIANWANG_SCORING_CONFIG`` | detector and strategy YAML that scoring loads and watches | the shipped one |
 | ``TIANWANG_BUNDLE_DIR`` | folder of trained model bundles | ``bundles/`` beside ``TIANWANG_DB_PATH`` |
 | ``TIANWANG_WEBHOOK_URL`` | where ``decision.finalized`` events are posted | unset (events wait in the outbox) |
 | ``TIANWANG_WEBHOOK_SECRETS`` | comma-separated HMAC secrets that sign webhooks (several during a rotation) | unset |
@@ -61,6 +62,7 @@ class Settings(BaseSettings):
     neo4j_batch_size: int = Field(default=2000, ge=1, le=50_000)
     data_dir: Path | None = Field(default_factory=_default_data_dir)
     database_url: SecretStr | None = None
+    scoring_config: Path | None = None
     bundle_dir: Path | None = None
     job_input_dir: Path | None = None
     webhook_url: str | None = None

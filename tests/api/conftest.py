@@ -1,7 +1,9 @@
 """Fixtures for the service's tests: a service on a fresh store and operational database,
 an HTTP client over it, and a credential per role.
 
-``ops_url`` is where the operational records live: SQLite in a temporary directory.
+``ops_url`` is where the operational records live: every test runs twice, on SQLite in a
+temporary directory and on PostgreSQL in a schema of its own (``TIANWANG_TEST_POSTGRES_URL``;
+without it the PostgreSQL run skips, except with ``CI=true`` where it fails).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ ROLES = ("scorer", "investigator", "analyst", "approver", "admin")
 
 
 @pytest.fixture
-def ops_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'operations.db'}"
+def ops_url(any_ops_url: str) -> str:
+    return any_ops_url
 
 
 @pytest.fixture

@@ -46,3 +46,19 @@ def test_close_releases_the_store_and_bad_settings_fail_clearly(tmp_path: Path) 
         open_runtime(settings, store="nowhere")
     with pytest.raises(ConfigurationError, match="TIANWANG_NEO4J_URI"):
         open_graph(settings, "neo4j")
+
+
+def test_the_scoring_configuration_comes_from_tianwang_scoring_config(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process started without a config argument (``tianwang serve``) loads the file the setting names."""
+    changed = tmp_path / "scoring.yaml"
+    changed.write_text(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").replace("champion: baseline",
+                                                                               "champion: strict"))
+    monkeypatch.setenv("TIANWANG_SCORING_CONFIG", str(changed))
+    settings = load_settings(db_path=tmp_path / "graph.db")
+    with open_runtime(settings, store="embedded", records="memory", checkpoints=False) as runtime:
+        assert runtime.pipeline.loaded.config.champion == "strict"
+    monkeypatch.delenv("TIANWANG_SCORING_CONFIG")
+    with open_runtime(load_settings(db_path=tmp_path / "graph.db"), store="embedded", records="memory",
+                      checkpoints=False) as runtime:
+        assert runtime.pipeline.loaded.config.champion == "baseline"

@@ -45,6 +45,9 @@ def register(app: typer.Typer) -> None:
         store: StoreOption = None,
         db: DbOption = None,
         log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "warning",
+        config: Annotated[Path | None, typer.Option(
+            "--config", exists=True, dir_okay=False, readable=True,
+            help="Detector and strategy YAML (default: TIANWANG_SCORING_CONFIG, else the shipped one).")] = None,
     ) -> None:
         """Start the HTTP service (OpenAPI at /docs; the embedded store unless TIANWANG_NEO4J_URI is set)."""
         import uvicorn
@@ -55,6 +58,8 @@ def register(app: typer.Typer) -> None:
             os.environ.setdefault("TIANWANG_STORE", "embedded")
         if store is not None:
             os.environ["TIANWANG_STORE"] = store.value
+        if config is not None:
+            os.environ["TIANWANG_SCORING_CONFIG"] = str(config.resolve())
         with fail_cleanly():
             settings_for(None)  # fail here, readably, on bad settings
         console.print(f"Tianwang listening on http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +23,8 @@ from tianwang.errors import ConfigurationError, StoreUnavailableError
 __all__ = ["MIGRATIONS", "OpsDB"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: the PostgreSQL advisory lock that serializes migrations (any constant of this database's choosing)
+_MIGRATION_LOCK = 0x7469616E77616E67  # "tianwang"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -87,11 +89,25 @@ class OpsDB:
         config.set_main_option("script_location", str(MIGRATIONS))
         try:
             with self.engine.begin() as connection:
+                self._lock_for_migrations(connection)
                 config.attributes["connection"] = connection
                 command.upgrade(config, revision)
         except SQLAlchemyError as exc:
             cause = getattr(exc, "orig", None) or exc
             raise StoreUnavailableError(f"operational database {self.display_url}: {type(cause).__name__}") from None
+
+    def _lock_for_migrations(self, connection: Connection) -> None:
+        """Hold off every other process's migrations until this transaction ends.
+
+        ``tianwang serve --workers N`` opens the database in N processes at once: without
+        the lock they all create the same tables, and all but one fail. The lock makes the
+        others wait, then find the schema at its revision with nothing left to do.
+        """
+        if self.dialect == "sqlite":
+            # the driver would run DDL outside a transaction: take the write lock first
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif self.dialect == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
 
     def revision(self) -> str | None:
         """The schema's current Alembic revision (``None`` before the first migration)."""

@@ -1,0 +1,424 @@
+"""HTTP benchmark: ``POST /v1/applications/score`` of ``tianwang serve`` on loopback, open loop.
+
+    python bench/http.py [--applications 100000] [--rps 200] [--seconds 30] [--workers 1]
+                         [--train 20000] [--gnn-epochs 30] [--warmup 300] [--seed 11] [--db-dir DIR] [--profile N]
+
+Quick smoke: ``python bench/http.py --applications 2000 --seconds 5``.
+
+1. Generates ``--applications`` applications (``fixtures.generator.generate``) plus the
+   held-out ones the load will send (the latest in time), and bulk-ingests the first
+   ones into a fresh embedded store (``tianwang.ingest.ingest_file``, not through HTTP).
+2. Makes the ring, GNN and similarity detectors ready as a deployment would: rings
+   detected over the whole store (``tianwang rings detect``: ``fraud_ring`` reads them,
+   ``refresh_every: 0``), and the GNN and the known-fraud index trained on the latest
+   ``--train`` applications, each seen with its links as of its own time (what
+   ``tianwang similarity rebuild`` does), saved and named in a scoring configuration
+   (``gnn_ring.artifact``, ``known_fraud_similarity.index_path``).
+3. Starts ``tianwang serve --config <that file>`` as a subprocess (uvicorn, ``--workers``)
+   with a fresh API key (``tianwang keys create --role scorer``), warms it up, then posts
+   held-out applications at ``--rps`` for ``--seconds`` (open loop: each request leaves
+   at its scheduled time whether or not earlier ones answered; latency counts from that
+   time, so a queue in the client or the server is in the figures).
+4. Prints p50, p95, p99 and max latency, the achieved throughput, errors, the service's
+   own time per step and per detector (from each response's ``timings_ms`` and votes), and
+   which detectors voted: ``fraud_ring``, ``gnn_ring`` and ``known_fraud_similarity`` must.
+5. With ``--profile N``, after the server stopped: the time of N new applications through
+   HTTP (TestClient, in process), the service and the pipeline alone, and a cProfile of N more.
+
+Bounded in time: the load stops after ``--seconds``; a request gives up ``--drain``
+seconds after that (each of httpx's phases: waiting for a connection, sending, reading),
+and whatever is still open ``--drain`` seconds later again is cancelled; both count as
+errors ("no answer in time"). Exit status 0, or 1 when a required detector
+did not vote or the setup failed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# run as a script, this file's folder comes first on sys.path, where it would shadow the
+# standard library's ``http`` package: put the repository root there instead
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[0] = str(ROOT)
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections import Counter, defaultdict  # noqa: E402
+from datetime import timedelta  # noqa: E402
+from typing import Any  # noqa: E402
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import orjson  # noqa: E402
+import yaml  # noqa: E402
+
+SECRET = "tianwang-bench-secret-0123456789abcdef"
+REQUIRED = ("fraud_ring", "gnn_ring", "known_fraud_similarity")
+SCORE_PATH = "/v1/applications/score"
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# -- setup ---------------------------------------------------------------------------------
+def prepare(folder: Path, args: argparse.Namespace) -> tuple[Path, list[bytes]]:
+    """Generate, ingest, detect rings, train; returns the scoring configuration and the held-out lines."""
+    from fixtures.generator import generate
+    from tianwang.ingest import ingest_file
+    from tianwang.runtime import open_graph
+    from tianwang.settings import load_settings
+
+    held = args.warmup + int(args.rps * args.seconds * 1.05) + 10 + 4 * args.profile
+    started = time.perf_counter()
+    summary = generate(args.applications + held, args.seed, folder / "data")
+    lines = summary.applications_path.read_bytes().splitlines()
+    history_path = folder / "history.ndjson"
+    history_path.write_bytes(b"\n".join(lines[:args.applications]) + b"\n")
+    say(f"generated {len(lines):,} applications ({args.applications:,} for the store, {held:,} held out) "
+        f"in {time.perf_counter() - started:.1f} s")
+
+    settings = load_settings(db_path=folder / "graph.db", store="embedded", secret=SECRET)
+    with open_graph(settings, "embedded") as store:
+        started = time.perf_counter()
+        report = ingest_file(history_path, store)
+        say(f"ingested {report.created:,} applications ({report.rejected} rejected) in "
+            f"{time.perf_counter() - started:.1f} s ({report.per_second:,.0f}/s)")
+        config = train(folder, store, history_path, summary.labels_path, args)
+    return config, lines[args.applications:]
+
+
+def train(folder: Path, store: Any, history_path: Path, labels_path: Path, args: argparse.Namespace) -> Path:
+    """Rings into the store; GNN artifact and similarity index on disk; a configuration naming them."""
+    from detectors.context import ApplicantResolver, LabelledContext, build_context
+    from detectors.gnn_ring import GnnRingDetector
+    from detectors.known_fraud_similarity import KnownFraudSimilarityDetector
+    from tianwang.backtest import read_applications, read_labels
+    from tianwang.keys import personal_keys
+    from tianwang.rings.job import detect_rings
+    from tianwang.scoring.config import DEFAULT_CONFIG_PATH
+
+    labels = read_labels(labels_path)
+    started = time.perf_counter()
+    rings = detect_rings(store, labels={k: v.fraud for k, v in labels.items()})
+    say(f"rings: {len(rings.rings):,} detected over {rings.applicants:,} applicants "
+        f"in {time.perf_counter() - started:.1f} s")
+
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    detectors = config["detectors"]
+    window = timedelta(days=float(config.get("velocity_window_days", 7)))
+    started = time.perf_counter()
+    applications, _ = read_applications(history_path)
+    ordered = sorted(applications, key=lambda a: (a.submitted_ts, a.application_id))[-args.train:]
+    applicants = ApplicantResolver()
+    history: list[LabelledContext] = []
+    similarity = KnownFraudSimilarityDetector({**detectors["known_fraud_similarity"].get("settings", {}),
+                                               "index_path": None})
+    for app in ordered:
+        keys = personal_keys(app, store.keyer)
+        context = build_context(app, store.keyer, keys=keys, view=store.as_of(app.submitted_ts), window=window,
+                                applicants=applicants)
+        applicants.remember(app.application_id, context.keys.id_hash)
+        similarity.observe(context)
+        label = labels.get(app.application_id)
+        if label is not None:
+            history.append(LabelledContext(context, label.fraud, label.typology))
+    say(f"contexts of the latest {len(ordered):,} applications as of their own time "
+        f"in {time.perf_counter() - started:.1f} s")
+
+    started = time.perf_counter()
+    index_path = folder / "similarity.index"
+    similarity.fit(history)
+    similarity.save(str(index_path))
+    say(f"known-fraud index: {similarity.fit_details} in {time.perf_counter() - started:.1f} s")
+
+    started = time.perf_counter()
+    gnn_dir = folder / "gnn"
+    gnn_settings = dict(detectors["gnn_ring"].get("settings") or {})
+    gnn = GnnRingDetector({**gnn_settings, "save_to": str(gnn_dir), "epochs": args.gnn_epochs,
+                           "num_threads": 2})
+    gnn.fit(history)
+    say(f"GNN trained on {len(history):,} applications in {time.perf_counter() - started:.1f} s")
+
+    detectors["fraud_ring"].setdefault("settings", {})["refresh_every"] = 0
+    detectors["known_fraud_similarity"].setdefault("settings", {})["index_path"] = str(index_path)
+    detectors["gnn_ring"]["settings"] = {**gnn_settings, "artifact": str(gnn_dir)}
+    path = folder / "scoring.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+# -- the server ----------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tianwang.cli", *args], cwd=ROOT, env=env, text=True,
+                          capture_output=True, check=True)
+
+
+def start_server(folder: Path, config: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TIANWANG_SECRET": SECRET,
+           "TIANWANG_DB_PATH": str(folder / "graph.db"), "TIANWANG_STORE": "embedded",
+           "TIANWANG_SCORING_CONFIG": str(config)}
+    env.pop("TIANWANG_DATABASE_URL", None)
+    env.pop("TIANWANG_NEO4J_URI", None)
+    key = cli("keys", "create", "--client", "bench", "--role", "scorer", env=env).stdout.strip().splitlines()[-1]
+    port = free_port()
+    log = (folder / "serve.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "tianwang.cli", "serve", "--host", "127.0.0.1", "--port",
+                               str(port), "--workers", str(args.workers)], cwd=ROOT, env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    deadline = time.monotonic() + args.start_timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"tianwang serve exited ({server.returncode}): "
+                               f"{(folder / 'serve.log').read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"{base}/openapi.json", timeout=2).status_code == 200:
+                say(f"tianwang serve --workers {args.workers} answers on {base} after "
+                    f"{time.perf_counter() - started:.1f} s")
+                return server, base, key
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    server.terminate()
+    raise RuntimeError(f"tianwang serve did not answer within {args.start_timeout} s")
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+# -- the load ------------------------------------------------------------------------------
+class Results:
+    def __init__(self) -> None:
+        self.latency_ms: list[float] = []  # from the scheduled time to the answer
+        self.sent_ms: list[float] = []  # from the send to the answer (without the client's own delay)
+        self.errors: Counter[str] = Counter()
+        self.steps: dict[str, list[float]] = defaultdict(list)
+        self.detector_ms: dict[str, list[float]] = defaultdict(list)
+        self.votes: dict[str, Counter[str]] = defaultdict(Counter)
+        self.why: dict[str, Counter[str]] = defaultdict(Counter)
+        self.bands: Counter[str] = Counter()
+        self.example: dict[str, Any] | None = None
+
+    def record(self, body: dict[str, Any]) -> None:
+        for step, ms in (body.get("timings_ms") or {}).items():
+            self.steps[step].append(float(ms))
+        for vote in body.get("votes", []):
+            name = vote.get("detector", "?")
+            self.votes[name][vote.get("status", "?")] += 1
+            if vote.get("ms") is not None:
+                self.detector_ms[name].append(float(vote["ms"]))
+            if vote.get("why"):
+                self.why[name][str(vote["why"])[:100]] += 1
+        for left in body.get("left_out", []):
+            self.why[left.get("detector", "?")][f"left out: {left.get('why', '')}"[:100]] += 1
+        self.bands[body.get("band", "?")] += 1
+        self.example = body
+
+
+async def run_load(base: str, key: str, lines: list[bytes], rps: float, seconds: float, drain: float,
+                   results: Results | None) -> float:
+    """Send ``lines`` at ``rps`` for ``seconds`` (open loop); returns the elapsed wall time."""
+    n = min(len(lines), int(rps * seconds))
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=base, limits=limits) as client:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time() + 0.05
+        deadline = t0 + seconds + drain  # every request gives up by then: nothing needs cancelling
+
+        async def one(i: int) -> None:
+            scheduled = t0 + i / rps
+            await asyncio.sleep(max(0.0, scheduled - loop.time()))
+            sent = loop.time()
+            try:
+                response = await client.post(SCORE_PATH, content=lines[i], headers=headers,
+                                             timeout=max(0.01, deadline - sent))
+            except httpx.TimeoutException:
+                if results is not None:
+                    results.errors["no answer in time"] += 1
+                return
+            except httpx.HTTPError as exc:
+                if results is not None:
+                    results.errors[type(exc).__name__] += 1
+                return
+            done = loop.time()
+            if results is None:
+                return
+            if response.status_code not in (200, 201):
+                results.errors[f"HTTP {response.status_code}"] += 1
+                return
+            results.latency_ms.append((done - scheduled) * 1000)
+            results.sent_ms.append((done - sent) * 1000)
+            results.record(orjson.loads(response.content))
+
+        tasks = [asyncio.create_task(one(i)) for i in range(n)]
+        # httpx's timeouts are per phase (pool, connect, write, read): a last bound on the whole
+        _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline + drain - loop.time()))
+        for task in pending:
+            task.cancel()
+        if results is not None and pending:
+            results.errors["no answer in time"] += len(pending)
+        return loop.time() - t0
+
+
+def report(results: Results, elapsed: float, args: argparse.Namespace, sent: int) -> int:
+    def line(name: str, values: list[float]) -> str:
+        if not values:
+            return f"{name:>24}: -"
+        p50, p95, p99 = np.percentile(values, [50, 95, 99])
+        return f"{name:>24}: p50 {p50:7.2f}  p95 {p95:7.2f}  p99 {p99:7.2f}  max {max(values):8.2f} ms"
+
+    ok = len(results.latency_ms)
+    throughput = ok / elapsed if elapsed > 0 else 0.0
+    print()
+    print(f"POST {SCORE_PATH}: {sent:,} sent at {args.rps:g}/s for {args.seconds:g} s, {ok:,} answered, "
+          f"{sum(results.errors.values()):,} errors {dict(results.errors) or ''}")
+    print(f"achieved throughput: {throughput:,.1f} decisions/s over {elapsed:.1f} s "
+          f"(store: {args.applications:,} applications; {args.workers} worker(s); {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f})")
+    print(line("latency (scheduled)", results.latency_ms))
+    print(line("latency (as sent)", results.sent_ms))
+    print("the service's own time per step (timings_ms):")
+    for step, values in sorted(results.steps.items(), key=lambda kv: -float(np.percentile(kv[1], 99))):
+        print(line(step, values))
+    print("each detector's own time:")
+    for name, values in sorted(results.detector_ms.items(), key=lambda kv: -float(np.percentile(kv[1], 99))):
+        print(line(name, values))
+    print("detectors (status counts over the measured responses):")
+    missing = []
+    for name in sorted(set(results.votes) | set(results.why)):
+        statuses = dict(results.votes.get(name, {}))
+        print(f"{name:>24}: {statuses}" + (f"  why: {dict(results.why[name].most_common(2))}"
+                                           if name in results.why else ""))
+    for name in REQUIRED:
+        if results.votes.get(name, Counter())["ok"] < max(1, ok // 2):
+            missing.append(name)
+    print(f"bands: {dict(results.bands)}")
+    p99 = float(np.percentile(results.latency_ms, 99)) if results.latency_ms else float("inf")
+    met = p99 <= 50.0 and throughput >= 200.0 and not results.errors
+    print(f"target p99 <= 50 ms at >= 200/s without errors: {'met' if met else 'MISSED'} "
+          f"(p99 {p99:.1f} ms at {throughput:.1f}/s)")
+    if missing:
+        print(f"REQUIRED DETECTORS NOT VOTING in most responses: {', '.join(missing)}")
+        return 1
+    print(f"required detectors voting: {', '.join(REQUIRED)}")
+    return 0
+
+
+def profile(folder: Path, config: Path, lines: list[bytes], n: int) -> None:
+    """In this process, the server stopped: time per request through HTTP (TestClient), the service
+    (``score_application``) and the pipeline alone, ``n`` new applications each; then cProfile of ``n``
+    ``score_application`` calls, the top functions by cumulative and by own time."""
+    import cProfile
+    import pstats
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tianwang.service import open_service
+    from tianwang.service.scoring import score_application
+    from tianwang.settings import load_settings
+
+    settings = load_settings(db_path=folder / "graph.db", store="embedded", secret=SECRET, scoring_config=config)
+    service = open_service(settings)
+    key = service.accounts.create_key("bench-profile", ["scorer"])[0]
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    chunks = [lines[i * n:(i + 1) * n] for i in range(4)]
+    print(f"\nprofile, in process ({n} new applications per line, nothing else running in this process):")
+    try:
+        with TestClient(create_app(service=service)) as client:
+            def http(raw: bytes) -> None:
+                response = client.post(SCORE_PATH, content=raw, headers=headers)
+                assert response.status_code in (200, 201), response.status_code
+
+            for name, chunk, call in (("HTTP (TestClient)", chunks[0], http),
+                                      ("score_application", chunks[1], lambda raw: score_application(service, raw)),
+                                      ("pipeline.score", chunks[2], service.runtime.pipeline.score)):
+                started = time.perf_counter()
+                for raw in chunk:
+                    call(raw)
+                print(f"{name:>24}: {(time.perf_counter() - started) / max(1, len(chunk)) * 1000:7.2f} ms each")
+        profiler = cProfile.Profile()  # the service call: TestClient runs the app in a thread cProfile misses
+        profiler.enable()
+        for raw in chunks[3]:
+            score_application(service, raw)
+        profiler.disable()
+    finally:
+        service.close()
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(25)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--applications", type=int, default=100_000, help="applications in the store")
+    parser.add_argument("--rps", type=float, default=200.0, help="requests per second to send")
+    parser.add_argument("--seconds", type=float, default=30.0, help="how long to send")
+    parser.add_argument("--drain", type=float, default=5.0, help="seconds to wait for answers after the last send")
+    parser.add_argument("--warmup", type=int, default=300, help="requests sent (at --rps) before measuring")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--train", type=int, default=20_000, help="latest applications the GNN and index learn from")
+    parser.add_argument("--gnn-epochs", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--db-dir", type=Path, default=None, help="where the temporary folder goes")
+    parser.add_argument("--start-timeout", type=float, default=180.0)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (printed)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="afterwards, time N requests in process per layer and cProfile N more")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+
+    tmp = tempfile.mkdtemp(prefix="tianwang-http-bench-", dir=args.db_dir)
+    folder = Path(tmp)
+    server = None
+    try:
+        config, held_out = prepare(folder, args)
+        server, base, key = start_server(folder, config, args)
+        warm, measured = held_out[:args.warmup], held_out[args.warmup:]
+        if warm:
+            asyncio.run(run_load(base, key, warm, args.rps, len(warm) / args.rps, args.drain, None))
+            say(f"warmed up with {len(warm):,} requests")
+        results = Results()
+        sent = min(len(measured), int(args.rps * args.seconds))
+        elapsed = asyncio.run(run_load(base, key, measured, args.rps, args.seconds, args.drain, results))
+        status = report(results, elapsed, args, sent)
+        stop_server(server)
+        server = None
+        if args.profile:
+            profile(folder, config, measured[sent:], args.profile)
+        return status
+    finally:
+        if server is not None:
+            stop_server(server)
+        if args.keep:
+            say(f"kept {folder}")
+        else:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
