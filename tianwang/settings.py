@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     job_input_dir: Path | None = None
     webhook_url: str | None = None
     webhook_secrets: SecretStr | None = None
+    webhook_backoff_seconds: float = Field(default=5.0, gt=0, le=3600)
+    webhook_max_attempts: int = Field(default=12, ge=1, le=100)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     max_body_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30)
     max_batch_bytes: int = Field(default=64 << 20, ge=1024, le=1 << 34)
     token_ttl: int = Field(default=8 * 3600, ge=60, le=30 * 86_400)

@@ -215,3 +215,14 @@ def test_signature_rotation_with_two_secrets(make_service):
     assert not verify_signature([b"whsec-new-0123456789"], ts, body + b" ", header)  # body changed
     assert not verify_signature([b"whsec-new-0123456789"], ts, body, header, now=ts + 301)  # replayed late
     assert not verify_signature([b"whsec-new-0123456789"], "not a time", body, header)
+
+
+def test_sender_options_come_from_the_settings(service):
+    from tianwang.service.webhooks import SenderOptions, WebhookSender
+
+    service.settings.webhook_backoff_seconds = 1.5
+    service.settings.webhook_max_attempts = 3
+    sender = WebhookSender(service)
+    sender.stop()
+    assert (sender.options.backoff_base, sender.options.max_attempts) == (1.5, 3)
+    assert SenderOptions().max_attempts == 12

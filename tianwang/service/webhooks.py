@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 from tianwang.ids import new_id
 from tianwang.opsdb.models import OutboxEvent, utcnow
 from tianwang.service import Service
+from tianwang.settings import Settings
 
 __all__ = ["SenderOptions", "WebhookSender", "backlog", "enqueue", "sign", "verify_signature"]
 
@@ -126,6 +127,12 @@ class SenderOptions:
     #: how long a claimed event is left to its sender before another may take it
     lease: float = 60.0
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SenderOptions:
+        """The options ``TIANWANG_WEBHOOK_BACKOFF_SECONDS``, ``_MAX_ATTEMPTS`` and ``_TIMEOUT_SECONDS`` set."""
+        return cls(backoff_base=settings.webhook_backoff_seconds, max_attempts=settings.webhook_max_attempts,
+                   timeout=settings.webhook_timeout_seconds)
+
 
 class WebhookSender:
     """Posts due outbox events in a background thread (see the module docstring).
@@ -136,7 +143,7 @@ class WebhookSender:
 
     def __init__(self, service: Service, options: SenderOptions | None = None) -> None:
         self.service = service
-        self.options = options or SenderOptions()
+        self.options = options or SenderOptions.from_settings(service.settings)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client = httpx.Client(timeout=self.options.timeout)
