@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     max_body_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30)
     max_batch_bytes: int = Field(default=64 << 20, ge=1024, le=1 << 34)
+    scoring_concurrency: int = Field(default=2, ge=1, le=64)
     token_ttl: int = Field(default=8 * 3600, ge=60, le=30 * 86_400)
 
     @model_validator(mode="after")

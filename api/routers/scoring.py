@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
 import orjson
+from anyio.to_thread import run_sync
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import Allow, ServiceDep, request_id
 from api.errors import error_body
@@ -63,11 +64,24 @@ async def score(request: Request, response: Response, service: ServiceDep,
     ``decision.finalized`` webhook and on ``GET /v1/decisions/{decision_id}``.
     """
     body = await request.body()
-    decision, created = await run_in_threadpool(score_application, service, body)
+    decision, created = await run_sync(score_application, service, body, limiter=_limiter(service))
     if created:
         observe_decision(decision)
     response.status_code = 201 if created else 200
     return decision
+
+
+def _limiter(service: Service) -> anyio.CapacityLimiter:
+    """The threads scoring may use at once (``TIANWANG_SCORING_CONCURRENCY``).
+
+    More requests than that wait their turn here, in arrival order, instead of all
+    running at once: two cores shared by forty scoring threads serve every request
+    slower (the interpreter lock, the store's write lock) and detectors run out of time.
+    """
+    limiter = service.extras.get("scoring_limiter")
+    if limiter is None:
+        limiter = service.extras["scoring_limiter"] = anyio.CapacityLimiter(service.settings.scoring_concurrency)
+    return limiter
 
 
 def _score_line(service: Service, number: int, line: bytes) -> bytes:
@@ -118,7 +132,7 @@ async def batch(request: Request, service: ServiceDep, _: Annotated[Principal, D
     async def results() -> AsyncIterator[bytes]:
         for number, line in enumerate(lines, start=1):
             if line.strip():
-                yield await run_in_threadpool(_score_line, service, number, line)
+                yield await run_sync(_score_line, service, number, line, limiter=_limiter(service))
 
     return StreamingResponse(results(), media_type="application/x-ndjson")
 

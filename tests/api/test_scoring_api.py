@@ -106,3 +106,50 @@ def test_batch_over_its_size_limit_is_a_413(client, headers, service):
     body = b"\n".join(orjson.dumps(builders.application(20 + i)) for i in range(5))
     r = client.post("/v1/applications/batch", content=body, headers=headers["scorer"])
     assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+
+
+def test_no_more_applications_are_scored_at_once_than_the_setting_allows(service, headers, monkeypatch):
+    import threading
+    import time
+
+    import anyio
+    import httpx
+
+    from api.app import create_app
+    from api.routers import scoring as scoring_router
+    from tianwang.service.scoring import score_application
+
+    service.settings.scoring_concurrency = 2
+    running, most, lock = [0], [0], threading.Lock()
+
+    def slow_score(svc, body):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        try:
+            return score_application(svc, body)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(scoring_router, "score_application", slow_score)
+    app = create_app(service=service)
+    app.state.service = service  # what the lifespan does; ASGITransport runs no lifespan
+
+    async def main() -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            statuses: list[int] = []
+
+            async def one(n: int) -> None:
+                r = await client.post("/v1/applications/score", content=orjson.dumps(builders.application(100 + n)),
+                                      headers=headers["scorer"])
+                statuses.append(r.status_code)
+
+            async with anyio.create_task_group() as group:
+                for n in range(6):
+                    group.start_soon(one, n)
+            return statuses
+
+    assert anyio.run(main) == [201] * 6
+    assert most[0] == 2
