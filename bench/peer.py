@@ -49,7 +49,8 @@ from tianwang.application import Application
 from tianwang.backtest import Label, read_applications, read_labels
 from tianwang.stats import auprc, auroc, recall_at_fpr
 
-__all__ = ["LINK_KINDS", "PeerResult", "flat_features", "link_counts", "link_keys", "run_peer", "split"]
+__all__ = ["LINK_KINDS", "PeerResult", "flat_features", "link_counts", "link_keys", "point_in_time_links", "run_peer",
+           "split"]
 
 #: The attributes whose earlier sharers are counted, in feature order.
 LINK_KINDS = ("phone", "device", "contact", "address", "account", "driver", "id_number")
@@ -103,6 +104,14 @@ def link_counts(keys: Sequence[dict[str, tuple[str, ...]]], confirmed: npt.Array
                 count[0] += 1
                 count[1] += int(confirmed[i])
     return shared, fraud
+
+
+def point_in_time_links(ordered: Sequence[Application], labels: dict[str, Label],
+                        train: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """:func:`link_counts` of applications in submission order, with confirmed fraud only
+    among the training period's (``train``) labelled applications."""
+    fraud = np.array([(lab := labels.get(a.application_id)) is not None and lab.fraud for a in ordered], dtype=bool)
+    return link_counts([link_keys(a) for a in ordered], fraud & np.asarray(train, dtype=bool))
 
 
 def _ratio(a: float, b: float) -> float:
@@ -230,7 +239,7 @@ def run_peer(applications_path: Path, labels_path: Path, *, train_fraction: floa
     label = [labels.get(a.application_id) for a in ordered]
     fraud = np.array([lab is not None and lab.fraud for lab in label], dtype=bool)
     known = np.array([lab is not None for lab in label], dtype=bool)
-    shared, confirmed = link_counts([link_keys(a) for a in ordered], fraud & train)
+    shared, confirmed = point_in_time_links(ordered, labels, train)
     flat, names = _matrix([flat_features(a) for a in ordered], train)
     x = np.hstack([flat, shared, confirmed])
     names += [f"earlier_{k}" for k in LINK_KINDS] + [f"earlier_fraud_{k}" for k in LINK_KINDS]
@@ -240,7 +249,7 @@ def run_peer(applications_path: Path, labels_path: Path, *, train_fraction: floa
                                     n_jobs=threads, verbose=-1)
     categorical = [names.index(c) for c in _CATEGORICAL]
     model.fit(x[fit_rows], fraud[fit_rows], categorical_feature=categorical)
-    score = model.predict_proba(x[test_rows])[:, 1]
+    score = np.asarray(model.predict_proba(x[test_rows]))[:, 1]
     y = fraud[test_rows]
     typology = np.array([(lab.typology or "") if lab is not None else "" for lab in label])[test_rows]
     gain = model.booster_.feature_importance(importance_type="gain")
