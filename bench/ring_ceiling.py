@@ -1,7 +1,7 @@
 """What planted rings leave to be caught: the ceiling of ring recall on generated data.
 
     python bench/ring_ceiling.py [--applications 100000] [--seeds 11,12,13] [--pad-days 7] [--threshold 0.5]
-                                 [--instrumented-collusion]
+                                 [--instrumented-collusion] [--difficulty easy|hard]
 
 Per seed it answers two questions, and prints the figures of ``bench/rings.py`` beside them
 (caught: in a detected ring whose risk is at least ``--threshold``; precision: caught
@@ -39,6 +39,7 @@ import argparse
 import numpy as np
 import numpy.typing as npt
 
+from fixtures.difficulty import DIFFICULTIES, difficulty_named
 from fixtures.generator import build_traffic
 from fixtures.graph_export import export_from_traffic
 from fixtures.mix import TYPOLOGIES, FraudMix
@@ -68,8 +69,10 @@ def linked_members(projection: Projection, app_of: npt.NDArray[np.int64], ring: 
     return linked & (ring >= 0)
 
 
-def run(n: int, seed: int, pad_days: float, threshold: float, instrumented: bool = False) -> None:
-    traffic = build_traffic(n, seed, FraudMix(), collusion_instrumented=instrumented)
+def run(n: int, seed: int, pad_days: float, threshold: float, instrumented: bool = False,
+        difficulty: str = "easy") -> None:
+    traffic = build_traffic(n, seed, FraudMix(), collusion_instrumented=instrumented,
+                            difficulty=difficulty_named(difficulty))
     export, truth = export_from_traffic(traffic)
     f, order = traffic.frame, traffic.order
     typology, ring = np.asarray(truth["typology"]), np.asarray(truth["ring"])
@@ -153,9 +156,11 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--instrumented-collusion", action="store_true",
                         help="what-if: every collusion member carries one of its ring's instruments")
+    parser.add_argument("--difficulty", choices=list(DIFFICULTIES), default="easy",
+                        help="the generator's difficulty (fixtures/difficulty.py)")
     args = parser.parse_args()
     for seed in (int(s) for s in args.seeds.split(",")):
-        run(args.applications, seed, args.pad_days, args.threshold, args.instrumented_collusion)
+        run(args.applications, seed, args.pad_days, args.threshold, args.instrumented_collusion, args.difficulty)
 
 
 if __name__ == "__main__":
