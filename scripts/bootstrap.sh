@@ -44,5 +44,5 @@ if [ -n "${PIP_FIND_LINKS:-}" ] && [ -d "${PIP_FIND_LINKS}" ]; then
 fi
 say "installing tianwang and its dependencies into $venv (torch is large the first time)"
 VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" "${find_links[@]}" \
-  -e "$here[dev]" >&2
+  -e "$here[dev,bench]" >&2
 echo "$want" > "$stamp"
