@@ -94,3 +94,26 @@ def test_a_ring_no_run_knows_any_more_still_shows_and_closes_on_its_reviewed_mem
     assert closed.status_code == 200, closed.text
     (verdict,) = client.get("/v1/verdicts", headers=inv).json()["data"]
     assert verdict["applications"] == [f"APP-{n:06d}" for n in range(1, 5)] and verdict["fraud"] is False
+
+
+def test_two_callers_opening_a_ring_case_at_once_get_the_same_case(client, headers, service, monkeypatch):
+    from tianwang.service import cases
+
+    for n in range(1, 5):
+        score(client, headers, shared(n))
+    (ring,) = refresh_rings(service).summaries()
+    first = client.post("/v1/cases", json={"ring_id": ring.ring_id}, headers=headers["investigator"])
+    assert first.status_code == 201
+
+    # the second caller looked before the first one's case was committed: it found none
+    looked = []
+    real = cases._open_ring_case
+
+    def not_yet(session, ring_id):
+        looked.append(ring_id)
+        return None if len(looked) == 1 else real(session, ring_id)
+
+    monkeypatch.setattr(cases, "_open_ring_case", not_yet)
+    second = client.post("/v1/cases", json={"ring_id": ring.ring_id}, headers=headers["investigator"])
+    assert second.status_code == 200, second.text
+    assert second.json()["case_id"] == first.json()["case_id"] and len(looked) == 2

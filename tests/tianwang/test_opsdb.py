@@ -230,3 +230,23 @@ def test_processes_opening_a_new_database_at_once_all_get_the_schema(any_ops_url
             assert session.scalar(text("SELECT count(*) FROM alembic_version")) == 1
     finally:
         db.close()
+
+
+def test_a_ring_has_at_most_one_open_case(ops: OpsDB) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    def ring_case(case_id: str, status: str, ring: str = "R-1") -> Case:
+        return Case(id=case_id, kind="ring", ring_id=ring, status=status, risk=500, title="t",
+                    opened_at=T0, updated_at=T0)
+
+    with ops.session() as session:
+        session.add_all([ring_case("case_a", "closed"), ring_case("case_b", "closed"), ring_case("case_c", "open"),
+                         ring_case("case_d", "open", ring="R-2")])
+    with pytest.raises(IntegrityError), ops.session() as session:
+        session.add(ring_case("case_e", "in_progress"))
+    with ops.session() as session:
+        session.get(Case, "case_c").status = "closed"
+    with ops.session() as session:
+        session.add(ring_case("case_f", "open"))
+    with ops.session() as session:
+        assert session.scalar(select(Case.id).where(Case.ring_id == "R-1", Case.status != "closed")) == "case_f"

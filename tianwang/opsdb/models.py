@@ -34,6 +34,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -111,11 +112,19 @@ class DecisionRow(Base):
     case_id: Mapped[str | None] = mapped_column(String(40))
 
 
+_OPEN_RING_CASE = text("kind = 'ring' AND status != 'closed'")
+
+
 class Case(Base):
     """An investigator's case: one application under review, or a ring with all its members."""
 
     __tablename__ = "cases"
-    __table_args__ = (Index("cases_queue", "status", "risk", "opened_at"),)
+    __table_args__ = (
+        Index("cases_queue", "status", "risk", "opened_at"),
+        # one open case per ring: two investigators opening a ring's case at once get the same one
+        Index("one_open_case_per_ring", "ring_id", unique=True, sqlite_where=_OPEN_RING_CASE,
+              postgresql_where=_OPEN_RING_CASE),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # application | ring

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tianwang.errors import InvalidRequestError, NotFoundError, StateConflictError
@@ -217,23 +218,37 @@ def get_case(service: Service, caller: Any, case_id: str, *, request_id: str | N
 
 def open_ring_case(service: Service, caller: Any, ring_id: str, *,
                    request_id: str | None = None) -> tuple[dict[str, Any], bool]:
-    """The open case of a ring, or a new one; ``(case, created)``."""
+    """The open case of a ring, or a new one; ``(case, created)``.
+
+    The database keeps one open case per ring (a partial unique index): of two callers
+    opening it at once, one creates it and the other gets that case.
+    """
     ring = current_ring(service, ring_id)
-    with service.ops.session() as session:
-        existing = session.scalar(select(Case).where(Case.kind == "ring", Case.ring_id == ring_id,
-                                                      Case.status.in_(OPEN)))
-        if existing is not None:
+    try:
+        with service.ops.session() as session:
+            existing = _open_ring_case(session, ring_id)
+            if existing is not None:
+                return case_view(existing), False
+            now = utcnow()
+            case = Case(id=new_id("case"), kind="ring", ring_id=ring_id, status="open",
+                        risk=round(ring.risk * 1000), title=f"ring {ring_id} ({len(ring.members)} members)",
+                        hold_funding=False, verification_tasks=[], opened_at=now, updated_at=now,
+                        due_at=now + REVIEW_TARGET, last_reviewed_at=now, reviewed_members=list(ring.members))
+            session.add(case)
+            session.flush()
+            _event(session, case, caller, "opened", ring_id=ring_id, members=len(ring.members))
+            audit(session, caller, "case.open", "ring", [ring_id], request_id=request_id, case_id=case.id)
+            return case_view(case), True
+    except IntegrityError:
+        with service.ops.session() as session:
+            existing = _open_ring_case(session, ring_id)
+            if existing is None:
+                raise
             return case_view(existing), False
-        now = utcnow()
-        case = Case(id=new_id("case"), kind="ring", ring_id=ring_id, status="open", risk=round(ring.risk * 1000),
-                    title=f"ring {ring_id} ({len(ring.members)} members)", hold_funding=False,
-                    verification_tasks=[], opened_at=now, updated_at=now, due_at=now + REVIEW_TARGET,
-                    last_reviewed_at=now, reviewed_members=list(ring.members))
-        session.add(case)
-        session.flush()
-        _event(session, case, caller, "opened", ring_id=ring_id, members=len(ring.members))
-        audit(session, caller, "case.open", "ring", [ring_id], request_id=request_id, case_id=case.id)
-        return case_view(case), True
+
+
+def _open_ring_case(session: Session, ring_id: str) -> Case | None:
+    return session.scalar(select(Case).where(Case.kind == "ring", Case.ring_id == ring_id, Case.status.in_(OPEN)))
 
 
 def assign_case(service: Service, caller: Any, case_id: str, assignee: str | None, *,

@@ -84,6 +84,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_cases_application_id'), ['application_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_assignee'), ['assignee'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_ring_id'), ['ring_id'], unique=False)
+        batch_op.create_index('one_open_case_per_ring', ['ring_id'], unique=True,
+                              sqlite_where=sa.text("kind = 'ring' AND status != 'closed'"),
+                              postgresql_where=sa.text("kind = 'ring' AND status != 'closed'"))
 
     op.create_table('config_versions',
     sa.Column('version', sa.Integer(), autoincrement=True, nullable=False),
@@ -293,6 +296,7 @@ def downgrade() -> None:
 
     op.drop_table('config_versions')
     with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.drop_index('one_open_case_per_ring')
         batch_op.drop_index(batch_op.f('ix_cases_ring_id'))
         batch_op.drop_index(batch_op.f('ix_cases_assignee'))
         batch_op.drop_index(batch_op.f('ix_cases_application_id'))
