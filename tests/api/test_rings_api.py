@@ -264,3 +264,33 @@ def test_without_a_ring_detector_a_refresh_is_a_409_and_the_list_is_empty(client
     r = client.post("/v1/rings/refresh", headers=headers["analyst"])
     assert r.status_code == 409 and r.json()["error"]["code"] == "no_ring_detector"
     assert client.get("/v1/rings", headers=headers["investigator"]).json()["data"] == []
+
+
+def test_refreshes_run_one_at_a_time(client, headers, service, monkeypatch):
+    import threading
+    import time
+
+    from tianwang.service.rings import refresh_rings, ring_source
+
+    _score_all(client, headers, ring_applications())
+    source = ring_source(service)
+    real, running, most, lock = source.refresh, [0], [0], threading.Lock()
+
+    def tracked(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(source, "refresh", tracked)
+    threads = [threading.Thread(target=refresh_rings, args=(service, "analyst-1")) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1

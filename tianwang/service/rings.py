@@ -67,6 +67,9 @@ def _labels(service: Service) -> dict[str, bool]:
     return labels
 
 
+_REFRESHING = threading.Lock()
+
+
 def refresh_rings(service: Service, actor: Any, *, request_id: str | None = None) -> dict[str, Any]:
     """Detect rings over the whole stored graph now, wait, and use them for scoring.
 
@@ -80,12 +83,13 @@ def refresh_rings(service: Service, actor: Any, *, request_id: str | None = None
                                  "to a store")
     started = time.perf_counter()
     labels = _labels(service)
-    source.wait()
-    if source.refresh_every:
-        index = source.refresh(time.time(), labels)
-    else:
-        detect_rings(source.store, labels=labels, resolution=source.resolution, min_size=source.min_size)
-        index = source.load()
+    with _REFRESHING:  # one refresh at a time: a second caller waits and then runs on the newer graph
+        source.wait()
+        if source.refresh_every:
+            index = source.refresh(time.time(), labels)
+        else:
+            detect_rings(source.store, labels=labels, resolution=source.resolution, min_size=source.min_size)
+            index = source.load()
     seconds = round(time.perf_counter() - started, 3)
     risky = sum(1 for r in index.summaries() if r.risk >= source.risky)
     with service.ops.session() as session:
