@@ -1,19 +1,23 @@
 """HTTP benchmark: ``POST /v1/applications/score`` of ``tianwang serve`` on loopback, open loop.
 
     python bench/http.py [--applications 100000] [--rps 200] [--seconds 30] [--workers 1]
-                         [--train 20000] [--gnn-epochs 30] [--warmup 300] [--seed 11] [--db-dir DIR] [--profile N]
+                         [--train 20000] [--fit bundle|parts] [--gnn-epochs 30] [--warmup 300] [--seed 11]
+                         [--db-dir DIR] [--profile N]
 
 Quick smoke: ``python bench/http.py --applications 2000 --seconds 5``.
 
 1. Generates ``--applications`` applications (``fixtures.generator.generate``) plus the
    held-out ones the load will send (the latest in time), and bulk-ingests the first
    ones into a fresh embedded store (``tianwang.ingest.ingest_file``, not through HTTP).
-2. Makes the ring, GNN and similarity detectors ready as a deployment would: rings
-   detected over the whole store (``tianwang rings detect``: ``fraud_ring`` reads them,
-   ``refresh_every: 0``), and the GNN and the known-fraud index trained on the latest
-   ``--train`` applications, each seen with its links as of its own time (what
-   ``tianwang similarity rebuild`` does), saved and named in a scoring configuration
-   (``gnn_ring.artifact``, ``known_fraud_similarity.index_path``).
+2. Makes the detectors ready as a deployment would: rings detected over the whole store
+   (``tianwang rings detect``: ``fraud_ring`` reads them, ``refresh_every: 0``), and
+   ``--fit bundle`` (default): one model bundle trained on the latest ``--train``
+   applications as ``tianwang train`` does (every detector, the fusion weights, the ring
+   GNN, the known-fraud index), activated in the server after it starts
+   (``POST /v1/bundles/bench/activate``), so decisions are those of a trained service;
+   ``--fit parts``: only the GNN and the known-fraud index, each application seen with its
+   links as of its own time (what ``tianwang similarity rebuild`` does), named in the
+   scoring configuration (``gnn_ring.artifact``, ``known_fraud_similarity.index_path``).
 3. Starts ``tianwang serve --config <that file>`` as a subprocess (uvicorn, ``--workers``)
    with a fresh API key (``tianwang keys create --role scorer``), warms it up, then posts
    held-out applications at ``--rps`` for ``--seconds`` (open loop: each request leaves
@@ -91,8 +95,42 @@ def prepare(folder: Path, args: argparse.Namespace) -> tuple[Path, list[bytes]]:
         report = ingest_file(history_path, store)
         say(f"ingested {report.created:,} applications ({report.rejected} rejected) in "
             f"{time.perf_counter() - started:.1f} s ({report.per_second:,.0f}/s)")
-        config = train(folder, store, history_path, summary.labels_path, args)
+        if args.fit == "bundle":
+            config = train_bundle_for(folder, store, lines[:args.applications], summary.labels_path, args)
+        else:
+            config = train(folder, store, history_path, summary.labels_path, args)
     return config, lines[args.applications:]
+
+
+def train_bundle_for(folder: Path, store: Any, history: list[bytes], labels_path: Path,
+                     args: argparse.Namespace) -> Path:
+    """Rings into the store, and one model bundle (``tianwang train``: every detector, the fusion
+    weights, the ring GNN, the known-fraud index) fitted on the latest ``--train`` applications,
+    which the server activates after it starts (``POST /v1/bundles/bench/activate``)."""
+    from tianwang.backtest import read_labels
+    from tianwang.rings.job import detect_rings
+    from tianwang.scoring.config import DEFAULT_CONFIG_PATH
+    from tianwang.service.bundles import train_bundle
+    from tianwang.settings import load_settings
+
+    labels = read_labels(labels_path)
+    started = time.perf_counter()
+    rings = detect_rings(store, labels={k: v.fraud for k, v in labels.items()})
+    say(f"rings: {len(rings.rings):,} detected over {rings.applicants:,} applicants "
+        f"in {time.perf_counter() - started:.1f} s")
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    config["detectors"]["fraud_ring"].setdefault("settings", {})["refresh_every"] = 0
+    text = yaml.safe_dump(config, sort_keys=False)
+    path = folder / "scoring.yaml"
+    path.write_text(text, encoding="utf-8")
+    train_path = folder / "train.ndjson"
+    train_path.write_bytes(b"\n".join(history[-args.train:]) + b"\n")
+    started = time.perf_counter()
+    manifest = train_bundle(train_path, labels_path, folder / "bundles", name="bench", config_text=text,
+                            settings=load_settings(db_path=folder / "train" / "graph.db", secret=SECRET))
+    say(f"bundle 'bench' trained on the latest {manifest['metrics']['n_applications']:,} applications "
+        f"in {time.perf_counter() - started:.1f} s")
+    return path
 
 
 def train(folder: Path, store: Any, history_path: Path, labels_path: Path, args: argparse.Namespace) -> Path:
@@ -170,7 +208,7 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def start_server(folder: Path, config: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TIANWANG_SECRET": SECRET,
            "TIANWANG_DB_PATH": str(folder / "graph.db"), "TIANWANG_STORE": "embedded",
-           "TIANWANG_SCORING_CONFIG": str(config)}
+           "TIANWANG_SCORING_CONFIG": str(config), "TIANWANG_BUNDLE_DIR": str(folder / "bundles")}
     env.pop("TIANWANG_DATABASE_URL", None)
     env.pop("TIANWANG_NEO4J_URI", None)
     key = cli("keys", "create", "--client", "bench", "--role", "scorer", env=env).stdout.strip().splitlines()[-1]
@@ -190,6 +228,13 @@ def start_server(folder: Path, config: Path, args: argparse.Namespace) -> tuple[
             if httpx.get(f"{base}/openapi.json", timeout=2).status_code == 200:
                 say(f"tianwang serve --workers {args.workers} answers on {base} after "
                     f"{time.perf_counter() - started:.1f} s")
+                if args.fit == "bundle":
+                    approver = cli("keys", "create", "--client", "bench-approver", "--role", "approver",
+                                   env=env).stdout.strip().splitlines()[-1]
+                    answer = httpx.post(f"{base}/v1/bundles/bench/activate", headers={"X-API-Key": approver},
+                                        timeout=120)
+                    answer.raise_for_status()
+                    say(f"bundle 'bench' active: {answer.json().get('name')}")
                 return server, base, key
         except httpx.HTTPError:
             pass
@@ -380,7 +425,10 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=300, help="requests sent (at --rps) before measuring")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--train", type=int, default=20_000, help="latest applications the GNN and index learn from")
-    parser.add_argument("--gnn-epochs", type=int, default=30)
+    parser.add_argument("--gnn-epochs", type=int, default=30, help="with --fit parts")
+    parser.add_argument("--fit", choices=("bundle", "parts"), default="bundle",
+                        help="bundle: train one model bundle (tianwang train) and activate it in the server; "
+                             "parts: only the ring GNN and the known-fraud index, named in the configuration")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--db-dir", type=Path, default=None, help="where the temporary folder goes")
     parser.add_argument("--start-timeout", type=float, default=180.0)
