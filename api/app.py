@@ -21,6 +21,7 @@ from api.routers import MODULES
 from tianwang import __version__
 from tianwang.application import Application
 from tianwang.service import Service, open_service
+from tianwang.service.heap import settle_heap
 from tianwang.settings import Settings
 
 __all__ = ["create_app"]
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
                 if start is not None:
                     start(app.state.service)
                 started.append(module)
+            if owned:  # a serving process: its loaded models out of the collector's full passes
+                settle_heap()
             yield
         finally:
             for module in reversed(started):

@@ -57,6 +57,7 @@ from tianwang.scoring.config import LoadedConfig, ScoringConfig, parse_config
 from tianwang.scoring.pipeline import ScoringPipeline
 from tianwang.service import Service
 from tianwang.service.audit import audit
+from tianwang.service.heap import resettle_heap
 from tianwang.settings import Settings
 
 __all__ = [
@@ -305,7 +306,9 @@ def activate_bundle(service: Service, actor: Any, name: str, *, request_id: str 
         audit(session, actor, "bundle.activate", "bundle", [name], request_id=request_id,
               detectors=manifest["loaded"])
         service.extras["bundle_name"] = name
-        return _view(row)
+        view = _view(row)
+    resettle_heap()  # a serving process: the new models out of the collector's full passes, the old ones freed
+    return view
 
 
 def load_active_bundle(service: Service) -> str | None:
