@@ -18,6 +18,7 @@
 | ``TIANWANG_WEBHOOK_SECRETS`` | comma-separated HMAC secrets that sign webhooks (several during a rotation) | unset |
 | ``TIANWANG_MAX_BODY_BYTES`` | largest request body (batch: largest line) the service reads | ``1048576`` |
 | ``TIANWANG_TOKEN_TTL`` | seconds a person's login token lives | ``28800`` |
+| ``TIANWANG_SYNC_SECONDS`` | seconds between a service process's looks for a newly active config or bundle | ``2`` |
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class Settings(BaseSettings):
     max_batch_bytes: int = Field(default=64 << 20, ge=1024, le=1 << 34)
     scoring_concurrency: int = Field(default=2, ge=1, le=64)
     token_ttl: int = Field(default=8 * 3600, ge=60, le=30 * 86_400)
+    sync_seconds: float = Field(default=2.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

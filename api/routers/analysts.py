@@ -27,6 +27,7 @@ from api.schemas_analysts import BundleOut, ConfigVersionOut, DetectorOut, Propo
 from tianwang.service import Service, bundles
 from tianwang.service import analysts as use
 from tianwang.service.accounts import Principal
+from tianwang.service.follow import Follower
 
 OptionalReview = Annotated[ReviewIn | None, Body(examples=[{"comment": "backtest looks right"}])]
 
@@ -54,6 +55,14 @@ def on_start(service: Service) -> None:
         return
     use.ensure_active_version(service)
     bundles.load_active_bundle(service)
+    if service.settings.sync_seconds > 0:  # what another process activates reaches this one
+        service.extras["follower"] = Follower(service, service.settings.sync_seconds).start()
+
+
+def on_stop(service: Service) -> None:
+    follower = service.extras.pop("follower", None)
+    if follower is not None:
+        follower.stop()
 
 
 @router.get("/v1/detectors", response_model=list[DetectorOut], responses=_READ)

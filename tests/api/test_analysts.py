@@ -15,6 +15,7 @@ from tianwang.opsdb.models import AuditEntry, Outcome, Verdict, utcnow
 from tianwang.scoring.config import DEFAULT_CONFIG_PATH
 from tianwang.service import Service, open_service
 from tianwang.service.analysts import ensure_active_version
+from tianwang.service.follow import Follower, sync_active
 from tianwang.settings import load_settings
 
 SHIPPED = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
@@ -205,3 +206,32 @@ def test_a_proposal_made_on_a_version_no_longer_active_is_refused(client: TestCl
     stale = client.post(f"/v1/config/proposals/{first['version']}/approve", headers=headers["approver"])
     assert stale.status_code == 409 and stale.json()["error"]["code"] == "stale_proposal"
     assert _score(client, headers, 1)["band"] == "approve"
+
+
+def test_an_approval_reaches_every_other_process_within_the_sync_interval(
+        client: TestClient, headers: dict[str, dict[str, str]], service: Service, ops_url: str) -> None:
+    # a second worker of the same service: same store, same operational database, started before the approval
+    settings = load_settings(db_path=service.settings.db_path, store="embedded")
+    with open_service(settings, ops_url=ops_url) as other:
+        assert ensure_active_version(other) == ensure_active_version(service)
+        assert sync_active(other) == []  # in step: nothing to do
+        follower = Follower(other, interval=0.05).start()
+        try:
+            version = client.post("/v1/config/proposals", json={"body": REJECT_ALL},
+                                  headers=headers["analyst"]).json()["version"]
+            assert client.post(f"/v1/config/proposals/{version}/approve",
+                               headers=headers["approver"]).status_code == 200
+            deadline = time.monotonic() + 10
+            while other.extras.get("config_version") != version and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            follower.stop()
+        assert other.extras["config_version"] == version and follower.changes == 1
+        assert other.runtime.pipeline.loaded.config.strategies["baseline"].thresholds.reject == 0
+        assert sync_active(other) == []
+
+
+def test_every_service_process_starts_a_follower(client: TestClient,
+                                                   service: Service) -> None:
+    follower = service.extras.get("follower")
+    assert isinstance(follower, Follower) and follower.interval == service.settings.sync_seconds

@@ -14,8 +14,10 @@ from sqlalchemy import select
 from tests.builders import application
 from tianwang.opsdb.models import AuditEntry
 from tianwang.scoring.config import DEFAULT_CONFIG_PATH
-from tianwang.service import Service
+from tianwang.service import Service, open_service
 from tianwang.service.bundles import active_bundle_name
+from tianwang.service.follow import sync_active
+from tianwang.settings import load_settings
 
 SMALL = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").replace(
     "  gnn_ring:\n", "  gnn_ring:\n    settings: {epochs: 15, hidden_channels: 16, patience: 5}\n")
@@ -41,7 +43,8 @@ def _wait(client: TestClient, headers: dict[str, str], job_id: str) -> dict[str,
 
 
 def test_train_job_then_activate_switches_bundles_without_restart(
-        client: TestClient, headers: dict[str, dict[str, str]], service: Service, history: Path) -> None:
+        client: TestClient, headers: dict[str, dict[str, str]], service: Service, history: Path, ops_url: str,
+) -> None:
     # the configuration the bundle is trained with, in force first (maker-checker)
     version = client.post("/v1/config/proposals", json={"body": SMALL, "summary": "a smaller ring GNN"},
                           headers=headers["analyst"]).json()["version"]
@@ -67,9 +70,18 @@ def test_train_job_then_activate_switches_bundles_without_restart(
     assert [(b["name"], b["active"]) for b in listed] == [("first", False)]
     assert listed[0]["metrics"]["n_applications"] == 300 and listed[0]["data_range"]["from"]
 
+    # another worker of the same service, running since before the activation
+    other = open_service(load_settings(db_path=service.settings.db_path, store="embedded"), ops_url=ops_url)
+    assert sync_active(other) == ["config"] and other.extras.get("bundle_name") is None  # as it starts
+    assert sync_active(other) == []
+
     activated = client.post("/v1/bundles/first/activate", headers=headers["approver"])
     assert activated.status_code == 200, activated.text
     assert activated.json()["active"] is True and active_bundle_name(service) == "first"
+    with other:  # it follows the database
+        assert sync_active(other) == ["bundle"] and other.extras["bundle_name"] == "first"
+        assert other.runtime.pipeline.loaded.detectors["gnn_ring"].is_fitted
+        assert sync_active(other) == []
 
     after = client.post("/v1/applications/score", json=application(2), headers=headers["scorer"]).json()
     assert after["bundle"] == "first"
