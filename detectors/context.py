@@ -310,7 +310,7 @@ def _link(
     dealer: str,
     applicants: ApplicantResolver,
 ) -> Link:
-    sub = view.neighbours(ref, hops=1, limit=NEIGHBOUR_LIMIT)
+    sub = view.neighbours(ref, hops=1, limit=NEIGHBOUR_LIMIT, with_start=False)  # what surrounds it, one read
     rel_of: dict[str, RelType] = {}
     for rel in sub.relationships:
         other = rel.source if rel.source != ref else rel.target

@@ -142,36 +142,44 @@ class GraphStore(ABC):
         """The stored application, or ``None`` (also when submitted after ``as_of``)."""
 
     def neighbours(
-        self, node: NodeRef, *, hops: int = 1, limit: int = 100, as_of: float | datetime | None = None
+        self, node: NodeRef, *, hops: int = 1, limit: int = 100, as_of: float | datetime | None = None,
+        with_start: bool = True,
     ) -> Subgraph:
         """Nodes within ``hops`` of ``node`` (either direction), at most ``limit`` besides it.
 
         Breadth first; around each node, neighbours come in order of (relationship time,
         key, label, type). The start node is included when it exists (else the subgraph
         is empty). ``truncated`` says that ``limit`` left some neighbours out.
+
+        ``with_start=False`` leaves the start node out of ``nodes`` and saves the read of it
+        (the relationships still name it): a caller that wants only what surrounds a node.
         """
         if hops < 0 or limit < 0:
             raise ValueError(f"hops and limit must be non-negative, got: hops={hops}, limit={limit}")
         ts = to_timestamp(as_of)
-        start = self._get_node(node, ts)
-        if start is None:
-            return Subgraph([], [], False)
-        nodes: dict[NodeRef, Node] = {start.ref: start}
+        nodes: dict[NodeRef, Node] = {}
+        if with_start:
+            start = self._get_node(node, ts)
+            if start is None:
+                return Subgraph([], [], False)
+            nodes[start.ref] = start
+        seen = {node}
         rels: dict[tuple[NodeRef, RelType, NodeRef], Relationship] = {}
-        frontier = [start.ref]
+        frontier = [node]
         truncated = False
         for _ in range(hops):
             reached: list[NodeRef] = []
             for ref in frontier:
-                room = limit - (len(nodes) - 1)
-                fetch = room + len(nodes) + 1
+                room = limit - (len(seen) - 1)
+                fetch = room + len(seen) + 1
                 adjacent = self._adjacent(ref, ts, fetch)
                 for rel, other in adjacent:
-                    if other.ref not in nodes:
+                    if other.ref not in seen:
                         if room == 0:
                             truncated = True
                             continue
                         room -= 1
+                        seen.add(other.ref)
                         nodes[other.ref] = other
                         reached.append(other.ref)
                     rels[(rel.source, rel.type, rel.target)] = rel

@@ -36,9 +36,9 @@ class GraphView:
         """The stored application, or ``None`` (also when submitted after the moment)."""
         return self._store.get_application(application_id, as_of=self._moment)
 
-    def neighbours(self, node: NodeRef, *, hops: int = 1, limit: int = 100) -> Subgraph:
+    def neighbours(self, node: NodeRef, *, hops: int = 1, limit: int = 100, with_start: bool = True) -> Subgraph:
         """:meth:`GraphStore.neighbours <graph_schema.store.GraphStore.neighbours>` as of the moment."""
-        return self._store.neighbours(node, hops=hops, limit=limit, as_of=self._moment)
+        return self._store.neighbours(node, hops=hops, limit=limit, as_of=self._moment, with_start=with_start)
 
     def export_edges(self) -> GraphExport:
         """The graph as arrays, as of the moment."""

@@ -160,6 +160,22 @@ def test_neighbours_order_and_properties(store: GraphStore) -> None:
         store.neighbours(NodeRef(Label.DEALER, "D-BJ-001"), hops=-1)
 
 
+def test_neighbours_without_the_start_node(store: GraphStore) -> None:
+    store.upsert_applications(ring_of_three())
+    for ref, hops, limit in [(NodeRef(Label.DEALER, "D-BJ-001"), 1, 2), (NodeRef(Label.DEALER, "D-BJ-001"), 2, 50),
+                             (NodeRef(Label.DEALER, "D-BJ-001"), 1, 100)]:
+        full = store.neighbours(ref, hops=hops, limit=limit)
+        bare = store.neighbours(ref, hops=hops, limit=limit, with_start=False)
+        assert [n.ref for n in bare.nodes] == [n.ref for n in full.nodes if n.ref != ref]
+        assert bare.relationships == full.relationships and bare.truncated == full.truncated
+    assert store.neighbours(NodeRef(Label.PHONE, "missing"), with_start=False) == store.neighbours(
+        NodeRef(Label.PHONE, "missing"))
+    view = store.as_of(T0 + timedelta(hours=2))
+    phone_hash = store.get_application("APP-000001").record["applicant"]["phone_hash"]
+    seen = view.neighbours(NodeRef(Label.PHONE, phone_hash), with_start=False)
+    assert {n.key for n in seen.nodes} == {"APP-000001", "APP-000002"}
+
+
 def test_point_in_time_view(store: GraphStore) -> None:
     store.upsert_applications(ring_of_three())
     view = store.as_of(T0 + timedelta(hours=2))
