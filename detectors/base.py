@@ -190,6 +190,13 @@ class Detector(ABC):
     supports_training: ClassVar[bool] = False
     #: ``fast`` or ``deep``.
     layer: ClassVar[Layer] = "fast"
+    #: Whether :meth:`score` is short, bounded work on the context (lookups in memory or by
+    #: an index, a small model on one row or one nearest-neighbour search; no parsing of
+    #: files, no waiting on another process): the pipeline then calls it in the scoring thread
+    #: instead of handing it to a detector thread and waiting, a handoff that costs more than
+    #: such a detector's work on a busy machine. Its budget still holds: a vote that comes
+    #: later than ``budget_ms`` is dropped as a timeout (the caller did wait for it).
+    inline: ClassVar[bool] = False
     #: The settings model; the default accepts no settings.
     Settings: ClassVar[type[DetectorSettings]] = DetectorSettings
 
@@ -217,6 +224,11 @@ class Detector(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, version={self.version!r}, fitted={self.is_fitted})"
+
+    def runs_inline(self, context: ScoringContext) -> bool:
+        """Whether the pipeline calls :meth:`score` on ``context`` in the scoring thread
+        (see ``inline``); a detector whose cost depends on the application overrides it."""
+        return self.inline
 
     # -- training ---------------------------------------------------------------------
     @property

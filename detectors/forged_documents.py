@@ -123,6 +123,10 @@ class ForgedDocumentsDetector(SignalDetector):
         self._issuer_producers: set[tuple[str, str]] = set()
         self._issuer_templates: set[tuple[str, str]] = set()
 
+    def runs_inline(self, context: ScoringContext) -> bool:
+        """Inline unless there are attachments: reading PDFs waits on the PDF worker processes."""
+        return not context.attachments
+
     def confidence(self, context: ScoringContext) -> float:
         return 1.0 if context.application.documents else 0.2
 

@@ -92,6 +92,7 @@ class GnnRingDetector(Detector):
     name = "gnn_ring"
     version = "1"
     layer = "deep"
+    inline = True
     needs_graph = True
     needs_training = True
     supports_training = True

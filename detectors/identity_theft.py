@@ -50,6 +50,7 @@ class IdentityTheftDetector(SignalDetector):
     version = "1"
     needs_graph = True
     layer = "fast"
+    inline = True
     SIGNALS: ClassVar[dict[str, float]] = {
         "PHONE_NOT_REGISTERED": 2.5,
         "NO_REGISTERED_PHONE": 0.7,

@@ -88,6 +88,7 @@ class KnownFraudSimilarityDetector(Detector):
     needs_graph = True
     supports_training = True
     layer = "deep"
+    inline = True
 
     class Settings(DetectorSettings):
         #: How an application becomes a vector (see :data:`EMBEDDERS`).

@@ -43,6 +43,7 @@ class MultiLendingDetector(SignalDetector):
     name = "multi_lending"
     version = "1"
     layer = "fast"
+    inline = True
     Settings = MultiLendingSettings
     SIGNALS: ClassVar[dict[str, float]] = {
         "MANY_INQUIRIES": 3.0,

@@ -186,6 +186,7 @@ class RulesDetector(SignalDetector):
     version = "1"
     needs_graph = True
     layer = "fast"
+    inline = True
     Settings = RulesSettings
     SIGNALS: ClassVar[dict[str, float]] = {}
 

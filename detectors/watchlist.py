@@ -48,6 +48,7 @@ class WatchlistDetector(Detector):
     name = "watchlist"
     version = "1"
     layer = "fast"
+    inline = True
     Settings = WatchlistSettings
 
     def _score(self, context: ScoringContext) -> Vote:

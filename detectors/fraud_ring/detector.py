@@ -40,6 +40,7 @@ class FraudRingDetector(Detector):
     name = "fraud_ring"
     version = "1"
     layer = "deep"
+    inline = True
     needs_graph = True
     supports_training = True
     Settings: ClassVar[type[DetectorSettings]] = FraudRingSettings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import Field
@@ -38,6 +38,23 @@ class BoomDetector(Detector):
         raise RuntimeError(f"cannot score {context.application.applicant.phone}")
 
 
+class InlineSleepyDetector(SleepyDetector):
+    """The sleepy detector declared ``inline``: the pipeline runs it in the scoring thread."""
+
+    name = "inline_sleepy"
+    inline = True
+    threads: ClassVar[list[str]] = []
+
+    def _score(self, context: ScoringContext) -> Vote:
+        self.threads.append(threading.current_thread().name)
+        return super()._score(context)
+
+
+class InlineBoomDetector(BoomDetector):
+    name = "inline_boom"
+    inline = True
+
+
 class ConstantSettings(DetectorSettings):
     score: float = 0.5
 
@@ -53,7 +70,7 @@ class ConstantDetector(Detector):
 
 def registry() -> DetectorRegistry:
     reg = DetectorRegistry.builtin()
-    for cls in (SleepyDetector, BoomDetector, ConstantDetector):
+    for cls in (SleepyDetector, BoomDetector, ConstantDetector, InlineSleepyDetector, InlineBoomDetector):
         reg.register(cls)
     return reg
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+
 import orjson
 import pytest
 
@@ -16,7 +18,7 @@ from tianwang.scoring import (
 )
 
 from ..builders import application, mobile, resident_id
-from .helpers import SleepyDetector, config, registry, timed
+from .helpers import InlineSleepyDetector, SleepyDetector, config, registry, timed
 
 
 @pytest.fixture
@@ -78,6 +80,32 @@ def test_a_detector_past_its_budget_is_left_out_and_does_not_delay_the_answer(st
             pipeline.score(application(n))
         last = pipeline.score(application(7))
         assert next(o for o in last.outcomes if o.detector == "sleepy").status == "skipped"
+    finally:
+        SleepyDetector.release.set()
+        pipeline.close()
+
+
+def test_an_inline_detector_runs_in_the_scoring_thread_and_keeps_its_budget(store, pipelines) -> None:
+    InlineSleepyDetector.threads.clear()
+    SleepyDetector.release.set()  # no sleep: votes at once, in the caller's thread
+    pipeline = pipelines(store, config({"inline_sleepy": {"budget_ms": 200, "settings": {"seconds": 2}},
+                                              "inline_boom": {}, "multi_lending": {}}))
+    try:
+        decision = pipeline.score(application(1))
+        assert InlineSleepyDetector.threads == [threading.current_thread().name]
+        status = {o.detector: (o.status, o.why) for o in decision.outcomes}
+        assert status["inline_sleepy"] == ("ok", None) and status["multi_lending"] == ("ok", None)
+        assert status["inline_boom"] == ("error", "raised RuntimeError")
+        assert decision.band == "reject"  # the inline detector's 0.99 voted
+        SleepyDetector.release.clear()  # now it sleeps 0.3 s, past its 200 ms budget
+        late = pipelines(store, config({"inline_sleepy": {"budget_ms": 200, "settings": {"seconds": 0.3}},
+                                        "multi_lending": {}}))
+        decision = late.score(application(2))
+        sleepy = next(o for o in decision.outcomes if o.detector == "inline_sleepy")
+        assert (sleepy.status, sleepy.why) == ("timeout", "no vote within its budget of 200 ms")
+        assert sleepy.ms >= 300 and sleepy.vote is None
+        assert decision.band == "approve"  # the late vote did not count
+        late.close()
     finally:
         SleepyDetector.release.set()
         pipeline.close()

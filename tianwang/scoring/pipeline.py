@@ -333,6 +333,7 @@ class ScoringPipeline:
                    loaded: LoadedConfig) -> dict[str, DetectorOutcome]:
         outcomes: dict[str, DetectorOutcome] = {}
         futures: dict[str, Future[tuple[Vote, float]]] = {}
+        inline: list[str] = []
         started = time.perf_counter()
         for name in names:
             detector = loaded.detectors[name]
@@ -340,6 +341,9 @@ class ScoringPipeline:
             if detector.needs_training and not detector.is_fitted:
                 outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "skipped", 0.0,
                                                  why="not trained yet: it needs fit() on labelled history")
+                continue
+            if detector.runs_inline(context):
+                inline.append(name)
                 continue
             with self._inflight_lock:
                 busy = self._inflight[name]
@@ -352,6 +356,8 @@ class ScoringPipeline:
             future = self._pool.submit(_timed_score, detector, context)
             future.add_done_callback(partial(self._done, name))
             futures[name] = future
+        for name in inline:  # while the detector threads work
+            outcomes[name] = self._run_inline(name, context, loaded)
         for name, future in futures.items():
             detector = loaded.detectors[name]
             dc = loaded.config.detectors[name]
@@ -372,6 +378,25 @@ class ScoringPipeline:
             else:
                 outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "ok", ms, vote)
         return outcomes
+
+    def _run_inline(self, name: str, context: ScoringContext, loaded: LoadedConfig) -> DetectorOutcome:
+        """Run an ``inline`` detector in this thread; a vote later than its budget is a timeout."""
+        detector = loaded.detectors[name]
+        dc = loaded.config.detectors[name]
+        started = time.perf_counter()
+        try:
+            vote, ms = _timed_score(detector, context)
+        except Exception as exc:
+            log.warning("detector failed", extra={"detector": name, "error": type(exc).__name__,
+                                                  "application_id": context.application_id})
+            return DetectorOutcome(name, detector.version, dc.mode, detector.layer, "error",
+                                   (time.perf_counter() - started) * 1000, why=_describe(exc))
+        if ms > dc.budget_ms:
+            log.warning("detector timed out", extra={"detector": name, "budget_ms": dc.budget_ms,
+                                                     "application_id": context.application_id})
+            return DetectorOutcome(name, detector.version, dc.mode, detector.layer, "timeout", ms,
+                                   why=f"no vote within its budget of {dc.budget_ms:g} ms")
+        return DetectorOutcome(name, detector.version, dc.mode, detector.layer, "ok", ms, vote)
 
     def _done(self, name: str, _future: object = None) -> None:
         with self._inflight_lock:
