@@ -17,7 +17,7 @@ from datetime import UTC
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from graph_schema.mapping import application_row
@@ -100,7 +100,14 @@ def get_decision(service: Service, ident: str, *, reader: Any = None, request_id
         return decision_view(row)
 
 
+_DECIDED = select(DecisionRow.id).where(DecisionRow.application_id == bindparam("application_id"))
+
+
 def _existing(service: Service, application_id: str) -> DecisionRow | None:
+    # most applications are new: a plain query answers that in a fifth of an ORM session's time
+    with service.ops.engine.connect() as connection:
+        if connection.execute(_DECIDED, {"application_id": application_id}).first() is None:
+            return None
     with service.ops.session() as session:
         return session.scalar(select(DecisionRow).where(DecisionRow.application_id == application_id))
 
@@ -137,7 +144,7 @@ def score_application(service: Service, payload: Application | bytes | str | Map
     decision_id = new_id("dec")
     record = {"decision_id": decision_id, **record, "action": action.as_dict(),
               "bundle": service.extras.get("bundle_name"), "decided_at": utcnow().isoformat()}
-    row = DecisionRow(
+    values = dict(
         id=decision_id, application_id=app.application_id, decided_at=utcnow(),
         submitted_at=app.submitted_at.astimezone(UTC).isoformat(),
         dealer_id=app.dealer_id,
@@ -145,12 +152,16 @@ def score_application(service: Service, payload: Application | bytes | str | Map
         config_version=decision.config_version, bundle=record["bundle"], record=record,
         status="pending" if decision.band == "review" else "final",
     )
+    row = DecisionRow(**values)
     try:
-        with service.ops.session() as session:
-            session.add(row)
-            session.flush()
-            if decision.band == "review":
+        if decision.band == "review":  # the decision and its case in one transaction
+            with service.ops.session() as session:
+                session.add(row)
+                session.flush()
                 row.case_id = open_case_for_decision(session, row, action)
+        else:  # one insert, without a session's unit of work
+            with service.ops.engine.begin() as connection:
+                connection.execute(insert(DecisionRow), [values])
     except IntegrityError:  # the same application scored at the same time: the first decision wins
         won = _existing(service, app.application_id)
         if won is None:
