@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from detectors.facts import ApplicationFacts, application_facts
 from graph_schema.schema import Label, RelType
-from graph_schema.values import NodeRef
+from graph_schema.values import NodeRef, Subgraph
 from tianwang.application import Application
 from tianwang.identifiers import is_mobile, mask_account, mask_address, mask_id_number, mask_phone
 from tianwang.keys import PersonalKeys, personal_keys
@@ -255,36 +255,47 @@ def build_context(
 def graph_links(
     application: Application, keys: PersonalKeys, view: GraphView, window: timedelta, applicants: ApplicantResolver
 ) -> GraphLinks:
-    """Read the links of ``application`` from ``view`` (see :class:`GraphLinks`)."""
+    """Read the links of ``application`` from ``view`` (see :class:`GraphLinks`): the surroundings
+    of every linked entity in one read."""
     own = application.application_id
     start = application.submitted_ts - window.total_seconds()
     a = application.applicant
-
-    def link(kind: str, ref: NodeRef, display: str) -> Link:
-        return _link(view, ref, kind, display, own, keys.id_hash, start, application.dealer_id, applicants)
-
-    contacts = tuple(
-        replace(link("contact", NodeRef(Label.PHONE, h), mask_phone(c.phone)), mobile=is_mobile(c.phone))
-        for h, c in zip(keys.distinct_contact_hashes, _unique_contacts(application), strict=True)
-    )
     vin = application.vehicle.vin
     user = application.vehicle.user_id_number
+    # (kind, the entity, how a reason shows it); a device id is not personal data (the graph keys
+    # devices by it); an account is shown masked
+    wanted: dict[str, tuple[NodeRef, str] | None] = {
+        "person": (NodeRef(Label.PERSON, keys.id_hash), mask_id_number(a.id_number)),
+        "phone": (NodeRef(Label.PHONE, keys.phone_hash), mask_phone(a.phone)),
+        "device": (NodeRef(Label.DEVICE, keys.device_id), keys.device_id) if keys.device_id else None,
+        "account": (NodeRef(Label.BANK_ACCOUNT, keys.account_hash), mask_account(a.bank_account))
+        if keys.account_hash and a.bank_account else None,
+        "address": (NodeRef(Label.ADDRESS, keys.address_hash), mask_address(a.address)),
+        "vehicle": (NodeRef(Label.VEHICLE, vin), vin[:11] + "******") if vin else None,
+        "vehicle_user": (NodeRef(Label.PERSON, keys.vehicle_user_hash), mask_id_number(user))
+        if keys.vehicle_user_hash and user and keys.vehicle_user_hash != keys.id_hash else None,
+    }
+    singles = [(kind, entry) for kind, entry in wanted.items() if entry is not None]
+    contacts = list(zip(keys.distinct_contact_hashes, _unique_contacts(application), strict=True))
+    refs = [ref for _, (ref, _) in singles] + [NodeRef(Label.PHONE, h) for h, _ in contacts]
+    around = iter(view.surroundings(refs, limit=NEIGHBOUR_LIMIT))
+
+    def link(kind: str, ref: NodeRef, display: str) -> Link:
+        return _link(next(around), ref, kind, display, own, keys.id_hash, start, application.dealer_id, view,
+                     applicants)
+
+    found = {kind: link(kind, ref, display) for kind, (ref, display) in singles}
+    phone = found["phone"]
     return GraphLinks(
-        person=link("person", NodeRef(Label.PERSON, keys.id_hash), mask_id_number(a.id_number)),
-        phone=replace(
-            link("phone", NodeRef(Label.PHONE, keys.phone_hash), mask_phone(a.phone)), mobile=is_mobile(a.phone)
-        ),
-        # a device id is not personal data (the graph keys devices by it); an account is shown masked
-        device=link("device", NodeRef(Label.DEVICE, keys.device_id), keys.device_id) if keys.device_id else None,
-        account=link("account", NodeRef(Label.BANK_ACCOUNT, keys.account_hash), mask_account(a.bank_account))
-        if keys.account_hash and a.bank_account
-        else None,
-        address=link("address", NodeRef(Label.ADDRESS, keys.address_hash), mask_address(a.address)),
-        vehicle=link("vehicle", NodeRef(Label.VEHICLE, vin), vin[:11] + "******") if vin else None,
-        vehicle_user=link("vehicle_user", NodeRef(Label.PERSON, keys.vehicle_user_hash), mask_id_number(user))
-        if keys.vehicle_user_hash and user and keys.vehicle_user_hash != keys.id_hash
-        else None,
-        contacts=contacts,
+        person=found["person"],
+        phone=replace(phone, mobile=is_mobile(a.phone)),
+        device=found.get("device"),
+        account=found.get("account"),
+        address=found["address"],
+        vehicle=found.get("vehicle"),
+        vehicle_user=found.get("vehicle_user"),
+        contacts=tuple(replace(link("contact", NodeRef(Label.PHONE, h), mask_phone(c.phone)), mobile=is_mobile(c.phone))
+                       for h, c in contacts),
         window_days=window.total_seconds() / 86400,
     )
 
@@ -300,7 +311,7 @@ def _unique_contacts(application: Application) -> list[Any]:
 
 
 def _link(
-    view: GraphView,
+    sub: Subgraph,
     ref: NodeRef,
     kind: str,
     display: str,
@@ -308,9 +319,9 @@ def _link(
     own_id: str,
     start: float,
     dealer: str,
+    view: GraphView,
     applicants: ApplicantResolver,
 ) -> Link:
-    sub = view.neighbours(ref, hops=1, limit=NEIGHBOUR_LIMIT, with_start=False)  # what surrounds it, one read
     rel_of: dict[str, RelType] = {}
     for rel in sub.relationships:
         other = rel.source if rel.source != ref else rel.target

@@ -337,6 +337,32 @@ class EmbeddedGraphStore(GraphStore):
             adjacent.append((rel, other))
         return adjacent
 
+    def _adjacent_many(self, refs: list[NodeRef], as_of: float | None,
+                       limit: int) -> list[list[tuple[Relationship, Node]]]:
+        # one statement: each ref's relationships ranked as _adjacent orders them, the first `limit` kept
+        ts = _FAR_FUTURE if as_of is None else as_of
+        values = ",".join("(?,?,?)" for _ in refs)
+        params: list[object] = [x for i, ref in enumerate(refs) for x in (i, NODE_TYPES[ref.label].code, ref.key)]
+        rows = self._query(
+            f"WITH r(i, label, key) AS (VALUES {values}),"
+            " s(i, id) AS (SELECT r.i, n.id FROM r JOIN nodes n ON n.label = r.label AND n.key = r.key),"
+            " a AS (SELECT s.i, e.type, e.at, 1 AS outgoing, n.label, n.key, n.props FROM s"
+            " JOIN edges e ON e.src = s.id JOIN nodes n ON n.id = e.dst WHERE e.at <= ?"
+            " UNION ALL SELECT s.i, e.type, e.at, 0, n.label, n.key, n.props FROM s"
+            " JOIN edges e ON e.dst = s.id JOIN nodes n ON n.id = e.src WHERE e.at <= ?)"
+            " SELECT i, type, at, outgoing, label, key, props FROM (SELECT a.*, ROW_NUMBER() OVER"
+            " (PARTITION BY i ORDER BY at, key, label, type) AS rank FROM a) WHERE rank <= ? ORDER BY i, rank",
+            (*params, ts, ts, limit),
+        )
+        out: list[list[tuple[Relationship, Node]]] = [[] for _ in refs]
+        for i, type_code, at, outgoing, label_code, key, props in rows:
+            ref = refs[i]
+            other = Node(label_from_code(label_code), key, orjson.loads(props))
+            rel_type = rel_type_from_code(type_code)
+            rel = Relationship(ref, rel_type, other.ref, at) if outgoing else Relationship(other.ref, rel_type, ref, at)
+            out[i].append((rel, other))
+        return out
+
     def export_edges(self, *, as_of: float | datetime | None = None) -> GraphExport:
         ts = to_timestamp(as_of)
         with self._lock:

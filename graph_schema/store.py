@@ -10,7 +10,7 @@ exactly as it stood at any moment. The values the interface takes and returns ar
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import ClassVar, Self
@@ -188,6 +188,38 @@ class GraphStore(ABC):
             frontier = reached
         return Subgraph(list(nodes.values()), list(rels.values()), truncated)
 
+    def surroundings(
+        self, refs: Sequence[NodeRef], *, limit: int = 100, as_of: float | datetime | None = None,
+    ) -> list[Subgraph]:
+        """One hop around each of ``refs``, read together: what
+        ``[neighbours(ref, hops=1, limit=limit, as_of=as_of, with_start=False) for ref in refs]``
+        gives, in one statement on the embedded store and one round trip on Neo4j instead of
+        one each (scoring reads the surroundings of ten or so entities per application).
+        """
+        if limit < 0:
+            raise ValueError(f"limit must be non-negative, got: {limit}")
+        fetch = limit + 2  # as neighbours() fetches around the start node: room + the start + 1
+        adjacent = self._adjacent_many(list(refs), to_timestamp(as_of), fetch) if refs else []
+        out = []
+        for ref, around in zip(refs, adjacent, strict=True):
+            seen = {ref}
+            nodes: list[Node] = []
+            rels: dict[tuple[NodeRef, RelType, NodeRef], Relationship] = {}
+            room, truncated = limit, False
+            for rel, other in around:
+                if other.ref not in seen:
+                    if room == 0:
+                        truncated = True
+                        continue
+                    room -= 1
+                    seen.add(other.ref)
+                    nodes.append(other)
+                rels[(rel.source, rel.type, rel.target)] = rel
+            if len(around) == fetch and room == 0:
+                truncated = True
+            out.append(Subgraph(nodes, list(rels.values()), truncated))
+        return out
+
     @abstractmethod
     def export_edges(self, *, as_of: float | datetime | None = None) -> GraphExport:
         """The whole graph (relationships with ``at <= as_of``) as arrays."""
@@ -213,6 +245,11 @@ class GraphStore(ABC):
 
         Ordered by (at, other key, other label code, type code), at most ``limit``.
         """
+
+    def _adjacent_many(self, refs: list[NodeRef], as_of: float | None,
+                       limit: int) -> list[list[tuple[Relationship, Node]]]:
+        """:meth:`_adjacent` of each of ``refs``; stores that can read them together override it."""
+        return [self._adjacent(ref, as_of, limit) for ref in refs]
 
     # -- lifecycle ----------------------------------------------------------------------
     @abstractmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from graph_schema.export import GraphExport
@@ -39,6 +40,10 @@ class GraphView:
     def neighbours(self, node: NodeRef, *, hops: int = 1, limit: int = 100, with_start: bool = True) -> Subgraph:
         """:meth:`GraphStore.neighbours <graph_schema.store.GraphStore.neighbours>` as of the moment."""
         return self._store.neighbours(node, hops=hops, limit=limit, as_of=self._moment, with_start=with_start)
+
+    def surroundings(self, refs: Sequence[NodeRef], *, limit: int = 100) -> list[Subgraph]:
+        """:meth:`GraphStore.surroundings <graph_schema.store.GraphStore.surroundings>` as of the moment."""
+        return self._store.surroundings(refs, limit=limit, as_of=self._moment)
 
     def export_edges(self) -> GraphExport:
         """The graph as arrays, as of the moment."""

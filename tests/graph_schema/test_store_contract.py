@@ -176,6 +176,24 @@ def test_neighbours_without_the_start_node(store: GraphStore) -> None:
     assert {n.key for n in seen.nodes} == {"APP-000001", "APP-000002"}
 
 
+def test_surroundings_read_together_what_neighbours_reads_one_by_one(store: GraphStore) -> None:
+    store.upsert_applications(ring_of_three())
+    record = store.get_application("APP-000001").record
+    refs = [NodeRef(Label.DEALER, "D-BJ-001"), NodeRef(Label.PHONE, record["applicant"]["phone_hash"]),
+            NodeRef(Label.PHONE, "missing"), NodeRef(Label.PERSON, record["applicant"]["id_hash"]),
+            NodeRef(Label.DEALER, "D-BJ-001"), NodeRef(Label.APPLICATION, "APP-000002")]
+    for limit, as_of in [(100, None), (2, None), (1, None), (0, None), (100, T0 + timedelta(hours=2))]:
+        one_by_one = [store.neighbours(ref, hops=1, limit=limit, as_of=as_of, with_start=False) for ref in refs]
+        together = store.surroundings(refs, limit=limit, as_of=as_of)
+        assert together == one_by_one, (limit, as_of)
+    assert any(s.truncated for s in store.surroundings(refs, limit=1))  # the dealer has three applications
+    assert store.surroundings([]) == []
+    view = store.as_of(T0 + timedelta(hours=2))
+    assert view.surroundings(refs[:2]) == [view.neighbours(r, with_start=False) for r in refs[:2]]
+    with pytest.raises(ValueError, match="limit"):
+        store.surroundings(refs, limit=-1)
+
+
 def test_point_in_time_view(store: GraphStore) -> None:
     store.upsert_applications(ring_of_three())
     view = store.as_of(T0 + timedelta(hours=2))
@@ -197,7 +215,7 @@ def test_view_reads_only_as_of_its_moment(store: GraphStore) -> None:
     assert not [name for name in writes if hasattr(view, name)]
     # reads only: the store under it is not reachable
     public = {name for name in dir(view) if not name.startswith("_")}
-    assert public == {"moment", "get_application", "neighbours", "export_edges"}
+    assert public == {"moment", "get_application", "neighbours", "surroundings", "export_edges"}
     with pytest.raises(AttributeError):
         view.moment = T0.timestamp() + 1e9  # type: ignore[misc]
     apps = ring_of_three()
