@@ -70,6 +70,12 @@ def test_job_requests_are_checked(client: TestClient, headers: dict[str, dict[st
     assert client.post("/v1/jobs", json={"kind": "backtest"}, headers=headers["approver"]).status_code == 403
     assert client.get("/v1/jobs", headers=headers["investigator"]).status_code == 403
     assert client.get("/v1/jobs/job_nope", headers=headers["analyst"]).status_code == 404
+    # what no database keeps is refused by name, not answered 500 (found by the contract test)
+    for params, field in [({"": -(2**63) - 1}, "params."), ({"version": 2**64}, "params.version"),
+                          ({"\u0000": None}, "params"), ({"name": ["ok", "a\u0000b"]}, "params.name[1]")]:
+        answer = client.post("/v1/jobs", json={"kind": "backtest", "params": params}, headers=headers["analyst"])
+        assert answer.status_code == 422, params
+        assert answer.json()["error"]["field"] == field
 
 
 def test_a_job_left_running_by_a_crash_is_marked_failed_on_start(service: Service) -> None:

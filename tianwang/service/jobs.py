@@ -58,6 +58,27 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _check_params(value: Any, where: str = "params") -> None:
+    """Refuse what no database can keep, naming where it is: a NUL character in a text
+    (PostgreSQL refuses it) and a whole number outside 64 bits."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidRequestError(where, "text cannot hold a NUL character")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise InvalidRequestError(where, "give a whole number between -2^63 and 2^63 - 1")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                raise InvalidRequestError(where, "a parameter's name cannot hold a NUL character")
+            _check_params(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_params(item, f"{where}[{i}]")
+
+
 def _file(service: Service, params: dict[str, Any], key: str) -> Path:
     """A job's input file: a path inside the job input folder (``TIANWANG_JOB_INPUT_DIR``), nowhere else."""
     value = params.get(key)
@@ -203,6 +224,7 @@ class JobRunner:
         """Queue a job; answer its view."""
         if kind not in self.kinds:
             raise InvalidRequestError("kind", f"one of {', '.join(sorted(self.kinds))}")
+        _check_params(params)
         job = Job(id=new_id("job"), kind=kind, status="queued", params=_clean(params), progress=0.0,
                   created_by=getattr(actor, "id", None) or str(actor), created_at=utcnow())
         with self.service.ops.session() as session:
