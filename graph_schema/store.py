@@ -41,6 +41,29 @@ ProgressCallback = Callable[[int], None]
 """Called with the number of applications just processed (written or found unchanged)."""
 
 
+def _take(adjacent: list[tuple[Relationship, Node]], fetch: int, room: int, seen: set[NodeRef],
+          nodes: dict[NodeRef, Node], rels: dict[tuple[NodeRef, RelType, NodeRef], Relationship],
+          ) -> tuple[list[NodeRef], bool]:
+    """Take what one node's adjacency (``fetch`` asked for) adds: new nodes while there is
+    ``room``, every relationship among what is kept. Returns the nodes reached and whether
+    the limit left some out."""
+    reached: list[NodeRef] = []
+    truncated = False
+    for rel, other in adjacent:
+        if other.ref not in seen:
+            if room == 0:
+                truncated = True
+                continue
+            room -= 1
+            seen.add(other.ref)
+            nodes[other.ref] = other
+            reached.append(other.ref)
+        rels[(rel.source, rel.type, rel.target)] = rel
+    if len(adjacent) == fetch and room == 0:
+        truncated = True
+    return reached, truncated
+
+
 class GraphStore(ABC):
     """A graph of applications and their attributes.
 
@@ -172,19 +195,9 @@ class GraphStore(ABC):
             for ref in frontier:
                 room = limit - (len(seen) - 1)
                 fetch = room + len(seen) + 1
-                adjacent = self._adjacent(ref, ts, fetch)
-                for rel, other in adjacent:
-                    if other.ref not in seen:
-                        if room == 0:
-                            truncated = True
-                            continue
-                        room -= 1
-                        seen.add(other.ref)
-                        nodes[other.ref] = other
-                        reached.append(other.ref)
-                    rels[(rel.source, rel.type, rel.target)] = rel
-                if len(adjacent) == fetch and room == 0:
-                    truncated = True
+                added, cut = _take(self._adjacent(ref, ts, fetch), fetch, room, seen, nodes, rels)
+                reached += added
+                truncated = truncated or cut
             frontier = reached
         return Subgraph(list(nodes.values()), list(rels.values()), truncated)
 
@@ -202,22 +215,10 @@ class GraphStore(ABC):
         adjacent = self._adjacent_many(list(refs), to_timestamp(as_of), fetch) if refs else []
         out = []
         for ref, around in zip(refs, adjacent, strict=True):
-            seen = {ref}
-            nodes: list[Node] = []
+            nodes: dict[NodeRef, Node] = {}
             rels: dict[tuple[NodeRef, RelType, NodeRef], Relationship] = {}
-            room, truncated = limit, False
-            for rel, other in around:
-                if other.ref not in seen:
-                    if room == 0:
-                        truncated = True
-                        continue
-                    room -= 1
-                    seen.add(other.ref)
-                    nodes.append(other)
-                rels[(rel.source, rel.type, rel.target)] = rel
-            if len(around) == fetch and room == 0:
-                truncated = True
-            out.append(Subgraph(nodes, list(rels.values()), truncated))
+            truncated = _take(around, fetch, limit, {ref}, nodes, rels)[1]
+            out.append(Subgraph(list(nodes.values()), list(rels.values()), truncated))
         return out
 
     @abstractmethod
