@@ -8,7 +8,8 @@ builds, from :class:`~tianwang.settings.Settings`:
 * the graph store (embedded SQLite or Neo4j, :func:`graph_schema.open_store`);
 * the scoring records (watchlist, document index, decision log): durable, in
   ``scoring.db`` beside the embedded store's file, unless the caller asks for records
-  in memory (backtests);
+  in memory (backtests); the decision log is left out for a caller that records
+  decisions itself (the service, in its operational database);
 * the detectors and strategies of the configuration file (built-ins and plugins),
   reloaded when the file changes, or a configuration already loaded;
 * the scoring pipeline over them, with each detector bound to the store it may read
@@ -93,6 +94,7 @@ def open_runtime(
     registry: DetectorRegistry | None = None,
     records: Literal["durable", "memory"] = "durable",
     records_path: Path | None = None,
+    decision_log: bool = True,
     checkpoints: bool = True,
 ) -> Runtime:
     """Build the store, records, detectors and pipeline of one process.
@@ -114,6 +116,10 @@ def open_runtime(
     records_path : Path, optional
         The SQLite file of durable records (default: ``scoring.db`` beside the embedded
         store's file).
+    decision_log : bool
+        Keep the pipeline's own log of decisions (``records.decisions``). The service
+        passes ``False``: it records each decision once, in its operational database,
+        with the action and the case.
     checkpoints : bool
         Checkpoint the SQLite write-ahead logs in background threads.
     """
@@ -123,7 +129,7 @@ def open_runtime(
         graph = resources.enter_context(open_graph(settings, store))
         if records == "durable":
             path = records_path or scoring_db_path(settings.db_path)
-            scoring_records = ScoringRecords.open(path, graph.keyer)
+            scoring_records = ScoringRecords.open(path, graph.keyer, decisions=decision_log)
             sqlite_files = ([settings.db_path] if graph.kind == "embedded" else []) + [path]
         else:
             scoring_records = ScoringRecords.in_memory(graph.keyer)

@@ -26,6 +26,24 @@ def test_decisions_are_durable_beside_the_store(tmp_path: Path) -> None:
         assert again.store.get_application("APP-000001") is not None
 
 
+def test_a_caller_that_records_decisions_itself_gets_no_second_log(tmp_path: Path) -> None:
+    """The service keeps each decision once, in its operational database: its pipeline has no log."""
+    import sqlite3
+
+    import orjson
+
+    from tianwang.service import open_service
+    from tianwang.service.scoring import get_decision, score_application
+
+    settings = load_settings(db_path=tmp_path / "graph.db")
+    with open_service(settings, store="embedded") as service:
+        assert service.runtime.records.decisions is None
+        decision, created = score_application(service, orjson.dumps(application(3)))
+        assert created and get_decision(service, decision["decision_id"])["fraud_score"] == decision["fraud_score"]
+    with sqlite3.connect(tmp_path / "scoring.db") as db:
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'decisions'").fetchall() == []
+
+
 def test_in_memory_records_are_asked_for_by_name(tmp_path: Path) -> None:
     settings = load_settings(db_path=tmp_path / "graph.db")
     with open_runtime(settings, store="embedded", records="memory", checkpoints=False) as runtime:

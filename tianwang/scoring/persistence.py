@@ -336,12 +336,16 @@ class ScoringRecords:
 
     watchlist: WatchlistStore
     documents: DocumentIndex
-    decisions: DecisionLog
+    decisions: DecisionLog | None
+    """``None`` where the caller records decisions itself (the service: in its operational
+    database, with the action and the case), so that no decision is written twice."""
 
     @classmethod
-    def open(cls, path: str | Path, keyer: PersonalDataKeyer) -> ScoringRecords:
-        """Durable records in the SQLite file ``path`` (created when missing)."""
-        return cls(SqliteWatchlist(path, keyer), SqliteDocumentIndex(path), SqliteDecisionLog(path))
+    def open(cls, path: str | Path, keyer: PersonalDataKeyer, *, decisions: bool = True) -> ScoringRecords:
+        """Durable records in the SQLite file ``path`` (created when missing); no decision log
+        when ``decisions`` is false."""
+        return cls(SqliteWatchlist(path, keyer), SqliteDocumentIndex(path),
+                   SqliteDecisionLog(path) if decisions else None)
 
     @classmethod
     def in_memory(cls, keyer: PersonalDataKeyer) -> ScoringRecords:

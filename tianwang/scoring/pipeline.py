@@ -101,7 +101,7 @@ class ScoringPipeline:
         self.records = records
         self.watchlist: WatchlistStore = records.watchlist
         self.documents: DocumentIndex = records.documents
-        self.decisions: DecisionLog = records.decisions
+        self.decisions: DecisionLog | None = records.decisions
         self.max_backlog = max_backlog
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tianwang-detector")
         self.applicants = ApplicantResolver()
@@ -318,7 +318,8 @@ class ScoringPipeline:
         lap("vote")
         self._index_documents(context)
         self._observe(context, loaded)
-        self.decisions.put(decision.as_dict())
+        if self.decisions is not None:
+            self.decisions.put(decision.as_dict())
         lap("record")
         timings["total"] = (time.perf_counter() - t0) * 1000
         decision.timings_ms = timings

@@ -66,7 +66,7 @@ def open_service(settings: Settings | None = None, *, store: str | None = None, 
     resources = ExitStack()
     try:
         if runtime is None:
-            runtime = open_runtime(settings, store=store, config=config)
+            runtime = open_runtime(settings, store=store, config=config, decision_log=False)
         resources.callback(runtime.close)
         ops = OpsDB(ops_url or settings.operations_url)
         resources.callback(ops.close)
