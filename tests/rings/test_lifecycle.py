@@ -39,6 +39,23 @@ def test_it_loads_the_stored_rings_once_bound(store: EmbeddedGraphStore) -> None
     assert index is source.index and len(index) == len(store.rings()) >= 1
 
 
+def test_before_its_first_refresh_a_refreshing_source_uses_the_stored_rings(store: EmbeddedGraphStore) -> None:
+    """A service on the shipped configuration (``refresh_every``) starts with the rings a batch job stored."""
+    empty = RingIndexSource(store, refresh_every=2000)
+    empty.maybe_reload()
+    empty.wait()
+    assert empty.index is None  # nothing stored: nothing to use until the first refresh
+    detect_rings(store, labels={"APP-000001": True})
+    source = RingIndexSource(store, refresh_every=2000)
+    source.maybe_reload()
+    source.wait()
+    assert source.index is not None and len(source.index) == len(store.rings()) >= 1
+    loaded = source.index
+    source.maybe_reload()
+    source.wait()
+    assert source.index is loaded  # once: refreshes renew it from then on
+
+
 def test_it_detects_rings_every_refresh_every_applications_with_the_labels_given(store: EmbeddedGraphStore) -> None:
     source = RingIndexSource(store, refresh_every=2)
     moment = max(a.submitted_ts for a in ring_applications())

@@ -11,7 +11,9 @@ renews it from. Two ways:
   runs ring detection over the store as of a moment (not written back), when the detector
   is fitted and then every ``refresh_every`` applications :meth:`~RingIndexSource.observed`
   counts, in time order, so a backtest repeats; with ``refresh_in_background`` the run
-  happens in a thread.
+  happens in a thread. Until the first refresh, :meth:`~RingIndexSource.maybe_reload`
+  loads the rings a batch job stored, once, if there are any: a service started on a
+  store with rings uses them from its first request, not from its ``refresh_every``-th.
 
 A source built with an ``index`` and no store keeps that index (tests, what-ifs). While
 a reload or refresh runs, the index in use stays; one that fails is logged and the
@@ -39,6 +41,7 @@ from tianwang.rings.job import detect_rings_in_export
 
 if TYPE_CHECKING:
     from graph_schema.store import GraphStore
+    from graph_schema.values import RingRecord
 
 __all__ = ["RingIndexSource"]
 
@@ -119,12 +122,14 @@ class RingIndexSource:
     def load(self) -> RingIndex:
         """Use the rings the batch job stored (and count dealer exposure over the stored graph)."""
         store = self._require_store()
-        records = store.rings()
-        detected_at = max((float(r.properties.get("detected_at", 0.0)) for r in records), default=None)
-        index = RingIndex.build(store.export_edges(), [RingSummary.of_record(r) for r in records], risky=self.risky,
-                                detected_at=detected_at)
+        index = self._build(store, store.rings())
         self.use(index)
         return index
+
+    def _build(self, store: GraphStore, records: list[RingRecord]) -> RingIndex:
+        detected_at = max((float(r.properties.get("detected_at", 0.0)) for r in records), default=None)
+        return RingIndex.build(store.export_edges(), [RingSummary.of_record(r) for r in records], risky=self.risky,
+                               detected_at=detected_at)
 
     def refresh(self, as_of: float, labels: Mapping[str, bool] | None = None) -> RingIndex:
         """Detect rings over the store as of ``as_of`` (not written back) and use them.
@@ -155,15 +160,32 @@ class RingIndexSource:
         return self.refresh(as_of, labels) if self.refresh_every else self.load()
 
     def maybe_reload(self) -> None:
-        """Reload the stored rings in the background when due (stored-rings mode only); never waits."""
-        if self.refresh_every or self._store is None:
+        """Reload the stored rings in the background when due; never waits.
+
+        With ``refresh_every`` the rings come from refreshes; before the first one, the
+        stored rings are loaded once if the store holds any.
+        """
+        if self._store is None:
             return
-        if self._index is not None and time.monotonic() - self._loaded_at < self.reload_seconds:
+        if self.refresh_every:
+            if self._index is not None or self._loaded_at:
+                return
+        elif self._index is not None and time.monotonic() - self._loaded_at < self.reload_seconds:
             return
         if not self._busy.acquire(blocking=False):
             return
         self._loaded_at = time.monotonic()  # one reload at a time, and not again until the period is over
-        self._in_background(self.load, "tianwang-ring-reload", "rings could not be reloaded")
+        work = self._load_stored if self.refresh_every else self.load
+        self._in_background(work, "tianwang-ring-reload", "rings could not be reloaded")
+
+    def _load_stored(self) -> None:
+        """:meth:`load`, only where the store holds rings and no refresh came first (nor comes meanwhile)."""
+        store = self._require_store()
+        records = store.rings() if self._index is None else []
+        if records:
+            index = self._build(store, records)
+            if self._index is None:
+                self.use(index)
 
     def observed(self, as_of: float, labels: Mapping[str, bool] | None = None) -> bool:
         """Count an application seen at ``as_of``; every ``refresh_every`` of them, detect rings again.

@@ -74,4 +74,7 @@ def open_service(settings: Settings | None = None, *, store: str | None = None, 
     except BaseException:
         resources.close()
         raise
+    rings = getattr(runtime.pipeline.loaded.detectors.get("fraud_ring"), "rings", None)
+    if rings is not None:  # the rings a batch job stored, in use from the first request (loaded in the background)
+        rings.maybe_reload()
     return Service(settings, runtime, ops, accounts, _resources=resources)

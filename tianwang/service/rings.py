@@ -53,7 +53,10 @@ def ring_source(service: Service) -> RingIndexSource | None:
 
 def _index(service: Service) -> RingIndex | None:
     source = ring_source(service)
-    return source.index if source is not None else None
+    if source is None:
+        return None
+    source.maybe_reload()  # stored rings not loaded yet (a service just started): loading, in the background
+    return source.index
 
 
 def _labels(service: Service) -> dict[str, bool]:
