@@ -1,8 +1,12 @@
 """The one place the routers get what they need: the service, the caller and role checks.
 
 * :func:`get_service` — the :class:`~tianwang.service.Service` the lifespan opened.
-* :func:`get_principal` — who calls: an API key in ``X-API-Key`` (systems) or a login
-  token in ``Authorization: Bearer`` (people); 401 without valid credentials.
+* :func:`get_principal` — who calls: an API key in ``X-API-Key`` (systems), a login
+  token in ``Authorization: Bearer`` (people, scripts) or in the workbench's session
+  cookie (people, in the page); 401 without valid credentials. A change (any method but
+  GET, HEAD and OPTIONS) made with the session cookie must carry the anti-forgery token
+  of that session in ``X-CSRF-Token``, else 403 ``forbidden``: another site can make
+  a browser send the cookie, but cannot read or compute the token.
 * :class:`Allow` — a route's roles: ``Depends(Allow("investigator"))`` answers 403 to a
   caller without one of them (``admin`` may do everything). The role matrix test reads
   these off the routes, so every route declares its roles here and nowhere else.
@@ -18,15 +22,25 @@ from typing import Annotated
 
 from anyio.to_thread import run_sync
 from fastapi import Depends, HTTPException, Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from tianwang.service import Service
 from tianwang.service.accounts import Principal
 
-__all__ = ["Allow", "Caller", "ServiceDep", "get_principal", "get_service", "request_id"]
+__all__ = ["CSRF_HEADER", "SESSION_COOKIE", "Allow", "Caller", "ServiceDep", "get_principal", "get_service",
+           "request_id"]
+
+#: the workbench's session cookie (a login token; HttpOnly, SameSite=Strict)
+SESSION_COOKIE = "tianwang_session"
+#: where the page sends its session's anti-forgery token
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (systems).")
 bearer = HTTPBearer(auto_error=False, description="A login token from POST /v1/auth/login (people).")
+session_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description=(
+    "The workbench's session, set by POST /v1/auth/session; changes also need its anti-forgery token in "
+    "X-CSRF-Token."))
 
 
 async def get_service(request: Request) -> Service:
@@ -48,13 +62,19 @@ async def get_principal(
     service: ServiceDep,
     api_key: Annotated[str | None, Security(api_key_header)] = None,
     token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
+    session: Annotated[str | None, Security(session_cookie)] = None,
 ) -> Principal:
-    """The caller, from an API key or a login token; 401 otherwise."""
+    """The caller, from an API key, a login token or the session cookie; 401 otherwise."""
     principal = None
     if api_key:
         principal = service.accounts.cached_key(api_key) or await run_sync(service.accounts.from_key, api_key)
     elif token is not None:
         principal = service.accounts.from_token(token.credentials)
+    elif session:
+        principal = service.accounts.from_token(session)
+        if principal is not None and request.method not in _SAFE_METHODS and not service.accounts.csrf_matches(
+                session, request.headers.get(CSRF_HEADER)):
+            raise HTTPException(403, f"a change made with the session cookie needs its {CSRF_HEADER} header")
     if principal is None:
         raise HTTPException(401, "give a valid API key (X-API-Key) or login token (Authorization: Bearer)",
                             headers={"WWW-Authenticate": "Bearer"})

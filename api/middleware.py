@@ -8,7 +8,13 @@
   principal: never the query string, a path parameter or a body; one JSON object under
   the service's log configuration, :data:`tianwang.logs.SERVICE_LOG_CONFIG`), observes the
   latency histogram, and sets :data:`tianwang.logs.REQUEST_ID` so that every line logged
-  while the request is served carries its id.
+  while the request is served carries its id. Every answer also carries the security
+  headers (:data:`SECURITY_HEADERS`): a Content-Security-Policy that allows scripts,
+  styles, images and connections from the service itself only (no inline script, no
+  CDN; the workbench's assets are vendored; one inline stylesheet of Cytoscape's, by its
+  hash), no framing, no MIME sniffing, no referrer.
+  FastAPI's ``/docs`` and ``/redoc`` pages load Swagger UI and ReDoc from a CDN with
+  inline script, so they get the other headers but not the policy.
 * :class:`BodyLimit` answers ``413`` (``body_too_large``) to a body over
   ``settings.max_body_bytes`` — by its ``Content-Length`` before the route runs, and by
   counting the bytes as they stream in (chunked bodies). ``POST /v1/applications/batch``
@@ -33,13 +39,28 @@ from tianwang.ids import new_id
 from tianwang.logs import REQUEST_ID
 from tianwang.settings import Settings
 
-__all__ = ["BATCH_PATH", "BodyLimit", "BodyTooLarge", "RequestContext"]
+__all__ = ["BATCH_PATH", "CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "BodyLimit", "BodyTooLarge",
+           "RequestContext"]
 
 access_log = logging.getLogger("tianwang.access")
 
 BATCH_PATH = "/v1/applications/batch"
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 UNMATCHED = "<unmatched>"
+
+
+#: the one inline stylesheet the vendored Cytoscape.js adds to a graph's container (its hash; the browser test
+#: fails on the policy's console error if a new Cytoscape version changes it)
+CYTOSCAPE_STYLE_HASH = "sha256-pgvDUBa4IjFA2yuSJ2cqcyxmNYJMborsd0ORcRv9vw8="
+#: what a page served here may load: its own scripts, styles and images, and calls to this service
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; "
+                           f"style-src 'self' '{CYTOSCAPE_STYLE_HASH}'; img-src 'self' data: blob:; "
+                           "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+                           "form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+_HEADERS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+_CSP = (b"content-security-policy", CONTENT_SECURITY_POLICY.encode())
+_CDN_PAGES = ("/docs", "/redoc")
 
 
 class _DEFAULTS:  # before the lifespan opened the service: the settings' defaults
@@ -85,6 +106,10 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                headers = message["headers"] = list(message.get("headers", ()))
+                headers.extend(_HEADERS)
+                if not scope["path"].startswith(_CDN_PAGES):
+                    headers.append(_CSP)
             await send(message)
 
         token = REQUEST_ID.set(request_id)

@@ -20,6 +20,7 @@ __all__ = [
     "PageInfo",
     "PrincipalOut",
     "ReasonOut",
+    "SessionOut",
 ]
 
 T = TypeVar("T")
@@ -148,6 +149,15 @@ class PrincipalOut(BaseModel):
     kind: Literal["user", "key"]
     name: str
     roles: list[str]
+
+
+class SessionOut(BaseModel):
+    """The workbench's session: the person, and the anti-forgery token for ``X-CSRF-Token``
+    (both null when there is no session)."""
+
+    user: PrincipalOut | None
+    csrf_token: str | None = Field(description="Send it in `X-CSRF-Token` with every change made with the cookie.")
+    expires_in: int = Field(description="Seconds the session lasts (0 without one).")
 
 
 class LoginOut(BaseModel):

@@ -5,8 +5,8 @@
 application's lifespan calls (background workers such as the webhook sender).
 """
 
-from api.routers import analysts, auth, cases, feedback, jobs, operations, rings, scoring, watchlist
+from api.routers import analysts, applications, auth, cases, feedback, jobs, operations, rings, scoring, watchlist
 
 __all__ = ["MODULES"]
 
-MODULES = [operations, auth, scoring, cases, feedback, rings, watchlist, analysts, jobs]
+MODULES = [operations, auth, scoring, applications, cases, feedback, rings, watchlist, analysts, jobs]

@@ -23,8 +23,8 @@ from api.deps import Allow
 from tests.api.conftest import ROLES
 
 #: routes that answer without credentials
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/auth/login", "/openapi.json", "/docs", "/docs/oauth2-redirect",
-          "/redoc"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/v1/auth/login", "/v1/auth/session", "/openapi.json", "/docs",
+          "/docs/oauth2-redirect", "/redoc", "/", "/static"}
 #: routes that need valid credentials but no particular role
 ANY_CALLER = {"/v1/auth/me"}
 

@@ -103,6 +103,7 @@ class Accounts:
     def __init__(self, ops: OpsDB, secret: bytes, *, token_ttl: int = 8 * 3600) -> None:
         self.ops = ops
         self._token_key = hmac.new(secret, b"tianwang login tokens v1", hashlib.sha256).digest()
+        self._csrf_key = hmac.new(secret, b"tianwang anti-forgery tokens v1", hashlib.sha256).digest()
         self.token_ttl = token_ttl
         self._key_cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
@@ -160,6 +161,20 @@ class Accounts:
         if payload.get("exp", 0) < time.time():
             return None
         return Principal(payload["sub"], "user", payload["name"], frozenset(payload["roles"]))
+
+    def csrf_token(self, token: str) -> str:
+        """The anti-forgery token bound to one login token.
+
+        A page that logs in with the session cookie gets it in the login answer and sends
+        it back in ``X-CSRF-Token`` with every change; another site can make the browser
+        send the cookie, but cannot read this token (it is in no cookie), nor compute it
+        (it is keyed by the service's secret).
+        """
+        return hmac.new(self._csrf_key, token.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_matches(self, token: str, sent: str | None) -> bool:
+        """Whether ``sent`` is the anti-forgery token of ``token`` (compared in constant time)."""
+        return sent is not None and hmac.compare_digest(self.csrf_token(token), sent)
 
     # -- systems --------------------------------------------------------------------------
     def create_key(self, client: str, roles: Iterable[str], *, created_by: str = "cli") -> tuple[str, ApiKey]:
