@@ -18,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from api.errors import install_error_handlers
 from api.middleware import BodyLimit, RequestContext
 from api.routers import MODULES
+from api.web import mount as mount_workbench
 from tianwang import __version__
 from tianwang.application import Application
 from tianwang.service import Service, open_service
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     app.add_middleware(RequestContext)
     for module in MODULES:
         app.include_router(module.router)
+    mount_workbench(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need, starts the dev Neo4j unless
 # TIANWANG_NEO4J_URI points at one and the dev PostgreSQL unless TIANWANG_TEST_POSTGRES_URL points at one,
+# installs Debian's chromium for the workbench's browser test unless TIANWANG_CHROMIUM names one,
 # lints (ruff, mypy), checks the import contracts (layers), runs every test (slow, Neo4j and PostgreSQL ones
 # included), and stops what it started. Extra arguments go to pytest.
 set -euo pipefail
@@ -39,6 +40,15 @@ if [ -z "${TIANWANG_TEST_POSTGRES_URL:-}" ]; then
     "$here/scripts/postgres-dev.sh" status >/dev/null 2>&1 && already_running=1
     line=$("$here/scripts/postgres-dev.sh" start) || { echo "test: the dev PostgreSQL did not start" >&2; exit 1; }
     [ -n "$already_running" ] || started_postgres=1
+    export "${line?}"
+  fi
+fi
+
+if [ -z "${TIANWANG_CHROMIUM:-}" ]; then
+  if [ -n "${TIANWANG_NO_BROWSER:-}" ] && [ "${CI:-}" != "true" ]; then
+    echo "test: TIANWANG_NO_BROWSER is set, browser tests will skip" >&2
+  else
+    line=$("$here/scripts/browser-dev.sh" ensure) || { echo "test: chromium could not be installed" >&2; exit 1; }
     export "${line?}"
   fi
 fi

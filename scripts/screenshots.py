@@ -1,0 +1,74 @@
+"""Screenshots of the workbench for the documentation: docs/img/workbench-{queue,case,ring}.png.
+
+    python scripts/screenshots.py [--out docs/img] [--lang zh-CN|en-US]
+
+Generates workbench data (fixtures.workbench.prepare_workbench) in a temporary folder,
+starts ``tianwang serve`` on it and photographs the queue, the riskiest case and the
+largest ring in Debian's chromium (``TIANWANG_CHROMIUM``, else ``chromium`` on the PATH;
+``scripts/browser-dev.sh ensure`` installs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fixtures.workbench import DEMO_PASSWORD, prepare_workbench, serve_workbench  # noqa: E402
+
+SECRET = "workbench-screenshots-0123456789abcdef"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
+    parser.add_argument("--lang", default="zh-CN", help="the browser's language (the page follows it)")
+    parser.add_argument("--applications", type=int, default=1500)
+    args = parser.parse_args()
+    chromium = os.environ.get("TIANWANG_CHROMIUM") or shutil.which("chromium")
+    if not chromium:
+        raise SystemExit("no chromium: run scripts/browser-dev.sh ensure, or set TIANWANG_CHROMIUM")
+    from playwright.sync_api import sync_playwright
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tianwang-screenshots-") as tmp:
+        folder = Path(tmp)
+        data = prepare_workbench(folder, secret=SECRET, applications=args.applications)
+        with serve_workbench(folder, secret=SECRET) as base, sync_playwright() as playwright:
+            import httpx
+
+            api = httpx.Client(base_url=base, headers={"X-API-Key": data.admin_key}, timeout=30)
+            rings = api.get("/v1/rings", params={"limit": 200}).json()["data"]
+            ring = max(rings, key=lambda r: (r["risk"] >= 0.5, r["size"] <= 20, r["size"]))["ring_id"]
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page(locale=args.lang, viewport={"width": 1400, "height": 900})
+            page.goto(base + "/")
+            page.fill("#username", "demo.investigator")
+            page.fill("#password", DEMO_PASSWORD)
+            page.click("#login-submit")
+            page.wait_for_selector("#take-next")
+            page.click("#tab-all")
+            page.wait_for_selector("#queue tbody tr")
+            page.screenshot(path=str(args.out / "workbench-queue.png"))
+            page.click("#take-next")
+            page.wait_for_selector("#graph[data-ready]")
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(args.out / "workbench-case.png"), full_page=True)
+            page.goto(f"{base}/#/ring/{ring}")
+            page.wait_for_selector("#graph[data-ready]")
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(args.out / "workbench-ring.png"), full_page=True)
+            browser.close()
+    for name in ("queue", "case", "ring"):
+        print(args.out / f"workbench-{name}.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

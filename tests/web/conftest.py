@@ -1,0 +1,59 @@
+"""The workbench in a real browser: Debian's chromium driven by Playwright, against ``tianwang serve``
+on generated data (:func:`fixtures.workbench.prepare_workbench`).
+
+``TIANWANG_CHROMIUM`` names the browser (``make test`` installs it with
+``scripts/browser-dev.sh``); without it the browser tests skip, except with ``CI=true``
+where they fail. Screenshots go to ``TIANWANG_ARTIFACTS`` (default ``build/test-artifacts``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures.workbench import WorkbenchData, prepare_workbench, serve_workbench
+
+SECRET = "workbench-test-secret-0123456789abcdef"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("TIANWANG_CHROMIUM") or shutil.which("chromium")
+    if path:
+        return path
+    why = "no chromium: set TIANWANG_CHROMIUM or run scripts/browser-dev.sh ensure (make test does)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    folder = Path(os.environ.get("TIANWANG_ARTIFACTS", ROOT / "build" / "test-artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def workbench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, WorkbenchData]]:
+    chromium_path()  # skip (or fail in CI) before the minute of setting up
+    folder = tmp_path_factory.mktemp("workbench")
+    data = prepare_workbench(folder, secret=SECRET, applications=1500)
+    with serve_workbench(folder, secret=SECRET) as base:
+        yield base, data
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    path = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield launched
+        launched.close()
