@@ -81,13 +81,15 @@ function table(headers, rows, { id } = {}) {
 function day(iso) { return iso ? new Date(iso).toLocaleString(getLang() === "zh" ? "zh-CN" : "en-GB") : ""; }
 
 // -- header, language, session ----------------------------------------------------------------------
+function can(...roles) { return !!me && (me.roles.includes("admin") || roles.some((r) => me.roles.includes(r))); }
+function home() { return can("investigator") ? "#/queue" : "#/analysts"; }
+
 function header() {
   const nav = h("nav", {},
-    h("a", { href: "#/queue", id: "nav-queue" }, t("nav_queue")),
-    h("a", { href: "#/rings", id: "nav-rings" }, t("nav_rings")),
-    h("a", { href: "#/dealers", id: "nav-dealers" }, t("nav_dealers")),
-    me && (me.roles.includes("analyst") || me.roles.includes("approver") || me.roles.includes("admin"))
-      ? h("a", { href: "#/analysts", id: "nav-analysts" }, t("nav_analysts")) : null);
+    can("investigator") ? h("a", { href: "#/queue", id: "nav-queue" }, t("nav_queue")) : null,
+    can("investigator", "analyst") ? h("a", { href: "#/rings", id: "nav-rings" }, t("nav_rings")) : null,
+    can("investigator", "analyst") ? h("a", { href: "#/dealers", id: "nav-dealers" }, t("nav_dealers")) : null,
+    can("analyst", "approver") ? h("a", { href: "#/analysts", id: "nav-analysts" }, t("nav_analysts")) : null);
   const switcher = h("select", { id: "lang", "aria-label": t("language"), onchange: (e) => {
     setLang(e.target.value);
     route();
@@ -96,7 +98,7 @@ function header() {
   const user = me ? h("span", { class: "user" }, me.name,
     h("button", { id: "logout", class: "link", onclick: logout }, t("logout"))) : null;
   fill(document.getElementById("top"),
-    h("a", { class: "brand", href: "#/queue" }, h("strong", {}, t("brand")), h("span", {}, t("tagline"))),
+    h("a", { class: "brand", href: home() }, h("strong", {}, t("brand")), h("span", {}, t("tagline"))),
     me ? nav : h("span"), h("span", { class: "spacer" }), switcher, user);
   document.title = `${t("brand")} · ${t("tagline")}`;
 }
@@ -127,7 +129,7 @@ function loginView() {
       const session = await post("/v1/auth/session", { username: data.get("username"), password: data.get("password") });
       me = session.user;
       setCsrf(session.csrf_token);
-      location.hash = "#/queue";
+      location.hash = home();
     } catch (e) {
       error.textContent = e instanceof ApiError && e.status === 401
         ? (getLang() === "zh" ? "用户名或密码错误。" : "Wrong username or password.") : errorText(e.error);
@@ -508,8 +510,9 @@ async function route() {
       case "dealers": await dealersView(params); break;
       case "dealer": await dealerView(decodeURIComponent(parts[1] || "")); break;
       case "analysts": await analystsView(); break;
-      case "login": location.hash = "#/queue"; break;
-      default: await queueView(params);
+      case "login": location.hash = home(); break;
+      case "queue": await queueView(params); break;
+      default: if (home() === "#/queue") await queueView(params); else location.hash = home();
     }
   } catch (e) { failed(e); }
 }
