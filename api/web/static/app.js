@@ -225,9 +225,8 @@ async function applicationPanel(applicationId) {
     const a = found.application;
     const groups = Object.entries(DETAIL_FIELDS).map(([group, fields]) => {
       const part = a[group] || {};
-      const rows = fields.filter((f) => part[f] !== undefined && part[f] !== null).map((f) => [f.replaceAll("_", " "),
-        String(part[f])]);
-      if (group === "applicant" && part.employer) rows.push(["employer", part.employer.name || ""]);
+      const rows = fields.filter((f) => part[f] !== undefined && part[f] !== null).map((f) => [term(f), String(part[f])]);
+      if (group === "applicant" && part.employer) rows.push([term("employer"), part.employer.name || ""]);
       return h("div", { class: "detail-group" }, h("h3", {}, t(group)), kv(rows));
     });
     fill(panel, h("h2", {}, t("application")),
@@ -322,7 +321,7 @@ function notesPanel(c) {
     try { await post(`/v1/cases/${c.case_id}/notes`, { text: text.value }); route(); } catch (e) { failed(e); }
   } }, text, h("button", { type: "submit", id: "note-submit" }, t("add_note")));
   const events = (c.timeline || []).slice().reverse().map((e) => h("li", {}, h("span", { class: "muted" }, day(e.at)), " ",
-    h("strong", {}, e.kind), " ", h("span", {}, e.actor), e.detail && e.detail.text ? h("div", { class: "note" }, e.detail.text) : ""));
+    h("strong", {}, term(`event_${e.kind}`)), " ", h("span", {}, e.actor), e.detail && e.detail.text ? h("div", { class: "note" }, e.detail.text) : ""));
   return section(t("timeline"), form, h("ul", { class: "timeline", id: "timeline" }, events));
 }
 

@@ -112,6 +112,22 @@ const TERMS = {
   gnn_ring: ["Ring GNN", "团伙图神经网络"], known_fraud_similarity: ["Known-fraud similarity", "已知欺诈相似度"],
   cash_out_ring: ["Cash-out ring", "套现团伙"], dealer_collusion: ["Dealer collusion", "经销商勾结"],
   other: ["Other", "其他"],
+  // an application's fields
+  name: ["Name", "姓名"], id_number: ["Id number", "身份证号"], phone: ["Phone", "手机号"], address: ["Address", "地址"],
+  occupation: ["Occupation", "职业"], monthly_income: ["Monthly income", "月收入"],
+  face_match_score: ["Face match", "人脸比对分"], liveness_passed: ["Liveness passed", "活体检测通过"],
+  bank_account: ["Bank account", "银行账户"], device_id: ["Device", "设备号"], employer: ["Employer", "工作单位"],
+  amount: ["Loan amount", "贷款金额"], vehicle_price: ["Vehicle price", "车价"], down_payment: ["Down payment", "首付"],
+  term_months: ["Term (months)", "期数（月）"], annual_rate: ["Annual rate", "年利率"], product: ["Product", "产品"],
+  brand: ["Brand", "品牌"], model: ["Model", "车型"], is_new: ["New car", "新车"], vin: ["VIN", "车架号"],
+  bureau_score: ["Bureau score", "征信评分"], inquiries_3m: ["Inquiries (3 months)", "近三月查询次数"],
+  open_loans: ["Open loans", "在贷笔数"], monthly_debt_payments: ["Monthly debt payments", "月还款额"],
+  worst_delinquency_days: ["Worst delinquency (days)", "最长逾期天数"],
+  // a case's timeline
+  event_opened: ["Opened", "开案"], event_assigned: ["Assigned", "分配"], event_note: ["Note", "备注"],
+  event_snoozed: ["Snoozed", "暂缓"], event_closed: ["Closed", "结案"],
+  event_verification_requested: ["Verification requested", "要求核实"], event_funding_held: ["Funding held", "暂缓放款"],
+  event_funding_released: ["Funding released", "恢复放款"], event_reopened: ["Reopened", "重新打开"],
 };
 
 //: the typologies an investigator chooses from when confirming fraud
@@ -163,7 +179,7 @@ export function t(key) {
 
 export function term(name) {
   const found = TERMS[name] || TERMS[`${name}_typology`];
-  if (!found) return String(name).replaceAll("_", " ");
+  if (!found) return String(name).replace(/^event_/, "").replaceAll("_", " ");
   return lang === "zh" ? found[1] : found[0];
 }
 
