@@ -77,6 +77,20 @@ class RingDetailOut(BaseModel):
     last_reviewed_at: str | None = None
 
 
+class MatchedOut(BaseModel):
+    kind: str = Field(description="What both applications link to: Dealer, Employer, Phone, Device, Address ...")
+    value: str = Field(description="Masked when personal.")
+
+
+class SimilarFraudOut(BaseModel):
+    """A confirmed fraud case near the application (the known-fraud similarity detector's evidence)."""
+
+    application_id: str
+    distance: float | None = None
+    typology: str | None = Field(None, description="From its fraud verdict.")
+    matched: list[MatchedOut] = Field(description="What it shares with the case's application in the graph.")
+
+
 class CaseDetailOut(CaseOut):
     """A case with its decision (evidence masked), its timeline and, for a ring, its members."""
 
@@ -88,6 +102,9 @@ class CaseDetailOut(CaseOut):
     decision: dict[str, Any] | None = Field(None, description="The decision as scoring answered it (masked).")
     timeline: list[TimelineEvent]
     ring: RingDetailOut | None = None
+    similar_fraud: list[SimilarFraudOut] = Field(
+        default_factory=list, description="An application's case: the nearest confirmed fraud cases and what "
+                                          "they share with it (empty when the detector found none).")
 
 
 class RingCaseIn(BaseModel):
@@ -112,6 +129,24 @@ class SnoozeIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"until": "2026-03-03T09:00:00+08:00"}]})
 
     until: datetime = Field(description="With its offset; the case leaves the queue until then.")
+
+
+class VerificationIn(BaseModel):
+    """A verification task asked of the applicant."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"task": "proof_of_income"}]})
+
+    task: Literal["proof_of_income", "employment_check", "identity_check"]
+    note: str | None = Field(None, max_length=4000)
+
+
+class HoldIn(BaseModel):
+    """Hold the dealer's funding until the case closes (or release it)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"hold": True}]})
+
+    hold: bool
+    note: str | None = Field(None, max_length=4000)
 
 
 class CloseIn(BaseModel):

@@ -98,6 +98,40 @@ class NetworkOut(BaseModel):
     truncated: bool = Field(description="Whether a limit left nodes out.")
 
 
+class NodeNeighboursOut(BaseModel):
+    """A node and its neighbours (a click on a drawn node)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"node_id": "phone:3f2a9c1d0b7e6a51", "nodes": _NODES_EXAMPLE, "edges": _EDGES_EXAMPLE, "truncated": False}]})
+
+    node_id: str
+    nodes: list[GraphNodeOut] = Field(description="The node first (a hub with its count when truncated), then its "
+                                                  "neighbours.")
+    edges: list[GraphEdgeOut]
+    truncated: bool = Field(description="Whether it has more neighbours than `limit`.")
+
+
+class DealerRowOut(BaseModel):
+    """One dealer in the list: the scorecard's figures without its rings."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "dealer_id": "D-BJ-001", "applications": 120, "decided": 118,
+        "decisions_by_band": {"approve": 100, "review": 15, "reject": 3}, "labelled": 6, "confirmed_fraud": 3,
+        "fraud_rate": 0.5, "in_risky_rings": 7, "ring_share": 0.058, "inflated_deals": 2, "rings_touching": 1}]})
+
+    dealer_id: str
+    applications: int
+    decided: int
+    decisions_by_band: dict[str, int]
+    labelled: int
+    confirmed_fraud: int
+    fraud_rate: float | None = None
+    in_risky_rings: int
+    ring_share: float
+    inflated_deals: int
+    rings_touching: int = Field(description="Rings with an application at the dealer.")
+
+
 class PathOut(BaseModel):
     """The shortest path between two applications through what they share."""
 

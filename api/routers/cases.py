@@ -6,7 +6,7 @@
 | POST | ``/v1/cases`` (a ring's case) | investigator |
 | POST | ``/v1/cases/next`` | investigator |
 | GET | ``/v1/cases/{case_id}`` | investigator |
-| POST | ``/v1/cases/{case_id}/assign``, ``/notes``, ``/snooze``, ``/close`` | investigator |
+| POST | ``/v1/cases/{case_id}/{assign,notes,verification,hold,snooze,close}`` | investigator |
 
 This module also starts the webhook sender (:class:`~tianwang.service.webhooks.WebhookSender`)
 that delivers the ``decision.finalized`` events closing a case writes.
@@ -28,9 +28,11 @@ from api.schemas_cases import (
     CaseOut,
     CaseStatus,
     CloseIn,
+    HoldIn,
     NoteIn,
     RingCaseIn,
     SnoozeIn,
+    VerificationIn,
 )
 from tianwang.service import Service
 from tianwang.service import cases as service_cases
@@ -109,6 +111,23 @@ def assign(case_id: CaseId, body: AssignIn, request: Request, service: ServiceDe
 def note(case_id: CaseId, body: NoteIn, request: Request, service: ServiceDep, caller: Investigator) -> Any:
     """Add a note to the case's timeline."""
     return service_cases.add_note(service, caller, case_id, body.text, request_id=request_id(request))
+
+
+@router.post("/v1/cases/{case_id}/verification", response_model=CaseOut,
+             responses={409: {"model": ErrorOut}, **_ERRORS})
+def verification(case_id: CaseId, body: VerificationIn, request: Request, service: ServiceDep,
+                 caller: Investigator) -> Any:
+    """Ask for a verification task on an open application case (asking again for one already there changes
+    nothing); the final decision's webhook names the case's tasks."""
+    return service_cases.request_verification(service, caller, case_id, body.task, note=body.note,
+                                              request_id=request_id(request))
+
+
+@router.post("/v1/cases/{case_id}/hold", response_model=CaseOut, responses={409: {"model": ErrorOut}, **_ERRORS})
+def hold(case_id: CaseId, body: HoldIn, request: Request, service: ServiceDep, caller: Investigator) -> Any:
+    """Hold (or release) the dealer's funding on an open application case; the final decision's webhook says
+    whether funding is held."""
+    return service_cases.set_hold(service, caller, case_id, body.hold, note=body.note, request_id=request_id(request))
 
 
 @router.post("/v1/cases/{case_id}/snooze", response_model=CaseOut,

@@ -1,5 +1,5 @@
 """Rings and networks, for investigators (and analysts): rings, one ring, a refresh, an application's network,
-the shortest path between two applications, a dealer's scorecard.
+the shortest path between two applications, a node's neighbours, dealers and a dealer's scorecard.
 
 | method | path | roles |
 | --- | --- | --- |
@@ -8,23 +8,34 @@ the shortest path between two applications, a dealer's scorecard.
 | GET | ``/v1/rings/{ring_id}`` | investigator, analyst |
 | GET | ``/v1/applications/{application_id}/network`` | investigator, analyst |
 | GET | ``/v1/paths`` | investigator, analyst |
+| GET | ``/v1/nodes/{node_id}/neighbours`` | investigator, analyst |
+| GET | ``/v1/dealers`` | investigator, analyst |
 | GET | ``/v1/dealers/{dealer_id}/scorecard`` | investigator, analyst |
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Allow, ServiceDep, request_id
 from api.schemas import ErrorOut, Page
-from api.schemas_rings import DealerScorecardOut, NetworkOut, PathOut, RingDetailOut, RingOut, RingRefreshOut
+from api.schemas_rings import (
+    DealerRowOut,
+    DealerScorecardOut,
+    NetworkOut,
+    NodeNeighboursOut,
+    PathOut,
+    RingDetailOut,
+    RingOut,
+    RingRefreshOut,
+)
 from tianwang.service.accounts import Principal
-from tianwang.service.network import network, shortest_path
-from tianwang.service.rings import dealer_scorecard, get_ring, list_rings, refresh_rings
+from tianwang.service.network import network, node_neighbours, shortest_path
+from tianwang.service.rings import dealer_scorecard, get_ring, list_dealers, list_rings, refresh_rings
 
 router = APIRouter(tags=["rings"])
 
@@ -85,6 +96,30 @@ def path(request: Request, service: ServiceDep, principal: Reader,
          max_hops: Annotated[int, Query(ge=1, le=8)] = 6) -> Any:
     """The shortest path between two applications through what they share; 404 when none within ``max_hops``."""
     return shortest_path(service, principal, from_, to, max_hops=max_hops, request_id=request_id(request))
+
+
+@router.get("/v1/nodes/{node_id}/neighbours", response_model=NodeNeighboursOut, responses=_NOT_FOUND)
+def neighbours(request: Request, service: ServiceDep, principal: Reader,
+               node_id: Annotated[str, Path(max_length=96, examples=["phone:3f2a9c1d0b7e6a51"])],
+               near: Annotated[str | None, Query(max_length=64, description="An application within two hops of "
+                                                 "the node (needed unless the node is an application or a dealer).")]
+               = None,
+               limit: Annotated[int, Query(ge=1, le=200)] = 40) -> Any:
+    """A drawn node's neighbours (masked, applications with their band and confirmed fraud); 404 if not found."""
+    return node_neighbours(service, principal, node_id, near=near, limit=limit, request_id=request_id(request))
+
+
+@router.get("/v1/dealers", response_model=Page[DealerRowOut], responses=_ERRORS)
+def dealers(request: Request, service: ServiceDep, principal: Reader,
+            sort: Annotated[Literal["risk", "applications", "dealer_id"], Query(
+                description="`risk`: fraud rate, then the share in risky rings, highest first; `applications`: "
+                            "most first; `dealer_id`.")] = "risk",
+            min_applications: Annotated[int, Query(ge=0)] = 0,
+            cursor: Annotated[str | None, Query(max_length=512, pattern="^[A-Za-z0-9_-]+$")] = None,
+            limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Any:
+    """Every dealer with the scorecard's figures, riskiest first by default."""
+    return list_dealers(service, principal, sort=sort, min_applications=min_applications, cursor=cursor,
+                        limit=limit, request_id=request_id(request))
 
 
 @router.get("/v1/dealers/{dealer_id}/scorecard", response_model=DealerScorecardOut, responses=_NOT_FOUND)

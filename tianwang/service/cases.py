@@ -25,20 +25,26 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from graph_schema.schema import Label
+from graph_schema.values import NodeRef
 from tianwang.errors import InvalidRequestError, NotFoundError, StateConflictError
 from tianwang.ids import new_id
-from tianwang.opsdb.models import Case, CaseEvent, DecisionRow, utcnow
+from tianwang.opsdb.models import Case, CaseEvent, DecisionRow, Verdict, utcnow
 from tianwang.opsdb.pagination import paginate
 from tianwang.service import Service
-from tianwang.service.actions import Action
+from tianwang.service.actions import VERIFICATION_TASKS, Action
 from tianwang.service.audit import audit
 from tianwang.service.feedback import apply_verdict, record_verdict
+from tianwang.service.network import adjacent, node_label
 from tianwang.service.ring_members import current_ring, describe_members, member_applications
 from tianwang.service.webhooks import enqueue
 
 __all__ = ["OUTCOMES", "REVIEW_TARGET", "add_note", "assign_case", "case_view", "close_case", "get_case",
-           "list_cases", "open_case_for_decision", "open_cases", "open_ring_case", "snooze_case", "take_next"]
+           "list_cases", "open_case_for_decision", "open_cases", "open_ring_case", "request_verification", "set_hold",
+           "snooze_case", "take_next"]
 
+#: the detector whose evidence names the nearest confirmed fraud
+SIMILARITY = "known_fraud_similarity"
 #: how long a case may wait before it is overdue
 REVIEW_TARGET = timedelta(hours=24)
 #: a closed case's outcome -> the decision's final action
@@ -212,8 +218,45 @@ def get_case(service: Service, caller: Any, case_id: str, *, request_id: str | N
         view["timeline"] = [{"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "detail": e.detail}
                             for e in events]
         view["ring"] = _ring_detail(service, case) if case.kind == "ring" else None
+        view["similar_fraud"] = (_similar_fraud(service, session, case.application_id, view["decision"])
+                                 if case.kind == "application" and case.application_id else [])
         audit(session, caller, "case.read", "case", [case_id], request_id=request_id)
         return view
+
+
+#: nearest confirmed fraud cases shown on a case
+SIMILAR_SHOWN = 5
+
+
+def _similar_fraud(service: Service, session: Session, application_id: str,
+                   decision: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The confirmed fraud cases the known-fraud similarity detector found nearest (its vote's evidence), each
+    with its typology (from its latest verdict) and what it shares with the application in the graph (masked)."""
+    near: dict[str, float | None] = {}
+    for vote in (decision or {}).get("votes", []):
+        for reason in ((vote.get("vote") or {}).get("reasons") or []) if vote.get("detector") == SIMILARITY else []:
+            for evidence in reason.get("evidence", []):
+                neighbour = evidence.get("neighbour")
+                if neighbour and neighbour not in near and len(near) < SIMILAR_SHOWN:
+                    try:
+                        near[neighbour] = float(evidence.get("value"))
+                    except (TypeError, ValueError):
+                        near[neighbour] = None
+    if not near:
+        return []
+    typology: dict[str, str | None] = {}
+    for verdict in session.scalars(select(Verdict).where(Verdict.fraud.is_(True)).order_by(Verdict.at)):
+        for app in {verdict.application_id, *(verdict.applications or [])} & set(near):
+            typology[app] = verdict.typology
+    mine = {other.ref: other for _, other in adjacent(service, NodeRef(Label.APPLICATION, application_id), 200)[0]}
+    out = []
+    for neighbour, distance in near.items():
+        theirs = {other.ref for _, other in adjacent(service, NodeRef(Label.APPLICATION, neighbour), 200)[0]}
+        shared = sorted((r for r in mine if r in theirs and r.label is not Label.APPLICATION),
+                        key=lambda r: (r.label.value, r.key))
+        out.append({"application_id": neighbour, "distance": distance, "typology": typology.get(neighbour),
+                    "matched": [{"kind": r.label.value, "value": node_label(mine[r])} for r in shared]})
+    return out
 
 
 def open_ring_case(service: Service, caller: Any, ring_id: str, *,
@@ -275,6 +318,49 @@ def add_note(service: Service, caller: Any, case_id: str, text: str, *,
         case = _load(session, case_id)
         _event(session, case, caller, "note", text=text)
         audit(session, caller, "case.note", "case", [case_id], request_id=request_id)
+        return case_view(case)
+
+
+def request_verification(service: Service, caller: Any, case_id: str, task: str, *, note: str | None = None,
+                         request_id: str | None = None) -> dict[str, Any]:
+    """Ask for a verification task on an open application case (``proof_of_income``,
+    ``employment_check``, ``identity_check``); asking again for a task already there
+    changes nothing. The approval system learns the case's tasks with its final decision."""
+    if task not in VERIFICATION_TASKS:
+        raise InvalidRequestError("task", f"one of {', '.join(VERIFICATION_TASKS)}")
+    with service.ops.session() as session:
+        case = _load(session, case_id, lock=True)
+        _open_only(case)
+        if case.kind != "application":
+            raise InvalidRequestError("case_id", "verification tasks are asked for on an application's case")
+        tasks = list(case.verification_tasks or [])
+        if all(t.get("task") != task for t in tasks):
+            case.verification_tasks = [*tasks, {"task": task, "reasons": [], "requested_by": _name(caller)}]
+            case.updated_at = utcnow()
+            if note:
+                _event(session, case, caller, "note", text=note)
+            _event(session, case, caller, "verification_requested", task=task)
+            audit(session, caller, "case.verification", "case", [case_id], request_id=request_id, task=task)
+        return case_view(case)
+
+
+def set_hold(service: Service, caller: Any, case_id: str, hold: bool, *, note: str | None = None,
+             request_id: str | None = None) -> dict[str, Any]:
+    """Hold the dealer's funding on an open application case (or release it); the same state again changes
+    nothing."""
+    with service.ops.session() as session:
+        case = _load(session, case_id, lock=True)
+        _open_only(case)
+        if case.kind != "application":
+            raise InvalidRequestError("case_id", "funding is held on an application's case")
+        if bool(case.hold_funding) != hold:
+            case.hold_funding = hold
+            case.updated_at = utcnow()
+            if note:
+                _event(session, case, caller, "note", text=note)
+            _event(session, case, caller, "funding_held" if hold else "funding_released")
+            audit(session, caller, "case.hold" if hold else "case.release", "case", [case_id],
+                  request_id=request_id)
         return case_view(case)
 
 
@@ -345,5 +431,6 @@ def _finalize(session: Session, case: Case, outcome: str, now: datetime) -> str 
     event = enqueue(session, "decision.finalized", {
         "decision_id": decision.id, "application_id": decision.application_id, "case_id": case.id,
         "final_action": decision.final_action, "outcome": outcome, "typology": case.typology,
-        "finalized_at": now.isoformat()})
+        "verification_tasks": [t.get("task") for t in case.verification_tasks or []],
+        "hold_funding": bool(case.hold_funding), "finalized_at": now.isoformat()})
     return event.id

@@ -29,11 +29,13 @@ from tianwang.opsdb.models import DecisionRow, Verdict
 from tianwang.service import Service
 from tianwang.service.audit import audit
 
-__all__ = ["adjacent", "application_flags", "confirmed", "edge_view", "network", "node_id", "node_label", "node_view",
-           "shortest_path"]
+__all__ = ["adjacent", "application_flags", "confirmed", "edge_view", "network", "node_id", "node_label",
+           "node_neighbours", "node_view", "shortest_path"]
 
 #: Neighbours read around one node at most (a hub's count stops there).
 HUB_READ_LIMIT = 1000
+#: Beyond this many neighbours a node is a hub: searches do not go through it.
+HUB_NEIGHBOURS = 50
 #: Nodes the path search expands at most before it gives up.
 PATH_SEARCH_LIMIT = 5000
 _NOT_THROUGH = {Label.DEALER, Label.RING}
@@ -170,6 +172,66 @@ def network(service: Service, actor: Any, application_id: str, *, hops: int = 1,
                   for r, n in nodes.items()],
         "edges": [edge_view(rel) for rel in rels.values()],
     }
+
+
+def _find_node(service: Service, wanted: str, near: str | None) -> Node:
+    """The node whose opaque id is ``wanted``: an application or a dealer by its id; any other node (its id is a
+    hash) found within two hops of application ``near``, not through dealers, rings or hubs."""
+    kind, _, rest = wanted.partition(":")
+    if kind == "app" and rest:
+        return _application(service, rest)
+    if kind == "dealer" and rest:
+        found = service.runtime.store.neighbours(NodeRef(Label.DEALER, rest), hops=0).nodes
+        if not found:
+            raise NotFoundError("node", wanted)
+        return found[0]
+    if near is None:
+        raise InvalidRequestError("near", "name an application next to the node (the node's id is a hash)")
+    start = _application(service, near)
+    seen = {start.ref}
+    frontier = [start.ref]
+    for _ in range(2):
+        reached = []
+        for ref in frontier:
+            around, _ = adjacent(service, ref)
+            if ref != start.ref and _distinct(around) > HUB_NEIGHBOURS:
+                continue
+            for _, other in around:
+                if node_id(other.ref) == wanted:
+                    return other
+                if other.ref not in seen and other.label not in _NOT_THROUGH:
+                    seen.add(other.ref)
+                    reached.append(other.ref)
+        frontier = reached
+    raise NotFoundError("node", wanted)
+
+
+def node_neighbours(service: Service, actor: Any, node: str, *, near: str | None = None, limit: int = 40,
+                    request_id: str | None = None) -> dict[str, Any]:
+    """A node and up to ``limit`` of its neighbours (a click on a drawn node); ``truncated`` when it has more.
+
+    ``node`` is an opaque id from a network or ring answer; for a node other than an
+    application or a dealer, ``near`` names an application within two hops of it (the
+    id is a hash: the node is found around that application).
+    """
+    center = _find_node(service, node, near)
+    around, cut = adjacent(service, center.ref)
+    nodes: dict[NodeRef, Node] = {}
+    rels: dict[tuple[NodeRef, str, NodeRef], Relationship] = {}
+    for rel, other in around:
+        if other.ref not in nodes and len(nodes) >= limit:
+            cut = True
+            continue
+        nodes.setdefault(other.ref, other)
+        rels[(rel.source, rel.type.value, rel.target)] = rel
+    flags = application_flags(service, [r.key for r in [center.ref, *nodes] if r.label is Label.APPLICATION])
+    with service.ops.session() as session:
+        audit(session, actor, "network.read", "node", [node], request_id=request_id, near=near,
+              applications=len(flags))
+    hub = {"hub": True, "count": _distinct(around)} if cut else {}
+    return {"node_id": node, "truncated": cut,
+            "nodes": [node_view(center, flags, **hub), *(node_view(n, flags) for n in nodes.values())],
+            "edges": [edge_view(rel) for rel in rels.values()]}
 
 
 def shortest_path(service: Service, actor: Any, source: str, target: str, *, max_hops: int = 6,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +36,8 @@ from tianwang.service import Service
 from tianwang.service.audit import audit
 from tianwang.service.network import adjacent, application_flags, confirmed, edge_view, node_id, node_label, node_view
 
-__all__ = ["RingFacts", "dealer_scorecard", "get_ring", "list_rings", "refresh_rings", "ring_facts", "ring_source"]
+__all__ = ["DEALER_SORTS", "RingFacts", "dealer_scorecard", "get_ring", "list_dealers", "list_rings", "refresh_rings",
+           "ring_facts", "ring_source"]
 
 _SUBMITTED = RELATIONSHIP_TYPES[RelType.SUBMITTED].code
 _AT_DEALER = RELATIONSHIP_TYPES[RelType.AT_DEALER].code
@@ -259,38 +261,100 @@ def get_ring(service: Service, actor: Any, ring_id: str, *, request_id: str | No
     }
 
 
+def _dealer_figures(service: Service, dealer_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The scorecard of each dealer (all dealers when ``dealer_ids`` is None), from one pass over the graph's
+    facts, the decisions and the rings: the list and the scorecard cannot disagree."""
+    facts = ring_facts(service)
+    index = facts.index
+    wanted = set(dealer_ids) if dealer_ids is not None else None
+    query = select(DecisionRow.dealer_id, DecisionRow.band, func.count()).group_by(DecisionRow.dealer_id,
+                                                                                   DecisionRow.band)
+    if wanted is not None:
+        query = query.where(DecisionRow.dealer_id.in_(sorted(wanted)))
+    bands: dict[str, dict[str, int]] = defaultdict(dict)
+    with service.ops.session() as session:
+        for dealer, band, count in session.execute(query).all():
+            if dealer is not None:
+                bands[dealer][band] = int(count)
+    dealers = set(facts.dealer_applications) | set(bands)
+    if wanted is not None:
+        dealers &= wanted
+    labels = _labels(service)
+    labelled: dict[str, list[bool]] = defaultdict(list)
+    for app, dealer in facts.dealer_of.items():
+        if dealer in dealers and app in labels:
+            labelled[dealer].append(labels[app])
+    touching: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if index is not None:
+        for ring in index.summaries():
+            here = Counter(d for _, _, d in facts.applications.get(ring.ring_id, ()) if d in dealers)
+            for dealer in (set(here) | (set(ring.dealers) & dealers)):
+                touching[dealer].append({"ring_id": ring.ring_id, "risk": round(ring.risk, 4),
+                                         "applications_here": here.get(dealer, 0)})
+    out: dict[str, dict[str, Any]] = {}
+    for dealer in dealers:
+        decided = sum(bands[dealer].values())
+        exposure = index.dealer(dealer) if index is not None else None
+        inflated = index.inflated.by_dealer.get(dealer, ()) if index is not None else ()
+        seen = labelled[dealer]
+        out[dealer] = {
+            "dealer_id": dealer, "applications": max(facts.dealer_applications.get(dealer, 0), decided),
+            "decided": decided,
+            "decisions_by_band": {b: int(bands[dealer].get(b, 0)) for b in ("approve", "review", "reject")},
+            "labelled": len(seen), "confirmed_fraud": sum(seen),
+            "fraud_rate": round(sum(seen) / len(seen), 4) if seen else None,
+            "in_risky_rings": exposure.in_risky_rings if exposure else 0,
+            "ring_share": round(exposure.share, 4) if exposure else 0.0,
+            "inflated_deals": len(inflated),
+            "rings": sorted(touching[dealer], key=lambda r: (-r["risk"], r["ring_id"])),
+        }
+    return out
+
+
 def dealer_scorecard(service: Service, actor: Any, dealer_id: str, *, request_id: str | None = None
                      ) -> dict[str, Any]:
     """A dealer's applications, decisions by band, fraud rate, inflated deals and the rings touching it."""
-    facts = ring_facts(service)
-    index = facts.index
-    with service.ops.session() as session:
-        bands = dict(session.execute(select(DecisionRow.band, func.count()).where(DecisionRow.dealer_id == dealer_id)
-                                     .group_by(DecisionRow.band)).all())
-    decided = sum(bands.values())
-    applications = facts.dealer_applications.get(dealer_id, 0)
-    if not applications and not decided:
+    found = _dealer_figures(service, [dealer_id]).get(dealer_id)
+    if found is None:
         raise NotFoundError("dealer", dealer_id)
-    here = [a for a, d in facts.dealer_of.items() if d == dealer_id]
-    labels = _labels(service)
-    labelled = [labels[a] for a in here if a in labels]
-    exposure = index.dealer(dealer_id) if index is not None else None
-    inflated = index.inflated.by_dealer.get(dealer_id, ()) if index is not None else ()
-    touching: list[dict[str, Any]] = []
-    if index is not None:
-        for ring in index.summaries():
-            count = sum(1 for _, _, d in facts.applications.get(ring.ring_id, ()) if d == dealer_id)
-            if count or dealer_id in ring.dealers:
-                touching.append({"ring_id": ring.ring_id, "risk": round(ring.risk, 4), "applications_here": count})
-    touching.sort(key=lambda r: (-r["risk"], r["ring_id"]))
     with service.ops.session() as session:
         audit(session, actor, "dealer.scorecard", "dealer", [dealer_id], request_id=request_id)
-    return {
-        "dealer_id": dealer_id, "applications": max(applications, decided), "decided": decided,
-        "decisions_by_band": {b: int(bands.get(b, 0)) for b in ("approve", "review", "reject")},
-        "labelled": len(labelled), "confirmed_fraud": sum(labelled),
-        "fraud_rate": round(sum(labelled) / len(labelled), 4) if labelled else None,
-        "in_risky_rings": exposure.in_risky_rings if exposure else 0,
-        "ring_share": round(exposure.share, 4) if exposure else 0.0,
-        "inflated_deals": len(inflated), "rings": touching,
-    }
+    return found
+
+
+#: the orders of the dealer list
+DEALER_SORTS = ("risk", "applications", "dealer_id")
+
+
+def _dealer_order(sort: str, row: dict[str, Any]) -> tuple[Any, ...]:
+    if sort == "risk":
+        rate = row["fraud_rate"]
+        return (rate is None, -(rate or 0.0), -row["ring_share"], row["dealer_id"])
+    if sort == "applications":
+        return (-row["applications"], row["dealer_id"])
+    return (row["dealer_id"],)
+
+
+def list_dealers(service: Service, actor: Any, *, sort: str = "risk", min_applications: int = 0,
+                 cursor: str | None = None, limit: int = 50, request_id: str | None = None) -> dict[str, Any]:
+    """One page of dealers with their scorecard's figures (``rings_touching`` counts the rings), in ``sort``
+    order: ``risk`` (fraud rate, then the share in risky rings; unlabelled last), ``applications``, ``dealer_id``."""
+    if sort not in DEALER_SORTS:
+        raise InvalidRequestError("sort", f"one of {', '.join(DEALER_SORTS)}")
+    rows = [r for r in _dealer_figures(service).values() if r["applications"] >= min_applications]
+    rows.sort(key=lambda r: _dealer_order(sort, r))
+    if cursor:
+        values = decode_cursor(cursor)
+        if len(values) != 2 or values[0] != sort or not isinstance(values[1], str):
+            raise InvalidRequestError("cursor", "not a cursor this list gave out (in this order)")
+        last = values[1]
+        position = next((i for i, r in enumerate(rows) if r["dealer_id"] == last), None)
+        if position is None:
+            raise InvalidRequestError("cursor", "not a cursor this list gave out")
+        rows = rows[position + 1:]
+    page, has_more = rows[:limit], len(rows) > limit
+    with service.ops.session() as session:
+        audit(session, actor, "dealers.list", "dealer", [r["dealer_id"] for r in page], request_id=request_id)
+    data = [{**{k: v for k, v in r.items() if k != "rings"}, "rings_touching": len(r["rings"])} for r in page]
+    return {"data": data, "pagination": {"has_more": has_more,
+                                         "next": encode_cursor([sort, page[-1]["dealer_id"]]) if has_more else None}}
