@@ -78,7 +78,9 @@ def test_an_investigator_closes_the_riskiest_case_and_reviews_a_ring(workbench, 
     ring = api.get(f"/v1/rings/{ring_id}").json()
     assert graph_nodes(page) == len(ring["nodes"]) and page.inner_text("#ring-title").endswith(ring_id)
     shared = next(n for n in ring["nodes"] if n["type"] != "Application" and not n.get("hub"))
-    expanded = api.get(f"/v1/nodes/{shared['id']}/neighbours", params={"limit": 40}).json()
+    near = next(e["source"] if e["target"] == shared["id"] else e["target"] for e in ring["edges"]
+                if shared["id"] in (e["source"], e["target"]))
+    expanded = api.get(f"/v1/nodes/{shared['id']}/neighbours", params={"limit": 40, "near": near[4:]}).json()
     page.evaluate("id => document.getElementById('graph').cy.getElementById(id).emit('tap')", shared["id"])
     wanted = len({n["id"] for n in ring["nodes"]} | {n["id"] for n in expanded["nodes"]})
     page.wait_for_function(f"document.getElementById('graph').cy.nodes().length === {wanted}")
@@ -93,7 +95,9 @@ def test_an_investigator_closes_the_riskiest_case_and_reviews_a_ring(workbench, 
     page.wait_for_selector("#case-title >> xpath=..//span[contains(@class,'status-closed')]")
     closed = api.get(f"/v1/cases/{case_id}").json()
     assert closed["status"] == "closed" and closed["outcome"] == "confirmed_fraud"
-    assert closed["typology"] == "identity_theft" and closed["verdict_id"]
+    assert closed["typology"] == "identity_theft"
+    verdicts = api.get("/v1/verdicts", params={"application_id": case["application_id"]}).json()["data"]
+    assert [(v["source"], v["fraud"], v["case_id"]) for v in verdicts] == [("case", True, case_id)]
     trail = api.get("/v1/audit", params={"action": "case.close", "target_id": case_id}).json()["data"]
     assert len(trail) == 1 and trail[0]["actor"] and "investigator" in trail[0]["roles"]
     assert click.count <= 5, f"{click.count} clicks from the login form to a closed case"

@@ -254,8 +254,8 @@ function graphPanel(title, load) {
   load().then(({ nodes, edges }) => {
     const types = [...new Set(nodes.map((n) => n.type))].sort();
     panel.insertBefore(legend(types), box);
-    draw(box, nodes, edges, { onExpand: async (id) => {
-      try { return await get(`/v1/nodes/${encodeURIComponent(id)}/neighbours${query({ limit: 40 })}`); }
+    draw(box, nodes, edges, { onExpand: async (id, near) => {
+      try { return await get(`/v1/nodes/${encodeURIComponent(id)}/neighbours${query({ near, limit: 40 })}`); }
       catch (e) { flash(t("expand_failed"), "error"); return null; }
     } });
     box.dataset.ready = "true";
@@ -394,14 +394,16 @@ async function ringView(ringId) {
     try { const opened = await post("/v1/cases", { ring_id: ring.ring_id }); location.hash = `#/case/${opened.case_id}`; }
     catch (e) { failed(e); }
   } }, t("review_ring"));
-  const members = ring.members.map((m) => h("tr", {}, h("td", {}, m.application_id), h("td", {}, band(m.band)),
-    h("td", {}, m.fraud_score ?? ""), h("td", {}, m.confirmed_fraud ? chip(t("confirmed"), "fraud") : ""),
-    h("td", {}, m.dealer_id ? h("a", { href: `#/dealer/${encodeURIComponent(m.dealer_id)}` }, m.dealer_id) : ""),
+  const members = ring.members.map((m) => h("tr", {}, h("td", { class: "nowrap" }, m.application_id),
+    h("td", {}, m.band ? band(m.band) : "—"), h("td", {}, m.fraud_score ?? "—"), h("td", {}, m.confirmed_fraud ? chip(t("confirmed"), "fraud") : ""),
+    h("td", { class: "nowrap" }, m.dealer_id ? h("a", { href: `#/dealer/${encodeURIComponent(m.dealer_id)}` }, m.dealer_id) : ""),
     h("td", {}, day(m.submitted_at))));
   const shared = ring.shared_attributes.map((a) => h("tr", {}, h("td", {}, term(a.kind)), h("td", {}, a.value),
     h("td", {}, String(a.members))));
   const box = h("div", { class: "graph", id: "graph" });
   show(h("div", { class: "bar" }, h("h1", { id: "ring-title" }, `${t("ring_title")} ${ring.ring_id}`), review),
+    section(t("ring"), legend([...new Set(ring.nodes.map((n) => n.type))].sort()),
+      h("p", { class: "muted" }, t("graph_hint")), box),
     h("div", { class: "columns" },
       h("div", { class: "column" },
         section(t("statistics"), kv([[t("size"), String(s.size)], [t("applications"), String(s.applications)],
@@ -409,13 +411,12 @@ async function ringView(ringId) {
           [t("fraud_rate"), s.fraud_rate === null ? "—" : `${(s.fraud_rate * 100).toFixed(0)}%`],
           [t("time_span"), s.time_span_days === null ? "—" : `${s.time_span_days.toFixed(1)} ${t("days")}`],
           [t("dealers"), s.dealers.join(", ")]])),
-        section(t("shared_attributes"), table([t("node_types"), t("shared"), t("members")], shared)),
+        section(t("shared_attributes"), table([t("node_types"), t("shared"), t("members")], shared))),
+      h("div", { class: "column" },
         section(`${t("members")} (${members.length})`, table([t("application"), t("band"), t("fraud_score"), "", t("dealer"),
-          t("submitted_at")], members, { id: "ring-members" }))),
-      h("div", { class: "column" }, section(t("ring"), legend([...new Set(ring.nodes.map((n) => n.type))].sort()),
-        h("p", { class: "muted" }, t("graph_hint")), box))));
-  draw(box, ring.nodes, ring.edges, { onExpand: async (id) => {
-    try { return await get(`/v1/nodes/${encodeURIComponent(id)}/neighbours${query({ limit: 40 })}`); }
+          t("submitted_at")], members, { id: "ring-members" })))));
+  draw(box, ring.nodes, ring.edges, { onExpand: async (id, near) => {
+    try { return await get(`/v1/nodes/${encodeURIComponent(id)}/neighbours${query({ near, limit: 40 })}`); }
     catch (e) { flash(t("expand_failed"), "error"); return null; }
   } });
   box.dataset.ready = "true";

@@ -49,6 +49,18 @@ export function legend(types) {
   return box;
 }
 
+// an application within two steps of a drawn node: the service finds the node around it (its id is a hash)
+function nearestApplication(node) {
+  if (node.data("type") === "Application") return null;
+  let found = null;
+  node.cy().elements().bfs({ roots: node, visit: (v, e, u, i, depth) => {
+    if (depth > 2) return false;
+    if (v.data("type") === "Application") { found = v; return true; }
+    return undefined;
+  } });
+  return found ? found.id().replace(/^app:/, "") : null;
+}
+
 export function draw(container, nodes, edges, { onExpand } = {}) {
   register();
   const styles = [
@@ -74,7 +86,7 @@ export function draw(container, nodes, edges, { onExpand } = {}) {
       const node = event.target;
       if (node.data("expanded")) return;
       node.data("expanded", true);
-      const more = await onExpand(node.id());
+      const more = await onExpand(node.id(), nearestApplication(node));
       if (!more) return;
       const fresh = elementsOf(more.nodes, more.edges).filter((el) => cy.getElementById(el.data.id).empty());
       if (!fresh.length) return;
