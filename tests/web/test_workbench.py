@@ -117,7 +117,7 @@ def test_an_investigator_closes_the_riskiest_case_and_reviews_a_ring(workbench, 
 
 
 def test_nothing_personal_reaches_a_url_or_the_page_without_a_session(workbench, browser) -> None:
-    base, data = workbench
+    base, _data = workbench
     context = browser.new_context(locale="en-US")
     page = context.new_page()
     urls: list[str] = []
@@ -142,4 +142,36 @@ def test_nothing_personal_reaches_a_url_or_the_page_without_a_session(workbench,
     assert digits == []
     assert all(token not in u for u in urls for token in ("id_number", "bank_account", "name="))
     assert page.evaluate("document.cookie") == ""
+    context.close()
+
+
+def test_an_analyst_lands_on_the_configuration_and_reads_dealers(workbench, browser) -> None:
+    base, data = workbench
+    api = httpx.Client(base_url=base, headers={"X-API-Key": data.admin_key}, timeout=30)
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1300, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(base + "/")
+    page.fill("#username", "demo.approver")
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_selector("#nav-analysts")
+    assert page.url.endswith("#/analysts") and page.query_selector("#nav-queue") is None  # no investigator role
+    proposed = api.get("/v1/config/versions", params={"status": "proposed"}).json()["data"]
+    page.wait_for_selector("section.panel")
+    assert page.eval_on_selector_all("article.proposal", "els => els.length") == len(proposed)
+
+    page.click("#nav-dealers")
+    page.wait_for_selector("#dealers tbody tr")
+    first = api.get("/v1/dealers", params={"limit": 50}).json()["data"]
+    shown = page.eval_on_selector_all("#dealers tbody tr td:first-child", "els => els.map(e => e.textContent)")
+    assert shown == [d["dealer_id"] for d in first]
+    page.click("#dealers tbody tr a")
+    page.wait_for_selector("#dealer-title")
+    card = api.get(f"/v1/dealers/{first[0]['dealer_id']}/scorecard").json()
+    rings = page.eval_on_selector_all("#dealer-rings tbody tr", "els => els.length") if card["rings"] else 0
+    assert rings == len(card["rings"])
+    assert problems == []
     context.close()

@@ -445,18 +445,26 @@ async function dealersView(params) {
   await load(null);
 }
 
-function flatten(value, prefix = "") {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    return [[prefix, Array.isArray(value) ? value.map((v) => (typeof v === "object" ? JSON.stringify(v) : v)).join(", ") : String(value)]];
-  }
-  return Object.entries(value).flatMap(([k, v]) => flatten(v, prefix ? `${prefix}.${k}` : k));
-}
-
 async function dealerView(dealerId) {
   show(h("p", {}, t("loading")));
   const card = await get(`/v1/dealers/${encodeURIComponent(dealerId)}/scorecard`);
-  const rows = flatten(card).filter(([k]) => k !== "dealer_id").map(([k, v]) => [k.replaceAll("_", " "), v]);
-  show(h("h1", { id: "dealer-title" }, `${t("scorecard")} · ${dealerId}`), section(t("scorecard"), kv(rows)));
+  const pct = (x) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)}%`);
+  const total = Math.max(1, card.decided);
+  const bands = ["approve", "review", "reject"].map((b) => h("div", { class: "vote" }, band(b),
+    meter(card.decisions_by_band[b] || 0, total, `band-${b}`), h("span", {}, String(card.decisions_by_band[b] || 0))));
+  const rings = card.rings.map((r) => h("tr", {}, h("td", {}, h("a", { href: `#/ring/${r.ring_id}` }, r.ring_id)),
+    h("td", {}, meter(r.risk, 1, "risk-meter"), ` ${r.risk.toFixed(2)}`), h("td", {}, String(r.applications_here))));
+  show(h("h1", { id: "dealer-title" }, `${t("scorecard")} · ${dealerId}`),
+    h("div", { class: "columns" },
+      h("div", { class: "column" },
+        section(t("scorecard"), kv([[t("applications"), String(card.applications)], [t("decided"), String(card.decided)],
+          [t("fraud_rate"), `${pct(card.fraud_rate)} (${card.confirmed_fraud} / ${card.labelled})`],
+          [t("ring_share"), `${pct(card.ring_share)} (${card.in_risky_rings})`],
+          [t("inflated_deals"), String(card.inflated_deals)]])),
+        section(t("by_band"), h("div", {}, bands))),
+      h("div", { class: "column" }, section(`${t("rings_touching")} (${rings.length})`, rings.length
+        ? table([t("ring"), t("risk"), t("applications_here")], rings, { id: "dealer-rings" })
+        : h("p", { class: "muted" }, t("none"))))));
 }
 
 // -- analysts: proposals with their backtest beside the active version -------------------------------------------
