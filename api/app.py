@@ -83,6 +83,12 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
             application = Application.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(application.pop("$defs", {}))
             components["Application"] = application
+            for operations in schema.get("paths", {}).values():  # every body is capped (api.middleware.BodyLimit)
+                for operation in operations.values():
+                    if "requestBody" in operation:
+                        operation.setdefault("responses", {}).setdefault("413", {
+                            "description": "The body is larger than the service takes (`limit` bytes).",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}})
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -134,7 +134,9 @@ def test_a_closed_case_is_delivered_once_across_a_receiver_outage(make_service):
             assert body["data"] == {
                 "decision_id": decision["decision_id"], "application_id": "APP-000001",
                 "case_id": decision["case_id"], "final_action": "reject", "outcome": "confirmed_fraud",
-                "typology": "synthetic_identity", "finalized_at": body["data"]["finalized_at"]}
+                "typology": "synthetic_identity", "finalized_at": body["data"]["finalized_at"],
+                "verification_tasks": [t["task"] for t in decision["action"]["verification_tasks"]],
+                "hold_funding": decision["action"]["hold_funding"]}
             raw = builders.application(1)["applicant"]
             assert not any(raw[f] in json.dumps(body, ensure_ascii=False)
                            for f in ("phone", "id_number", "bank_account", "name", "address"))
