@@ -319,12 +319,9 @@ def start_server_again(folder: Path, env: dict[str, str], args: argparse.Namespa
 
 
 def stop_server(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    from tianwang.workers import stop_process
+
+    stop_process(server)
 
 
 # -- the load ------------------------------------------------------------------------------

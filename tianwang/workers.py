@@ -10,6 +10,9 @@ store's files and the caller's stdout (so ``tianwang ingest … | tail`` never e
 * the worker ignores SIGINT: Ctrl-C reaches the whole process group, and stopping is the
   parent's decision (it shuts the pool down, each worker finishing its chunk). SIGTERM
   keeps its default: the pool terminates broken workers with it.
+
+:func:`stop_process` ends a child process the caller started (a server in a test or a
+benchmark): SIGTERM, a wait, then SIGKILL if it did not stop.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 
-__all__ = ["start_worker"]
+__all__ = ["start_worker", "stop_process"]
 
 _PR_SET_PDEATHSIG = 1
 #: Seconds between two checks of the parent.
@@ -47,3 +51,13 @@ def _watch(parent: int) -> None:
         time.sleep(WATCH_SECONDS)
         if os.getppid() != parent:
             os._exit(1)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Terminate ``process`` and wait for it; kill it if it is still running after ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
