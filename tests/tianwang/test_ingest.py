@@ -159,6 +159,8 @@ def test_every_command_has_help() -> None:
         ["ingest"],
         ["stats"],
         ["migrate"],
+        ["backup"],
+        ["restore"],
         ["demo"],
         ["fixtures", "generate"],
         ["score"],

@@ -10,6 +10,7 @@ lists them. Every command has ``--help``. Store selection follows the settings
 | module | commands |
 | --- | --- |
 | :mod:`tianwang.cli.graph` | ``ingest``, ``stats``, ``migrate`` |
+| :mod:`tianwang.cli.backup` | ``backup``, ``restore`` |
 | :mod:`tianwang.cli.demo` | ``demo`` |
 | :mod:`tianwang.cli.fixtures` | ``fixtures generate`` |
 | :mod:`tianwang.cli.scoring` | ``score``, ``evaluate``, ``backtest`` |
@@ -25,7 +26,7 @@ from typing import Annotated
 
 import typer
 
-from tianwang.cli import demo, fixtures, graph, rings, scoring, service, similarity, train
+from tianwang.cli import backup, demo, fixtures, graph, rings, scoring, service, similarity, train
 from tianwang.logs import configure_logging
 
 __all__ = ["app"]
@@ -47,5 +48,5 @@ def main(
     configure_logging(log_level)
 
 
-for _commands in (graph, demo, fixtures, scoring, train, rings, similarity, service):
+for _commands in (graph, backup, demo, fixtures, scoring, train, rings, similarity, service):
     _commands.register(app)
