@@ -85,6 +85,10 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
             components["Application"] = application
             for operations in schema.get("paths", {}).values():  # every body is capped (api.middleware.BodyLimit)
                 for operation in operations.values():
+                    if "security" in operation:  # every caller is rate limited (tianwang.service.limits)
+                        operation.setdefault("responses", {}).setdefault("429", {
+                            "description": "Over the caller's rate: retry after `Retry-After` seconds.",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}})
                     if "requestBody" in operation:
                         operation.setdefault("responses", {}).setdefault("413", {
                             "description": "The body is larger than the service takes (`limit` bytes).",

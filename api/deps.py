@@ -6,7 +6,8 @@
   cookie (people, in the page); 401 without valid credentials. A change (any method but
   GET, HEAD and OPTIONS) made with the session cookie must carry the anti-forgery token
   of that session in ``X-CSRF-Token``, else 403 ``forbidden``: another site can make
-  a browser send the cookie, but cannot read or compute the token.
+  a browser send the cookie, but cannot read or compute the token. A caller over its rate
+  (:mod:`tianwang.service.limits`) is answered 429 with ``Retry-After``.
 * :class:`Allow` — a route's roles: ``Depends(Allow("investigator"))`` answers 403 to a
   caller without one of them (``admin`` may do everything). The role matrix test reads
   these off the routes, so every route declares its roles here and nowhere else.
@@ -18,6 +19,7 @@ three thread handoffs per request that cost a scoring call more than the checks 
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from anyio.to_thread import run_sync
@@ -26,9 +28,10 @@ from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCreden
 
 from tianwang.service import Service
 from tianwang.service.accounts import Principal
+from tianwang.service.limits import RateLimiter
 
 __all__ = ["CSRF_HEADER", "SESSION_COOKIE", "Allow", "Caller", "ServiceDep", "get_principal", "get_service",
-           "request_id"]
+           "login_limiter", "rate_limiter", "request_id"]
 
 #: the workbench's session cookie (a login token; HttpOnly, SameSite=Strict)
 SESSION_COOKIE = "tianwang_session"
@@ -79,7 +82,29 @@ async def get_principal(
         raise HTTPException(401, "give a valid API key (X-API-Key) or login token (Authorization: Bearer)",
                             headers={"WWW-Authenticate": "Bearer"})
     request.state.principal = principal
+    wait = rate_limiter(service).take(principal.id)
+    if wait is not None:
+        raise HTTPException(429, f"more than {service.settings.rate_limit:g} requests a second: slow down",
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
     return principal
+
+
+def rate_limiter(service: Service) -> RateLimiter:
+    """The process's per-caller request limiter (``TIANWANG_RATE_LIMIT``, ``TIANWANG_RATE_BURST``)."""
+    limiter: RateLimiter | None = service.extras.get("rate_limiter")
+    if limiter is None:
+        limiter = service.extras["rate_limiter"] = RateLimiter(service.settings.rate_limit,
+                                                               service.settings.rate_burst)
+    return limiter
+
+
+def login_limiter(service: Service) -> RateLimiter:
+    """The process's login-attempt limiter, by username (``TIANWANG_LOGIN_ATTEMPTS_PER_MINUTE``)."""
+    limiter: RateLimiter | None = service.extras.get("login_limiter")
+    if limiter is None:
+        per_minute = service.settings.login_attempts_per_minute
+        limiter = service.extras["login_limiter"] = RateLimiter(per_minute / 60.0, per_minute)
+    return limiter
 
 
 class Allow:

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     scoring_concurrency: int = Field(default=2, ge=1, le=64)
     token_ttl: int = Field(default=8 * 3600, ge=60, le=30 * 86_400)
     sync_seconds: float = Field(default=2.0, ge=0, le=3600)
+    rate_limit: float = Field(default=1000.0, ge=0, le=1_000_000)
+    rate_burst: int = Field(default=2000, ge=1, le=10_000_000)
+    login_attempts_per_minute: int = Field(default=10, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

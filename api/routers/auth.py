@@ -16,13 +16,15 @@ and ``Secure`` when the request came over TLS (``https``, also as told by a prox
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from anyio.to_thread import run_sync
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, Security
 
-from api.deps import SESSION_COOKIE, ServiceDep, get_principal, session_cookie
+from api.deps import SESSION_COOKIE, ServiceDep, get_principal, login_limiter, session_cookie
 from api.schemas import ErrorOut, LoginIn, LoginOut, PrincipalOut, SessionOut
+from tianwang.service import Service
 from tianwang.service.accounts import Principal
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -30,9 +32,18 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
 _WRONG = "wrong username or password"
 
 
-@router.post("/login", response_model=LoginOut, responses={401: {"model": ErrorOut}})
+def _attempt(service: Service, username: str) -> None:
+    """Count a login attempt for ``username``; 429 with ``Retry-After`` past the limit a minute."""
+    wait = login_limiter(service).take(username.lower())
+    if wait is not None:
+        raise HTTPException(429, f"more than {service.settings.login_attempts_per_minute} login attempts a minute "
+                                 "for this username: wait", headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
+@router.post("/login", response_model=LoginOut, responses={401: {"model": ErrorOut}, 429: {"model": ErrorOut}})
 def login(body: LoginIn, service: ServiceDep) -> LoginOut:
     """Exchange a username and password for a login token (send it as ``Authorization: Bearer``)."""
+    _attempt(service, body.username)
     found = service.accounts.login(body.username, body.password)
     if found is None:
         raise HTTPException(401, _WRONG)
@@ -40,10 +51,11 @@ def login(body: LoginIn, service: ServiceDep) -> LoginOut:
     return LoginOut(token=token, expires_in=service.accounts.token_ttl, user=PrincipalOut(**principal.as_dict()))
 
 
-@router.post("/session", response_model=SessionOut, responses={401: {"model": ErrorOut}})
+@router.post("/session", response_model=SessionOut, responses={401: {"model": ErrorOut}, 429: {"model": ErrorOut}})
 async def open_session(body: LoginIn, request: Request, response: Response, service: ServiceDep) -> SessionOut:
     """Log in for the workbench: the session arrives as an ``HttpOnly`` cookie, the answer
     holds the anti-forgery token to send in ``X-CSRF-Token`` with every change."""
+    _attempt(service, body.username)
     found = await run_sync(service.accounts.login, body.username, body.password)
     if found is None:
         raise HTTPException(401, _WRONG)
