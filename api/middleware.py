@@ -14,7 +14,10 @@
   CDN; the workbench's assets are vendored; one inline stylesheet of Cytoscape's, by its
   hash), no framing, no MIME sniffing, no referrer.
   FastAPI's ``/docs`` and ``/redoc`` pages load Swagger UI and ReDoc from a CDN with
-  inline script, so they get the other headers but not the policy.
+  inline script, so they get the other headers but not the policy. Over TLS (``https``,
+  also as a trusted proxy reports it) answers add ``Strict-Transport-Security``. No
+  ``Access-Control-Allow-*`` header is ever sent: other origins cannot call the API from
+  a browser (CORS closed).
 * :class:`BodyLimit` answers ``413`` (``body_too_large``) to a body over
   ``settings.max_body_bytes`` — by its ``Content-Length`` before the route runs, and by
   counting the bytes as they stream in (chunked bodies). ``POST /v1/applications/batch``
@@ -61,6 +64,7 @@ SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-
 _HEADERS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 _CSP = (b"content-security-policy", CONTENT_SECURITY_POLICY.encode())
 _CDN_PAGES = ("/docs", "/redoc")
+_HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 class _DEFAULTS:  # before the lifespan opened the service: the settings' defaults
@@ -110,6 +114,8 @@ class RequestContext:
                 headers.extend(_HEADERS)
                 if not scope["path"].startswith(_CDN_PAGES):
                     headers.append(_CSP)
+                if scope.get("scheme") == "https":  # browsers come back over TLS only
+                    headers.append(_HSTS)
             await send(message)
 
         token = REQUEST_ID.set(request_id)

@@ -48,9 +48,21 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option(
             "--config", exists=True, dir_okay=False, readable=True,
             help="Detector and strategy YAML (default: TIANWANG_SCORING_CONFIG, else the shipped one).")] = None,
+        ssl_certfile: Annotated[Path | None, typer.Option(
+            exists=True, dir_okay=False, readable=True, help="Serve HTTPS with this certificate (PEM).")] = None,
+        ssl_keyfile: Annotated[Path | None, typer.Option(
+            exists=True, dir_okay=False, readable=True, help="The certificate's private key (PEM).")] = None,
+        forwarded_allow_ips: Annotated[str, typer.Option(
+            help="Proxies whose X-Forwarded-Proto/-For are believed (comma-separated; a TLS proxy in front).")]
+        = "127.0.0.1",
     ) -> None:
-        """Start the HTTP service (OpenAPI at /docs; the embedded store unless TIANWANG_NEO4J_URI is set)."""
+        """Start the HTTP service (OpenAPI at /docs; the embedded store unless TIANWANG_NEO4J_URI is set);
+        HTTPS with --ssl-certfile and --ssl-keyfile, or behind a TLS proxy named in --forwarded-allow-ips."""
         import uvicorn
+
+        if (ssl_certfile is None) != (ssl_keyfile is None):
+            console.print("give both --ssl-certfile and --ssl-keyfile, or neither")
+            raise typer.Exit(2)
 
         # the worker processes read their settings from the environment
         if db is not None:
@@ -62,12 +74,17 @@ def register(app: typer.Typer) -> None:
             os.environ["TIANWANG_SCORING_CONFIG"] = str(config.resolve())
         with fail_cleanly():
             settings_for(None)  # fail here, readably, on bad settings
-        console.print(f"Tianwang listening on http://{host}:{port} (OpenAPI: http://{host}:{port}/docs)")
+        scheme = "https" if ssl_certfile is not None else "http"
+        console.print(f"Tianwang listening on {scheme}://{host}:{port} (the workbench: {scheme}://{host}:{port}/, "
+                      f"OpenAPI: {scheme}://{host}:{port}/docs)")
         from tianwang.logs import SERVICE_LOG_CONFIG
 
         # JSON lines, one access line per request from the service's own middleware (uvicorn's is off)
         uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, log_config=SERVICE_LOG_CONFIG, access_log=False, server_header=False)
+                    log_level=log_level, log_config=SERVICE_LOG_CONFIG, access_log=False, server_header=False,
+                    ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+                    ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+                    proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
 
     keys_app = typer.Typer(name="keys", help="API keys for systems (the approval system, scripts).",
                            no_args_is_help=True)
