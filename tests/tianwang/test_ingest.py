@@ -161,6 +161,7 @@ def test_every_command_has_help() -> None:
         ["migrate"],
         ["backup"],
         ["restore"],
+        ["audit", "verify"],
         ["demo"],
         ["fixtures", "generate"],
         ["score"],

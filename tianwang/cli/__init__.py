@@ -17,7 +17,7 @@ lists them. Every command has ``--help``. Store selection follows the settings
 | :mod:`tianwang.cli.train` | ``train`` |
 | :mod:`tianwang.cli.rings` | ``rings detect`` |
 | :mod:`tianwang.cli.similarity` | ``similarity rebuild`` |
-| :mod:`tianwang.cli.service` | ``serve``, ``keys create/list/revoke``, ``users add`` |
+| :mod:`tianwang.cli.service` | ``serve``, ``keys create/list/revoke``, ``users add``, ``audit verify`` |
 """
 
 from __future__ import annotations

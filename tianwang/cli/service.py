@@ -124,6 +124,29 @@ def register(app: typer.Typer) -> None:
             _accounts(db).revoke_key(prefix)
         console.print(f"key {prefix} revoked")
 
+    audit_app = typer.Typer(name="audit", help="The audit log.", no_args_is_help=True)
+
+    @audit_app.command("verify")
+    def audit_verify(db: DbOption = None) -> None:
+        """Check the audit log's hash chain: a deleted, altered or reordered line is named (exit 1)."""
+        from tianwang.opsdb import OpsDB
+        from tianwang.service.audit import verify_chain
+
+        with fail_cleanly():
+            ops = OpsDB(settings_for(db).operations_url)
+            try:
+                with ops.session() as session:
+                    report = verify_chain(session)
+            finally:
+                ops.close()
+        for problem in report.problems:
+            console.print(problem)
+        before = (f" ({report.before_chain:,} written before the chain began, not checked)"
+                  if report.before_chain else "")
+        out.print(f"audit log: {report.lines:,} lines{before}; chain {'intact' if report.intact else 'BROKEN'}")
+        if not report.intact:
+            raise typer.Exit(1)
+
     users_app = typer.Typer(name="users", help="People's accounts (investigators, analysts, approvers, admins).",
                             no_args_is_help=True)
 
@@ -150,3 +173,4 @@ def register(app: typer.Typer) -> None:
 
     app.add_typer(keys_app)
     app.add_typer(users_app)
+    app.add_typer(audit_app)

@@ -41,6 +41,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "ApiKey",
+    "AuditChain",
     "AuditEntry",
     "Base",
     "Case",
@@ -209,6 +210,21 @@ class AuditEntry(Base):
     target_ids: Mapped[list[Any]] = mapped_column(default=list)
     request_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: the hash of the line before (the chain's start: 64 zeros); null on lines older than the chain
+    prev_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: sha256 of ``prev_hash`` and this line's content (:func:`tianwang.service.audit.line_hash`)
+    hash: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class AuditChain(Base):
+    """The head of the audit log's hash chain: one row, updated by every line in the line's transaction, so
+    lines join the chain one at a time (the update holds the row until the transaction ends)."""
+
+    __tablename__ = "audit_chain"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    lines: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class User(Base):
