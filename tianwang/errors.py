@@ -6,6 +6,7 @@ here ever carries a raw identity number, phone, bank account or name.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "TianwangError",
+    "shown_id",
 ]
 
 
@@ -111,16 +113,30 @@ class DataSetMissingError(TianwangError, FileNotFoundError):
     """A public data set file is not where the settings say it is."""
 
 
+_LONG_DIGITS = re.compile(r"\d{11,}[Xx]?")
+
+
+def shown_id(ident: str) -> str:
+    """An id as a caller sent it, fit for a message: a run of 11 or more digits in it (a phone, an identity
+    number or an account sent where an id belongs) keeps its first 3 and last 4 characters only.
+
+    >>> shown_id("APP-00001296"), shown_id("13800138000"), shown_id("x-110105194912310021")
+    ('APP-00001296', '138****8000', 'x-110***********0021')
+    """
+    return _LONG_DIGITS.sub(lambda m: m.group()[:3] + "*" * (len(m.group()) - 7) + m.group()[-4:], ident)
+
+
 class NotFoundError(TianwangError, LookupError):
     """A record asked for by id (a case, a ring, a job, a proposal ...) does not exist.
 
-    ``kind`` names the kind of record and ``ident`` its id (never a personal value).
+    ``kind`` names the kind of record and ``ident`` its id; the message shows the id through
+    :func:`shown_id`, so a personal value sent as an id is not repeated.
     """
 
     def __init__(self, kind: str, ident: str) -> None:
         self.kind = kind
         self.ident = ident
-        super().__init__(f"no {kind} {ident!r}")
+        super().__init__(f"no {kind} {shown_id(ident)!r}")
 
 
 class DecisionNotFoundError(NotFoundError):
@@ -129,7 +145,7 @@ class DecisionNotFoundError(NotFoundError):
     def __init__(self, application_id: str) -> None:
         self.application_id = application_id
         super().__init__("decision", application_id)
-        self.args = (f"no decision recorded for application {application_id!r}",)
+        self.args = (f"no decision recorded for application {shown_id(application_id)!r}",)
 
     def __str__(self) -> str:
         return str(self.args[0])

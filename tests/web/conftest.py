@@ -1,5 +1,5 @@
-"""The workbench in a real browser: Debian's chromium driven by Playwright, against ``tianwang serve``
-on generated data (:func:`fixtures.workbench.prepare_workbench`).
+"""A served deployment on generated data (:func:`fixtures.workbench.prepare_workbench` and ``tianwang
+serve``), and the workbench in a real browser against it: Debian's chromium driven by Playwright.
 
 ``TIANWANG_CHROMIUM`` names the browser (``make test`` installs it with
 ``scripts/browser-dev.sh``); without it the browser tests skip, except with ``CI=true``
@@ -41,7 +41,6 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="session")
 def workbench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, WorkbenchData]]:
-    chromium_path()  # skip (or fail in CI) before the minute of setting up
     folder = tmp_path_factory.mktemp("workbench")
     data = prepare_workbench(folder, secret=SECRET, applications=1500)
     with serve_workbench(folder, secret=SECRET) as base:
