@@ -40,9 +40,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tianwang-screenshots-") as tmp:
         folder = Path(tmp)
         data = prepare_workbench(folder, secret=SECRET, applications=args.applications)
-        with serve_workbench(folder, secret=SECRET) as base, sync_playwright() as playwright:
+        with serve_workbench(folder, secret=SECRET) as served, sync_playwright() as playwright:
             import httpx
 
+            base = served.base
             api = httpx.Client(base_url=base, headers={"X-API-Key": data.admin_key}, timeout=30)
             rings = api.get("/v1/rings", params={"limit": 200}).json()["data"]
             ring = max(rings, key=lambda r: (r["risk"] >= 0.5, r["size"] <= 20, r["size"]))["ring_id"]

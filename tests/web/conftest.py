@@ -43,8 +43,8 @@ def artifacts() -> Path:
 def workbench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, WorkbenchData]]:
     folder = tmp_path_factory.mktemp("workbench")
     data = prepare_workbench(folder, secret=SECRET, applications=1500)
-    with serve_workbench(folder, secret=SECRET) as base:
-        yield base, data
+    with serve_workbench(folder, secret=SECRET) as served:
+        yield served.base, data
 
 
 @pytest.fixture(scope="session")
