@@ -117,6 +117,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            # FastAPI's JSON decoder gave up on a body nested thousands deep
+            return _answer(422, "invalid_request", "body: JSON nested too deep", "body")
         if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
             # FastAPI could not decode a JSON body (not UTF-8): invalid like any other malformed body
             return _answer(422, "invalid_request", "body: not a JSON document in UTF-8", "body")

@@ -65,6 +65,19 @@ def test_malformed_json_is_a_422(client, headers):
     assert r.json()["error"]["code"] == "invalid_application"
 
 
+def test_json_nested_thousands_deep_is_a_422_on_every_kind_of_route(client, headers):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    scored = client.post("/v1/applications/score", content=deep, headers=headers["scorer"])
+    assert scored.status_code == 422 and scored.json()["error"]["code"] == "invalid_application"
+    ring_case = client.post("/v1/cases", content=b'{"ring_id": ' + deep + b"}",
+                            headers={**headers["investigator"], "content-type": "application/json"})
+    assert ring_case.status_code == 422 and ring_case.json()["error"] == {
+        "code": "invalid_request", "message": "body: JSON nested too deep", "field": "body"}
+    proposal = client.post("/v1/config/proposals", json={"body": "a: " + "[" * 100_000, "summary": "deep"},
+                           headers=headers["analyst"])
+    assert proposal.status_code == 422 and "nested too deep" in proposal.json()["error"]["message"]
+
+
 def test_credentials_and_roles(client, headers):
     app = builders.application(5)
     assert _post(client, app, {}).status_code == 401

@@ -185,6 +185,8 @@ def parse_config(
     """
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ScoringConfigError(f"{source}: not valid YAML: nested too deep") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
