@@ -101,11 +101,11 @@ def backup_store(db_path: Path, target: Path, *, operations_url: str) -> dict[st
             left_out.append(f"{name} (not there)")
             continue
         _online_copy(source, partial / name)
-        copied[name] = {"bytes": (partial / name).stat().st_size, "sha256": _sha256(partial / name)}
+        copied[name] = {}
     with open_graph(settings_for(partial / "graph.db"), "embedded") as graph:
         counts = graph.counts()
         fingerprint = graph.keyer.fingerprint()
-    for name in copied:  # opening the copy may leave a write-ahead log: fold it back into the file
+    for name in copied:  # opening the copy may leave a write-ahead log: fold it back, then sum the final file
         _checkpoint(partial / name)
         copied[name] = {"bytes": (partial / name).stat().st_size, "sha256": _sha256(partial / name)}
     manifest = {
