@@ -50,7 +50,7 @@ DETECTOR_SECONDS = Histogram("tianwang_detector_duration_seconds", "Time a detec
 DETECTOR_FAILURES = Counter("tianwang_detector_failures", "Active detectors left out of a decision for an error "
                             "or a timeout.", ["detector", "status"], registry=REGISTRY)
 
-_FAILED = frozenset({"error", "timeout"})
+_FAILED = frozenset({"error", "timeout", "unavailable"})
 
 
 def observe_decision(decision: Mapping[str, Any]) -> None:

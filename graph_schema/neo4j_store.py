@@ -88,6 +88,12 @@ class Neo4jGraphStore(GraphStore):
         ``None`` for a server with authentication off (the dev server).
     database : str
         The database to use.
+    connection_timeout : float
+        Seconds to open a connection.
+    retry_seconds : float
+        Seconds the driver retries a write transaction that failed transiently (a
+        server restarting, say) before it gives up; the scoring path has its own,
+        shorter deadline (:mod:`tianwang.scoring.outbox`).
     """
 
     kind = "neo4j"
@@ -99,12 +105,16 @@ class Neo4jGraphStore(GraphStore):
         *,
         auth: tuple[str, str] | None = None,
         database: str = "neo4j",
+        connection_timeout: float = 5.0,
+        retry_seconds: float = 5.0,
     ) -> None:
         super().__init__(keyer)
         self.uri = uri
         self.database = database
         try:
-            self._driver: Driver = GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF")
+            self._driver: Driver = GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF",
+                                                       connection_timeout=connection_timeout,
+                                                       max_transaction_retry_time=retry_seconds)
             self._driver.verify_connectivity()
         except (ServiceUnavailable, SessionExpired, OSError) as exc:
             raise StoreUnavailableError(f"cannot reach Neo4j at {uri}: {exc}") from exc

@@ -4,10 +4,14 @@
 #   scripts/neo4j-dev.sh start    fetch the jars (cached), start Neo4j on 127.0.0.1 with auth off,
 #                                 wait until Bolt answers; prints TIANWANG_NEO4J_URI=bolt://...
 #   scripts/neo4j-dev.sh stop     SIGTERM, wait for a clean shutdown, delete the data folder
+#   scripts/neo4j-dev.sh halt     SIGTERM and wait, keeping the data folder and the port: the next
+#                                 start serves the same graph on the same address (an outage)
+#   scripts/neo4j-dev.sh kill     SIGKILL, keeping the data folder and the port (a crash)
 #   scripts/neo4j-dev.sh status   say whether it runs, and where
 #
 # Environment: TIANWANG_CACHE (default ~/.cache/tianwang) holds the jars, the compiled launcher
-# and the state of the running server; TIANWANG_NEO4J_PORT (default: a free port);
+# and the state of the running server; TIANWANG_NEO4J_STATE (default $TIANWANG_CACHE/neo4j-dev) the
+# state alone, so that a test can run a server of its own; TIANWANG_NEO4J_PORT (default: a free port);
 # TIANWANG_NEO4J_HEAP (default 1g); TIANWANG_NEO4J_PAGECACHE (bytes, default 256 MiB);
 # TIANWANG_NEO4J_START_TIMEOUT (seconds, default 180); JAVA17_HOME to pick the JDK.
 set -euo pipefail
@@ -17,7 +21,7 @@ src="$here/neo4j_dev"
 cache="${TIANWANG_CACHE:-$HOME/.cache/tianwang}"
 version=$(sed -n 's:.*<neo4j.version>\(.*\)</neo4j.version>.*:\1:p' "$src/pom.xml")
 lib="$cache/neo4j-$version/lib"
-state="$cache/neo4j-dev"
+state="${TIANWANG_NEO4J_STATE:-$cache/neo4j-dev}"
 heap="${TIANWANG_NEO4J_HEAP:-1g}"
 pagecache="${TIANWANG_NEO4J_PAGECACHE:-268435456}"
 start_timeout="${TIANWANG_NEO4J_START_TIMEOUT:-180}"
@@ -90,11 +94,18 @@ cmd_start() {
   fetch_jars
   local classes port home log t0
   classes=$(compile_launcher)
-  port="${TIANWANG_NEO4J_PORT:-$(free_port)}"
   mkdir -p "$state"
-  home=$(mktemp -d "${TMPDIR:-/tmp}/tianwang-neo4j.XXXXXX")
+  if [ -f "$state/home" ] && [ -d "$(cat "$state/home")" ] && [ -f "$state/port" ]; then
+    # halted or killed earlier: the same graph on the same address
+    home=$(cat "$state/home"); port="${TIANWANG_NEO4J_PORT:-$(cat "$state/port")}"
+    say "starting again on the kept data folder $home"
+  else
+    port="${TIANWANG_NEO4J_PORT:-$(free_port)}"
+    home=$(mktemp -d "${TMPDIR:-/tmp}/tianwang-neo4j.XXXXXX")
+  fi
   log="$state/neo4j.log"
   echo "$home" > "$state/home"
+  echo "$port" > "$state/port"
   t0=$(date +%s.%N)
   nohup "$java_home/bin/java" -Xms256m "-Xmx$heap" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
     --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED \
@@ -132,7 +143,18 @@ cmd_stop() {
     say "stopped (pid $pid)"
   fi
   if [ -f "$state/home" ]; then rm -rf "$(cat "$state/home")"; fi
-  rm -f "$state/pid" "$state/uri" "$state/home"
+  rm -f "$state/pid" "$state/uri" "$state/home" "$state/port"
+}
+
+cmd_halt() {  # $1: TERM (a clean stop) or KILL (a crash); the data folder and the port stay
+  local pid
+  if pid=$(running_pid); then
+    kill "-$1" "$pid"
+    for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then say "no stop within 60 s, killing pid $pid"; kill -KILL "$pid" || true; fi
+    say "halted with SIG$1 (pid $pid); data kept in $(cat "$state/home")"
+  fi
+  rm -f "$state/pid" "$state/uri"
 }
 
 cmd_status() {
@@ -142,6 +164,8 @@ cmd_status() {
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
+  halt) cmd_halt TERM ;;
+  kill) cmd_halt KILL ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|halt|kill|status" >&2; exit 2 ;;
 esac

@@ -14,6 +14,10 @@ builds, from :class:`~tianwang.settings.Settings`:
   reloaded when the file changes, or a configuration already loaded;
 * the scoring pipeline over them, with each detector bound to the store it may read
   for batch state of its own (the ring index);
+* the graph gate (:mod:`tianwang.scoring.outbox`): with durable records, an application
+  the graph store cannot take (down, or slower than ``TIANWANG_GRAPH_TIMEOUT_MS``) waits
+  in ``graph-outbox.db`` beside the scoring database and is scored without graph
+  evidence; a drain thread writes it when the store is back;
 * background checkpoints of the SQLite write-ahead logs, so that a decision's commit
   never pays for one.
 
@@ -40,6 +44,7 @@ from graph_schema import open_store
 from graph_schema.store import GraphStore
 from tianwang.scoring.config import DEFAULT_CONFIG_PATH, ConfigSource, LoadedConfig
 from tianwang.scoring.maintenance import WalCheckpointer
+from tianwang.scoring.outbox import GraphGate, GraphOutbox, outbox_path
 from tianwang.scoring.persistence import ScoringRecords, scoring_db_path
 from tianwang.scoring.pipeline import ScoringPipeline
 from tianwang.settings import Settings, load_settings
@@ -127,14 +132,21 @@ def open_runtime(
     resources = ExitStack()
     try:
         graph = resources.enter_context(open_graph(settings, store))
+        outbox = None
         if records == "durable":
             path = records_path or scoring_db_path(settings.db_path)
             scoring_records = ScoringRecords.open(path, graph.keyer, decisions=decision_log)
             sqlite_files = ([settings.db_path] if graph.kind == "embedded" else []) + [path]
+            if settings.graph_outbox:
+                outbox = GraphOutbox(outbox_path(path))
         else:
             scoring_records = ScoringRecords.in_memory(graph.keyer)
             sqlite_files = [settings.db_path] if graph.kind == "embedded" else []
         resources.callback(scoring_records.close)
+        timeout_ms = settings.graph_timeout_ms if settings.graph_timeout_ms is not None else (
+            2000.0 if graph.kind == "neo4j" else 0.0)
+        gate = GraphGate(graph, outbox, timeout=timeout_ms / 1000 if timeout_ms > 0 else None)
+        resources.callback(gate.close)
         if checkpoints:
             for sqlite_file in sqlite_files:
                 resources.enter_context(WalCheckpointer(sqlite_file))
@@ -147,7 +159,7 @@ def open_runtime(
 
                 registry = DetectorRegistry.with_plugins()
             source = ConfigSource(config or settings.scoring_config or DEFAULT_CONFIG_PATH, registry)
-        pipeline = ScoringPipeline(graph, source, scoring_records)
+        pipeline = ScoringPipeline(graph, source, scoring_records, gate=gate)
         resources.callback(pipeline.close)
     except BaseException:
         resources.close()  # what was built before the failure is released

@@ -18,6 +18,8 @@
 | ``TIANWANG_WEBHOOK_SECRETS`` | comma-separated HMAC secrets that sign webhooks (several during a rotation) | unset |
 | ``TIANWANG_MAX_BODY_BYTES`` | largest request body (batch: largest line) the service reads | ``1048576`` |
 | ``TIANWANG_TOKEN_TTL`` | seconds a person's login token lives | ``28800`` |
+| ``TIANWANG_GRAPH_TIMEOUT_MS`` | wait for the graph store, then score without it | ``2000``; embedded ``0`` |
+| ``TIANWANG_GRAPH_OUTBOX`` | keep what the graph store cannot take in ``graph-outbox.db`` until it is back | ``true`` |
 | ``TIANWANG_SYNC_SECONDS`` | seconds between a service process's looks for a newly active config or bundle | ``2`` |
 """
 
@@ -76,6 +78,8 @@ class Settings(BaseSettings):
     scoring_concurrency: int = Field(default=2, ge=1, le=64)
     token_ttl: int = Field(default=8 * 3600, ge=60, le=30 * 86_400)
     sync_seconds: float = Field(default=2.0, ge=0, le=3600)
+    graph_timeout_ms: float | None = Field(default=None, ge=0, le=600_000)
+    graph_outbox: bool = True
     rate_limit: float = Field(default=1000.0, ge=0, le=1_000_000)
     rate_burst: int = Field(default=2000, ge=1, le=10_000_000)
     login_attempts_per_minute: int = Field(default=10, ge=1, le=10_000)

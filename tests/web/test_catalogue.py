@@ -12,6 +12,7 @@ import yaml
 from api.web import STATIC_DIR
 from detectors.watchlist import WatchlistKind
 from tianwang.scoring.config import DEFAULT_CONFIG_PATH
+from tianwang.scoring.pipeline import GRAPH_UNAVAILABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -37,6 +38,7 @@ def reason_codes() -> set[str]:
 
     walk(yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")))
     codes |= {f"WATCHLIST_{kind.upper()}" for kind in typing.get_args(WatchlistKind)}
+    codes.add(GRAPH_UNAVAILABLE)  # the pipeline's own, when the graph store is down
     return codes
 
 

@@ -126,6 +126,16 @@ class ChallengerConfig(_Strict):
     share: float = Field(ge=0, le=1)
 
 
+class DegradedConfig(_Strict):
+    """What scoring may decide when the graph store cannot be reached (:mod:`tianwang.scoring.outbox`).
+
+    ``approve``: whether an application may be approved without the graph detectors' votes;
+    by default it goes to review at least.
+    """
+
+    approve: bool = False
+
+
 class ScoringConfig(_Strict):
     """The whole file."""
 
@@ -133,6 +143,7 @@ class ScoringConfig(_Strict):
     velocity_window_days: float = Field(default=7.0, gt=0, le=365)
     hard_decisions: bool = True
     fusion: FusionConfig = Field(default_factory=FusionConfig)
+    degraded: DegradedConfig = Field(default_factory=DegradedConfig)
     detectors: dict[str, DetectorConfig]
     strategies: dict[str, StrategyConfig] = Field(min_length=1)
     champion: str

@@ -9,14 +9,15 @@ from detectors.base import Reason, Vote
 
 __all__ = ["Decision", "DetectorOutcome", "OutcomeStatus", "StrategyResult"]
 
-OutcomeStatus = Literal["ok", "timeout", "error", "skipped"]
+OutcomeStatus = Literal["ok", "timeout", "error", "skipped", "unavailable"]
 
 
 @dataclass(slots=True)
 class DetectorOutcome:
     """How one detector ran on one application.
 
-    ``status`` is ``ok`` with a ``vote``, or ``timeout``/``error``/``skipped`` with
+    ``status`` is ``ok`` with a ``vote``, or ``timeout``/``error``/``skipped``/``unavailable``
+    (it reads the graph, and the graph store could not be reached) with
     ``why`` (an error's type and, for Tianwang's own errors, its message, which never
     carries personal data). ``voting`` says whether the vote counted (active and in
     the deciding strategy); ``contribution`` is what it added to the log-odds.
@@ -84,6 +85,9 @@ class Decision:
     store: dict[str, Any]
     other_strategy: StrategyResult | None = None
     vetoes: list[str] = field(default_factory=list)
+    degraded: dict[str, Any] | None = None
+    """Set when the graph store could not be reached: ``why``, the detectors that could not run,
+    and whether the band was raised for want of graph evidence."""
 
     @property
     def left_out(self) -> list[dict[str, str]]:
@@ -114,4 +118,5 @@ class Decision:
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
             "config_version": self.config_version,
             "store": self.store,
+            "degraded": self.degraded,
         }

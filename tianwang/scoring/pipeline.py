@@ -29,23 +29,28 @@ from typing import Any
 
 from detectors.base import Detector, DetectorError, Reason, Vote
 from detectors.context import ApplicantResolver, LabelledContext, ScoringContext, build_context
+from graph_schema.mapping import ApplicationRow, application_row
 from graph_schema.schema import SCHEMA_VERSION
 from graph_schema.store import GraphStore
 from tianwang.application import Application, parse_application
-from tianwang.errors import TianwangError
+from tianwang.errors import ApplicationConflictError, TianwangError
 from tianwang.keys import PersonalKeys, personal_keys
 from tianwang.scoring.config import ConfigSource, LoadedConfig
 from tianwang.scoring.decisions import Decision, DetectorOutcome, StrategyResult
 from tianwang.scoring.fusion import LearnedWeights, learn_weights, vote_terms
+from tianwang.scoring.outbox import GraphGate, GraphUnavailable
 from tianwang.scoring.persistence import DecisionLog, DocumentIndex, ScoringRecords, WatchlistStore
 from tianwang.scoring.strategy import AssignedStrategy, assign_strategy
 from tianwang.scoring.voting import apply_vetoes, band_for, fuse
 
-__all__ = ["ScoringPipeline"]
+__all__ = ["GRAPH_UNAVAILABLE", "ScoringPipeline"]
 
 log = logging.getLogger(__name__)
 
 _MAX_REASONS = 8
+
+#: The reason a decision gets when the graph store was unavailable and the band was raised to review.
+GRAPH_UNAVAILABLE = "GRAPH_UNAVAILABLE"
 
 
 def _describe(exc: BaseException) -> str:
@@ -82,6 +87,10 @@ class ScoringPipeline:
     max_backlog : int
         Calls of one detector still running past their budget after which it is
         skipped until they finish.
+    gate : GraphGate, optional
+        Runs the graph write and reads under a deadline and keeps the write in a
+        durable outbox when the store is down or slow (:mod:`tianwang.scoring.outbox`);
+        by default the store is called directly and its failure is the caller's error.
     """
 
     def __init__(
@@ -92,8 +101,10 @@ class ScoringPipeline:
         *,
         max_workers: int = 16,
         max_backlog: int = 4,
+        gate: GraphGate | None = None,
     ) -> None:
         self.store = store
+        self.gate = gate if gate is not None else GraphGate(store, None)
         self.keyer = store.keyer
         self._source = config if isinstance(config, ConfigSource) else None
         self._fixed = config if isinstance(config, LoadedConfig) else None
@@ -135,13 +146,15 @@ class ScoringPipeline:
 
     # -- contexts and training ------------------------------------------------------------
     def context(self, application: Application, *, attachments: Mapping[str, bytes] | None = None,
-                keys: PersonalKeys | None = None) -> ScoringContext:
+                keys: PersonalKeys | None = None, graph: bool = True) -> ScoringContext:
         """The context of a stored application, as the graph stood at its submission.
 
-        ``keys`` are its :func:`~tianwang.keys.personal_keys` when already computed.
+        ``keys`` are its :func:`~tianwang.keys.personal_keys` when already computed; with
+        ``graph=False`` it has no graph links (the store is unavailable).
         """
         window = timedelta(days=self.loaded.config.velocity_window_days)
-        context = build_context(application, self.keyer, keys=keys, view=self.store.as_of(application.submitted_ts),
+        view = self.store.as_of(application.submitted_ts) if graph else None
+        context = build_context(application, self.keyer, keys=keys, view=view,
                                 window=window, watchlist=self.watchlist, documents=self.documents,
                                 attachments=attachments, applicants=self.applicants)
         self.applicants.remember(application.application_id, context.keys.id_hash)
@@ -291,16 +304,27 @@ class ScoringPipeline:
         app = application if isinstance(application, Application) else parse_application(application)
         lap("validate")
         keys = personal_keys(app, self.keyer)
-        self.store.upsert_application(app, keys)
-        lap("upsert")
+        row = application_row(app, self.keyer, keys)
         loaded = self.loaded
-        context = self.context(app, attachments=attachments, keys=keys)
-        lap("context")
+        degraded: str | None = None
+        try:
+            context = self.gate.call(partial(self._write_and_read, app, row, keys, attachments, timings))
+        except GraphUnavailable as exc:
+            # the application waits in the outbox (on disk before the decision is answered) and is
+            # scored without graph evidence
+            waiting = self.gate.waiting_hash(app.application_id)
+            if waiting is not None and waiting != row.content_hash:
+                raise ApplicationConflictError(app.application_id) from None
+            self.gate.degrade(row, exc.why)
+            degraded = exc.why
+            context = self.context(app, attachments=attachments, keys=keys, graph=False)
+            timings["upsert"] = (time.perf_counter() - mark) * 1000
+        mark = time.perf_counter()
         assigned = assign_strategy(app.application_id, loaded.config)
         by_layer: dict[str, list[str]] = {"fast": [], "deep": []}
         for name, detector in loaded.detectors.items():
             by_layer[detector.layer].append(name)
-        outcomes = self._run_layer(by_layer["fast"], context, loaded)
+        outcomes = self._run_layer(by_layer["fast"], context, loaded, degraded)
         lap("fast")
         hard = [o for o in outcomes.values() if o.status == "ok" and o.mode == "active" and o.vote is not None
                 and o.vote.hard] if loaded.config.hard_decisions else []
@@ -312,9 +336,9 @@ class ScoringPipeline:
                     why=f"decided by the hard finding of {hard[0].detector}",
                 )
         else:
-            outcomes.update(self._run_layer(by_layer["deep"], context, loaded))
+            outcomes.update(self._run_layer(by_layer["deep"], context, loaded, degraded))
         lap("deep")
-        decision = self._decide(app, loaded, assigned, outcomes, hard, timings)
+        decision = self._decide(app, loaded, assigned, outcomes, hard, timings, degraded)
         lap("vote")
         self._index_documents(context)
         self._observe(context, loaded)
@@ -325,13 +349,25 @@ class ScoringPipeline:
         decision.timings_ms = timings
         return decision
 
+    def _write_and_read(self, app: Application, row: ApplicationRow, keys: PersonalKeys,
+                        attachments: Mapping[str, bytes] | None, timings: dict[str, float]) -> ScoringContext:
+        """Write ``app`` to the graph and read its context: what :attr:`gate` runs under its deadline."""
+        started = time.perf_counter()
+        if self.store.write_rows([row]).conflicts:
+            raise ApplicationConflictError(app.application_id)
+        written = time.perf_counter()
+        context = self.context(app, attachments=attachments, keys=keys)
+        timings["upsert"] = (written - started) * 1000
+        timings["context"] = (time.perf_counter() - written) * 1000
+        return context
+
     def _index_documents(self, context: ScoringContext) -> None:
         for doc in context.application.documents:
             if doc.sha256:
                 self.documents.add(doc.sha256, context.keys.id_hash, context.as_of)
 
     def _run_layer(self, names: Sequence[str], context: ScoringContext,
-                   loaded: LoadedConfig) -> dict[str, DetectorOutcome]:
+                   loaded: LoadedConfig, degraded: str | None = None) -> dict[str, DetectorOutcome]:
         outcomes: dict[str, DetectorOutcome] = {}
         futures: dict[str, Future[tuple[Vote, float]]] = {}
         inline: list[str] = []
@@ -342,6 +378,10 @@ class ScoringPipeline:
             if detector.needs_training and not detector.is_fitted:
                 outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "skipped", 0.0,
                                                  why="not trained yet: it needs fit() on labelled history")
+                continue
+            if degraded is not None and detector.needs_graph:
+                outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "unavailable",
+                                                 0.0, why=f"the graph store is unavailable ({degraded})")
                 continue
             if detector.runs_inline(context):
                 inline.append(name)
@@ -419,7 +459,7 @@ class ScoringPipeline:
 
     def _decide(self, app: Application, loaded: LoadedConfig, assigned: AssignedStrategy,
                 outcomes: dict[str, DetectorOutcome], hard: list[DetectorOutcome],
-                timings: dict[str, float]) -> Decision:
+                timings: dict[str, float], degraded: str | None = None) -> Decision:
         result, contributions, fired = self._strategy_result(assigned.name, assigned.role, assigned.strategy,
                                                              loaded, outcomes)
         weights = self.weights_of(assigned.name, assigned.strategy, loaded)[0]
@@ -443,6 +483,20 @@ class ScoringPipeline:
                                             contributions.get(outcome.detector, 0.0) > 0):
                 continue
             reasons.extend((outcome.detector, r) for r in outcome.vote.reasons)
+        degraded_record = None
+        if degraded is not None:
+            missing = sorted(o.detector for o in outcomes.values() if o.status == "unavailable" and o.mode == "active")
+            raised = band == "approve" and bool(missing) and not loaded.config.degraded.approve
+            if raised:
+                band, decided_by = "review", "degraded:graph"
+                fraud_score = max(fraud_score, assigned.strategy.thresholds.review)
+                reasons.insert(0, ("pipeline", Reason(
+                    GRAPH_UNAVAILABLE,
+                    "the graph store could not be reached: the graph detectors "
+                    f"({', '.join(missing)}) did not run, so it is not approved without a person's look",
+                    strength=1.0)))
+            degraded_record = {"graph": "unavailable", "why": degraded, "detectors": missing,
+                               "band_raised": raised, "outbox": True}
         order = [o.detector for o in sorted(outcomes.values(), key=lambda o: (o.layer != "fast", o.detector))]
         return Decision(
             application_id=app.application_id,
@@ -459,6 +513,7 @@ class ScoringPipeline:
             store=self._store_info,
             other_strategy=other,
             vetoes=fired,
+            degraded=degraded_record,
         )
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC
+from functools import partial
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from tianwang.application import Application, parse_application
 from tianwang.errors import ApplicationConflictError, DecisionNotFoundError
 from tianwang.ids import new_id
 from tianwang.opsdb.models import DecisionRow, utcnow
+from tianwang.scoring.outbox import GraphUnavailable
 from tianwang.service import Service
 from tianwang.service.actions import choose_action
 from tianwang.service.audit import audit
@@ -59,11 +61,18 @@ def differing_fields(old: Any, new: Any, path: str = "") -> list[str]:
 
 
 def _conflict(service: Service, app: Application) -> ApplicationConflictError | None:
-    """The conflict between ``app`` and what the graph holds under its id, if any."""
-    stored = service.runtime.store.get_application(app.application_id)
+    """The conflict between ``app`` and what the graph holds under its id (or its graph outbox), if any."""
+    row = application_row(app, service.runtime.store.keyer)
+    gate = service.runtime.pipeline.gate
+    waiting = gate.waiting_hash(app.application_id)
+    if waiting is not None:  # it waits for the graph store: compare with what waits
+        return None if waiting == row.content_hash else ApplicationConflictError(app.application_id)
+    try:
+        stored = gate.call(partial(service.runtime.store.get_application, app.application_id))
+    except GraphUnavailable:  # the store cannot say: the earlier decision stands
+        return None
     if stored is None:
         return None
-    row = application_row(app, service.runtime.store.keyer)
     if row.content_hash == stored.content_hash:
         return None
     fields = differing_fields(stored.record, orjson.loads(row.record_json))
