@@ -80,6 +80,12 @@ class _QueueCollector(Collector):
                                      .where(OutboxEvent.status == "pending"))
         yield GaugeMetricFamily("tianwang_open_cases", "Cases not closed (open or in progress).", value=open_cases or 0)
         yield GaugeMetricFamily("tianwang_webhook_backlog", "Webhook events waiting for delivery.", value=backlog or 0)
+        gate = self.service.runtime.pipeline.gate
+        if gate.outbox is not None:
+            yield GaugeMetricFamily("tianwang_graph_outbox_pending", "Applications waiting for the graph store "
+                                    "(scored without graph evidence).", value=gate.outbox.refresh())
+        yield GaugeMetricFamily("tianwang_graph_store_up", "1 while this process counts the graph store as up.",
+                                value=0 if gate.down else 1)
 
 
 def render(service: Service) -> bytes:

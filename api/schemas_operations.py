@@ -21,12 +21,18 @@ class ReadyOut(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"status": "ready", "checks": {"graph_store": "ok", "operational_db": "ok", "configuration": "ok"}},
+        {"status": "ready", "checks": {"graph_store": "degraded", "operational_db": "ok", "configuration": "ok"},
+         "graph_outbox_pending": 12},
         {"status": "not_ready", "checks": {"graph_store": "ok", "operational_db": "failed",
                                            "configuration": "ok"}, "failed": ["operational_db"]}]})
 
     status: Literal["ready", "not_ready"]
-    checks: dict[str, Literal["ok", "failed"]] = Field(description="graph_store, operational_db, configuration.")
+    checks: dict[str, Literal["ok", "degraded", "failed"]] = Field(
+        description="graph_store, operational_db, configuration. The graph store is `degraded` (and the service "
+                    "ready) when it cannot be reached but scoring goes on without graph evidence, its writes "
+                    "waiting in the graph outbox.")
     failed: list[str] = Field(default_factory=list, description="The checks that failed.")
+    graph_outbox_pending: int | None = Field(default=None, description="Applications waiting for the graph store.")
 
 
 class AuditEntryOut(BaseModel):

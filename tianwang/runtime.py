@@ -144,7 +144,7 @@ def open_runtime(
             sqlite_files = [settings.db_path] if graph.kind == "embedded" else []
         resources.callback(scoring_records.close)
         timeout_ms = settings.graph_timeout_ms if settings.graph_timeout_ms is not None else (
-            2000.0 if graph.kind == "neo4j" else 0.0)
+            5000.0 if graph.kind == "neo4j" else 0.0)
         gate = GraphGate(graph, outbox, timeout=timeout_ms / 1000 if timeout_ms > 0 else None)
         resources.callback(gate.close)
         if checkpoints:

@@ -18,7 +18,7 @@
 | ``TIANWANG_WEBHOOK_SECRETS`` | comma-separated HMAC secrets that sign webhooks (several during a rotation) | unset |
 | ``TIANWANG_MAX_BODY_BYTES`` | largest request body (batch: largest line) the service reads | ``1048576`` |
 | ``TIANWANG_TOKEN_TTL`` | seconds a person's login token lives | ``28800`` |
-| ``TIANWANG_GRAPH_TIMEOUT_MS`` | wait for the graph store, then score without it | ``2000``; embedded ``0`` |
+| ``TIANWANG_GRAPH_TIMEOUT_MS`` | wait for the graph store, then score without it | ``5000``; embedded ``0`` |
 | ``TIANWANG_GRAPH_OUTBOX`` | keep what the graph store cannot take in ``graph-outbox.db`` until it is back | ``true`` |
 | ``TIANWANG_SYNC_SECONDS`` | seconds between a service process's looks for a newly active config or bundle | ``2`` |
 """

@@ -15,6 +15,7 @@ service's port to the scraper's network only (or block ``/metrics`` at the proxy
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -26,6 +27,7 @@ from api.deps import Allow, ServiceDep, request_id
 from api.schemas import ErrorOut, Page
 from api.schemas_operations import AuditEntryOut, HealthOut, ReadyOut
 from tianwang import __version__
+from tianwang.scoring.outbox import GraphUnavailable
 from tianwang.service import Service
 from tianwang.service.accounts import Principal
 from tianwang.service.audit import list_audit
@@ -41,27 +43,33 @@ def healthz() -> HealthOut:
     return HealthOut(status="ok", version=__version__)
 
 
-def _checks(service: Service) -> dict[str, bool]:
+def _checks(service: Service) -> dict[str, str]:
+    gate = service.runtime.pipeline.gate
     try:
-        service.runtime.store.get_application(_PROBE_ID)
-        store_ok = True
-    except Exception:  # any failure of the store means not ready
-        store_ok = False
+        gate.call(partial(service.runtime.store.get_application, _PROBE_ID))
+        store = "ok"
+    except GraphUnavailable:  # scoring goes on without the graph when an outbox keeps its writes
+        store = "degraded" if gate.enabled else "failed"
+    except Exception:  # any other failure of the store means not ready
+        store = "failed"
     try:
         config_ok = service.runtime.pipeline.config_error is None
     except Exception:
         config_ok = False
-    return {"graph_store": store_ok, "operational_db": service.ops.ping(), "configuration": config_ok}
+    return {"graph_store": store, "operational_db": "ok" if service.ops.ping() else "failed",
+            "configuration": "ok" if config_ok else "failed"}
 
 
 @router.get("/readyz", response_model=ReadyOut, responses={503: {"model": ReadyOut, "description": "Not ready: "
                                                                   "`failed` names the checks that failed."}})
 async def readyz(service: ServiceDep) -> Any:
-    """Readiness: the graph store and the operational database answer and the configuration loaded."""
+    """Readiness: the graph store and the operational database answer and the configuration loaded. A graph
+    store that cannot be reached is `degraded`, not failed, while its writes wait in the graph outbox."""
     checks = await run_in_threadpool(_checks, service)
-    failed = [name for name, ok in checks.items() if not ok]
-    body = ReadyOut(status="not_ready" if failed else "ready",
-                    checks={name: "ok" if ok else "failed" for name, ok in checks.items()}, failed=failed)
+    failed = [name for name, state in checks.items() if state == "failed"]
+    outbox = service.runtime.pipeline.gate.outbox
+    body = ReadyOut(status="not_ready" if failed else "ready", checks=checks, failed=failed,  # type: ignore[arg-type]
+                    graph_outbox_pending=outbox.pending if outbox is not None else None)
     return JSONResponse(body.model_dump(), status_code=503 if failed else 200)
 
 

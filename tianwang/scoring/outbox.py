@@ -59,11 +59,16 @@ def outbox_path(scoring_db: Path) -> Path:
 
 
 class GraphUnavailable(Exception):
-    """The graph store is down, too slow, or its threads are stuck; ``why`` says which."""
+    """The graph store is down, too slow, or its threads are stuck; ``why`` says which.
 
-    def __init__(self, why: str) -> None:
+    ``observed`` is false when the call was not tried because the store counted as down
+    already: such a refusal must not mark the store down again after the drain found it up.
+    """
+
+    def __init__(self, why: str, *, observed: bool = True) -> None:
         super().__init__(why)
         self.why = why
+        self.observed = observed
 
 
 def _encode(row: ApplicationRow) -> bytes:
@@ -200,7 +205,7 @@ class GraphGate:
     """
 
     def __init__(self, store: GraphStore, outbox: GraphOutbox | None, *, timeout: float | None = None,
-                 threads: int = 4, retry_seconds: float = 1.0, batch: int = 200) -> None:
+                 threads: int = 8, retry_seconds: float = 1.0, batch: int = 200) -> None:
         self.store = store
         self.outbox = outbox
         self.timeout = timeout
@@ -270,7 +275,7 @@ class GraphGate:
             not answer in time or has every thread stuck. Other errors propagate.
         """
         if self.enabled and self.down:
-            raise GraphUnavailable(self._why or "the graph store is down")
+            raise GraphUnavailable(self._why or "the graph store is down", observed=False)
         try:
             if self._pool is None:
                 return fn()
@@ -291,15 +296,18 @@ class GraphGate:
         with self._lock:
             self._busy -= 1
 
-    def degrade(self, row: ApplicationRow, why: str) -> None:
-        """Keep ``row`` in the outbox (durably) and count the store as down.
+    def degrade(self, row: ApplicationRow, problem: GraphUnavailable) -> None:
+        """Keep ``row`` in the outbox (durably) and, for a failure seen now, count the store as down.
 
         Raises the original problem when degraded mode is off.
         """
         if self.outbox is None:
-            raise StoreUnavailableError(why)
-        self.outbox.put(row, why)
-        self._mark_down(why)
+            raise StoreUnavailableError(problem.why)
+        self.outbox.put(row, problem.why)
+        if problem.observed:
+            self._mark_down(problem.why)
+        else:
+            self._start_drain()
 
     def waiting_hash(self, application_id: str) -> str | None:
         """The content hash of ``application_id`` when it waits in the outbox."""
@@ -319,7 +327,7 @@ class GraphGate:
             try:
                 left = self.drain_once()
             except Exception as exc:  # never let the drain die: the next round tries again
-                log.warning("graph outbox drain failed", extra={"error": type(exc).__name__})
+                log.warning("graph outbox drain failed", extra={"error": type(exc).__name__}, exc_info=True)
                 left = -1
             if left == 0:
                 return

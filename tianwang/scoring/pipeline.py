@@ -315,7 +315,7 @@ class ScoringPipeline:
             waiting = self.gate.waiting_hash(app.application_id)
             if waiting is not None and waiting != row.content_hash:
                 raise ApplicationConflictError(app.application_id) from None
-            self.gate.degrade(row, exc.why)
+            self.gate.degrade(row, exc)
             degraded = exc.why
             context = self.context(app, attachments=attachments, keys=keys, graph=False)
             timings["upsert"] = (time.perf_counter() - mark) * 1000
