@@ -189,6 +189,16 @@ class Neo4jGraphStore(GraphStore):
         except Neo4jError as exc:
             raise StoreError(f"Neo4j write failed, batch rolled back: {exc.message}") from exc
 
+    def rehearse_write(self, rows: list[ApplicationRow]) -> None:
+        try:
+            with self._driver.session(database=self.database) as session, session.begin_transaction() as tx:
+                write_application_rows(tx, rows, self.keyer.fingerprint())  # type: ignore[arg-type]
+                tx.rollback()
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailableError(f"Neo4j at {self.uri} is unavailable: {exc}") from exc
+        except Neo4jError as exc:
+            raise StoreError(f"Neo4j rehearsal failed: {exc.message}") from exc
+
     def write_rings(self, rings: list[RingRecord], *, detected_at: float) -> None:
         check_rings(rings)
         rows = [

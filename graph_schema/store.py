@@ -134,6 +134,11 @@ class GraphStore(ABC):
         """:meth:`write_rows` for graphs from :func:`~graph_schema.mapping.application_graph`."""
         return self.write_rows([row_from_graph(graph) for graph in graphs])
 
+    def rehearse_write(self, rows: list[ApplicationRow]) -> None:
+        """Run :meth:`write_rows` on ``rows`` and roll it back: a server compiles and caches its
+        plans before the first real write (Neo4j). Nothing stays; stores without plans do nothing."""
+        return None
+
     @abstractmethod
     def write_rings(self, rings: list[RingRecord], *, detected_at: float) -> None:
         """Replace every stored ring by ``rings``, in one transaction.

@@ -42,6 +42,14 @@ def test_upsert_is_idempotent(store: GraphStore) -> None:
     assert before.relationships["SUBMITTED"] == 1
 
 
+def test_a_rehearsed_write_leaves_nothing(store: GraphStore) -> None:
+    store.upsert_application(app(1))
+    before = store.counts()
+    store.rehearse_write([application_row(app(2), store.keyer)])
+    assert store.counts() == before and store.get_application("APP-000002") is None
+    assert store.upsert_application(app(2))  # and the real write is a write
+
+
 def test_counts_of_one_application(store: GraphStore) -> None:
     store.upsert_application(app(1))
     counts = store.counts()

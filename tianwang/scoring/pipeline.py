@@ -361,6 +361,23 @@ class ScoringPipeline:
         timings["context"] = (time.perf_counter() - written) * 1000
         return context
 
+    def warm_up(self, application: Application) -> float:
+        """Rehearse ``application``'s graph write (rolled back) and read its links, so that the
+        store's first real request does not pay for compiling its queries (a cold Neo4j takes
+        seconds, past the gate's deadline); nothing is written or remembered. Returns seconds."""
+        started = time.perf_counter()
+        keys = personal_keys(application, self.keyer)
+        row = application_row(application, self.keyer, keys)
+        window = timedelta(days=self.loaded.config.velocity_window_days)
+
+        def rehearse() -> None:
+            self.store.rehearse_write([row])
+            build_context(application, self.keyer, keys=keys, view=self.store.as_of(application.submitted_ts),
+                          window=window, applicants=ApplicantResolver(capacity=1))
+
+        self.gate.call(rehearse)
+        return time.perf_counter() - started
+
     def _index_documents(self, context: ScoringContext) -> None:
         for doc in context.application.documents:
             if doc.sha256:
