@@ -87,6 +87,18 @@ class ActionOut(BaseModel):
     hold_funding: bool = Field(False, description="Do not pay the dealer until the case closes.")
 
 
+class DegradedOut(BaseModel):
+    """How a decision was made without the graph store (it was down or too slow)."""
+
+    graph: Literal["unavailable"]
+    why: str = Field(description="What the store did: refused the connection, did not answer in time...")
+    detectors: list[str] = Field(description="The active detectors that read the graph and did not run.")
+    band_raised: bool = Field(description="Whether an approve became a review for want of graph evidence "
+                                          "(`degraded.approve` in the scoring configuration).")
+    outbox: bool = Field(description="The application waits in the graph outbox and is written when the store "
+                                     "answers again.")
+
+
 class LeftOut(BaseModel):
     detector: str
     status: str
@@ -132,6 +144,8 @@ class DecisionOut(BaseModel):
     final_action: str | None = Field(None, description="After the case closed: approve or reject.")
     finalized_at: str | None = None
     case_id: str | None = None
+    degraded: DegradedOut | None = Field(None, description="Set when the graph store could not be reached: "
+                                         "the decision was made without the detectors that read the graph.")
 
 
 class LoginIn(BaseModel):

@@ -30,7 +30,7 @@ def test_healthz_and_readyz_answer_without_credentials(client):
     assert client.get("/healthz").json()["status"] == "ok"
     r = client.get("/readyz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ready", "failed": [],
+    assert r.json() == {"status": "ready", "failed": [], "graph_outbox_pending": 0,
                         "checks": {"graph_store": "ok", "operational_db": "ok", "configuration": "ok"}}
 
 

@@ -144,3 +144,30 @@ def test_without_an_outbox_a_store_failure_is_the_callers_error(store, pipelines
     pipeline = pipelines(store, config({"multi_lending": {}}), gate=GraphGate(store, None, timeout=0.2))
     with write_lock(store.path), pytest.raises(Exception, match=r"unavailable|did not answer"):
         pipeline.score(application(1))
+
+
+def test_the_command_line_shows_and_drains_the_outbox(store, keyer, tmp_path, pipelines) -> None:
+    from typer.testing import CliRunner
+
+    from tianwang.cli import app
+
+    pipeline = pipelines(store, config({"multi_lending": {}}),
+                         gate=GraphGate(store, GraphOutbox(tmp_path / "graph-outbox.db"), timeout=0.3,
+                                        retry_seconds=3600))
+    with write_lock(store.path):
+        for n in range(1, 4):
+            pipeline.score(application(n))
+        pipeline.gate.close()
+    env = {"TIANWANG_SECRET": keyer_secret()}
+    runner = CliRunner()
+    shown = runner.invoke(app, ["outbox", "--db", str(store.path)], env=env)
+    assert shown.exit_code == 1 and "3" in shown.output, shown.output
+    drained = runner.invoke(app, ["outbox", "--db", str(store.path), "--drain"], env=env)
+    assert drained.exit_code == 0, drained.output
+    assert store.counts().nodes["Application"] == 3
+
+
+def keyer_secret() -> str:
+    from tests.conftest import TEST_SECRET
+
+    return TEST_SECRET.decode() if isinstance(TEST_SECRET, bytes) else TEST_SECRET

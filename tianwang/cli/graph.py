@@ -1,4 +1,4 @@
-"""``tianwang ingest``, ``stats`` and ``migrate``: writing applications into the graph and looking at it."""
+"""``tianwang ingest``, ``stats``, ``migrate`` and ``outbox``: writing applications into the graph and looking at it."""
 
 from __future__ import annotations
 
@@ -15,9 +15,20 @@ from rich.table import Table
 
 from graph_schema.store import GraphStore
 from graph_schema.values import GraphCounts
-from tianwang.cli.common import DbOption, StoreOption, console, fail_cleanly, open_graph_for, out, progress
+from tianwang.cli.common import (
+    DbOption,
+    StoreOption,
+    console,
+    fail_cleanly,
+    open_graph_for,
+    out,
+    progress,
+    settings_for,
+)
 from tianwang.cli.terminal import safe
 from tianwang.ingest import IngestReport, OnError, ingest_file
+from tianwang.scoring.outbox import GraphGate, GraphOutbox, outbox_path
+from tianwang.scoring.persistence import scoring_db_path
 
 __all__ = ["counts_table", "ingest_into", "print_report", "register"]
 
@@ -97,7 +108,7 @@ def counts_table(counts: GraphCounts, title: str) -> Table:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``ingest``, ``stats`` and ``migrate`` to ``app``."""
+    """Add ``ingest``, ``stats``, ``migrate`` and ``outbox`` to ``app``."""
 
     @app.command()
     def ingest(
@@ -148,3 +159,44 @@ def register(app: typer.Typer) -> None:
         with fail_cleanly(), open_graph_for(store, db) as graph:
             applied = getattr(graph, "applied_migrations", [])
             out.print(f"{graph.kind}: applied migrations {applied}" if applied else f"{graph.kind}: schema up to date")
+
+    @app.command()
+    def outbox(
+        store: StoreOption = None,
+        db: DbOption = None,
+        drain: Annotated[bool, typer.Option("--drain", help="Write what waits to the graph store now.")] = False,
+    ) -> None:
+        """Show the graph outbox: applications scored while the graph store was down, waiting to be written.
+
+        A serving process drains it by itself once the store answers; --drain does it from here (when no
+        service runs, say). Entries the store refused as conflicts stay, counted, for an operator. Exit
+        status: 0 when nothing waits (after --drain), 1 when something still does, 2 on a store error.
+        """
+        path = outbox_path(scoring_db_path(settings_for(db).db_path))
+        if not path.exists():
+            out.print(f"graph outbox {safe(path)}: empty (never used)")
+            return
+        box = GraphOutbox(path)
+        try:
+            if drain and box.pending:
+                with fail_cleanly(), open_graph_for(store, db) as graph:
+                    gate = GraphGate(graph, box, drain_on_start=False)  # drained here, in this thread
+                    with progress("drain the graph outbox") as bar:
+                        task = bar.add_task("drain", total=box.pending)
+                        while box.pending:
+                            before = box.pending
+                            if gate.drain_once() < 0:
+                                console.print("[red]error:[/red] the graph store did not take the batch")
+                                break
+                            bar.advance(task, before - box.pending)
+            summary = box.summary()
+        finally:
+            box.close()
+        table = Table(title=f"graph outbox ({safe(path)})")
+        for column in ("pending", "conflicts", "oldest (s)", "most attempts"):
+            table.add_column(column, justify="right")
+        table.add_row(str(summary["pending"]), str(summary["conflicts"]), str(summary["oldest_seconds"] or "-"),
+                      str(summary["max_attempts"]))
+        out.print(table)
+        if summary["pending"]:
+            raise typer.Exit(1)

@@ -202,10 +202,14 @@ class GraphGate:
         Pause between the drain's tries while the store is down.
     batch : int
         Rows per drain write.
+    drain_on_start : bool
+        Start the drain thread at once when the outbox holds entries (a process that
+        starts after an outage); ``False`` for a caller that drains in its own thread.
     """
 
     def __init__(self, store: GraphStore, outbox: GraphOutbox | None, *, timeout: float | None = None,
-                 threads: int = 8, retry_seconds: float = 1.0, batch: int = 200) -> None:
+                 threads: int = 8, retry_seconds: float = 1.0, batch: int = 200,
+                 drain_on_start: bool = True) -> None:
         self.store = store
         self.outbox = outbox
         self.timeout = timeout
@@ -222,7 +226,7 @@ class GraphGate:
         self._wake = threading.Event()
         self._drainer: threading.Thread | None = None
         self.written_from_outbox = 0
-        if outbox is not None and outbox.pending:
+        if drain_on_start and outbox is not None and outbox.pending:
             log.warning("graph outbox has entries from before: draining", extra={"pending": outbox.pending})
             self._start_drain()
 

@@ -194,7 +194,10 @@ function votesPanel(decision) {
     h("span", { class: "vote-score" }, v.vote.score.toFixed(3))));
   const out = (decision.left_out || []).map((o) => h("li", {}, `${term(o.detector)}: ${o.status}`,
     o.why ? h("span", { class: "muted" }, ` — ${o.why}`) : ""));
-  return section(t("votes"), h("div", { id: "votes" }, rows), out.length ? [h("h3", {}, t("left_out")), h("ul", {}, out)] : []);
+  const degraded = decision.degraded ? h("p", { class: "warning", id: "degraded" }, t("degraded_graph"),
+    decision.degraded.band_raised ? ` ${t("degraded_raised")}` : "") : null;
+  return section(t("votes"), degraded, h("div", { id: "votes" }, rows),
+    out.length ? [h("h3", {}, t("left_out")), h("ul", {}, out)] : []);
 }
 
 function decisionPanel(c) {

@@ -62,6 +62,8 @@ const MESSAGES = {
   strength: ["strength", "权重"],
   votes: ["Detector votes", "检测器投票"],
   left_out: ["Left out", "未参与"],
+  degraded_graph: ["Decided without the graph: the graph store could not be reached, so the graph detectors did not run.", "未使用图谱决策：图数据库不可达，图谱检测器未运行。"],
+  degraded_raised: ["It would have been approved; it was sent to review instead.", "本应批准，已改为人工审核。"],
   application: ["Application", "申请详情"],
   loading: ["Loading…", "加载中…"],
   similar_fraud: ["Nearest confirmed fraud", "最相似的已确认欺诈"],
