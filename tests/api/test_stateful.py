@@ -45,39 +45,29 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.errors import FlakyStrategyDefinition
 from hypothesis.stateful import Bundle, initialize, rule
-from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.core.transport import Response
 from schemathesis.generation.case import Case
 from schemathesis.generation.stateful.state_machine import StepInput, StepOutput, normalize_name
-from schemathesis.python.asgi import shutdown_lifespans
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 from sqlalchemy import delete, select
 
-from api.app import create_app
 from api.links import operation_ref
 from tests import builders
 from tests.api.conftest import ROLES
 from tests.api.test_access import MATRIX
+from tests.api.test_contract import CHECKS, DOCUMENT
 from tianwang.application import parse_application
 from tianwang.opsdb.models import Case as CaseRow
 from tianwang.opsdb.models import DecisionRow, utcnow
 from tianwang.service import Service
-
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 #: sequences (Hypothesis examples), the most calls in one, the most runs to get them (see run_sequences)
 SEQUENCES = 40
 STEPS = 16
 ROUNDS = 4
 
-DOCUMENT = create_app(service=None).openapi()
 # the links the document declares, and only those: schemathesis' inferred links would test its guesses
 schema = schemathesis.openapi.from_dict(
     DOCUMENT, config=SchemathesisConfig.from_dict({"phases": {"stateful": {"inference": {"algorithms": []}}}}))
@@ -100,8 +90,8 @@ POOL = 8
 @dataclass(frozen=True)
 class Applicant:
     """The ``k``-th applicant of a sequence's pool, with a monthly income: the same one may come again, and
-    one already decided may come with another income (different content under its id). A third of the pool
-    shares a device, so a ring detection finds rings to open cases on and send verdicts for."""
+    one already decided may come with another income (different content under its id). Applicants share a
+    device in threes, so a ring detection finds rings to open cases on and send verdicts for."""
 
     k: int
     income: int
@@ -205,13 +195,6 @@ def run_sequences(workflow: Any, run: Run) -> None:
             run.cut_short += 1
             if run.sequences >= SEQUENCES:
                 return
-
-
-@pytest.fixture
-def asgi_app(service: Service) -> Iterator[FastAPI]:
-    app = create_app(service=service)
-    yield app
-    shutdown_lifespans()  # schemathesis started the app's lifespan; stop it before the service closes
 
 
 def _resolve_ref(reference: str) -> Any:
