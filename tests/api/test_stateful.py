@@ -204,18 +204,40 @@ def _resolve_ref(reference: str) -> Any:
     return node
 
 
-def declared_links() -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+def declared_links() -> Iterator[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """``(source, name, source response, link)`` of every link of the document."""
     for path, operations in DOCUMENT["paths"].items():
         for method, operation in operations.items():
             for status, response in operation["responses"].items():
                 for name, link in response.get("links", {}).items():
-                    yield f"{method.upper()} {path} {status}", name, path, link
+                    yield f"{method.upper()} {path} {status}", name, response, link
 
 
-def test_every_link_names_an_operation_and_its_parameters():
+def _field_schema(node: dict[str, Any], pointer: str) -> dict[str, Any] | None:
+    """The schema of the field ``pointer`` (``/data/0/case_id``) names in an answer of schema ``node``."""
+    for part in pointer.strip("/").split("/"):
+        if "$ref" in node:
+            node = _resolve_ref(node["$ref"])
+        node = next((option for option in node.get("anyOf", []) if option.get("type") != "null"), node)
+        if "$ref" in node:
+            node = _resolve_ref(node["$ref"])
+        if part.isdigit() and node.get("type") == "array":
+            node = node["items"]
+        elif part in node.get("properties", {}):
+            node = node["properties"][part]
+        else:
+            return None
+    return node
+
+
+def test_every_link_takes_a_field_of_its_answer_to_a_parameter_of_an_operation():
     links = list(declared_links())
     assert len(links) >= 40
-    for source, name, _, link in links:
+    for source, name, response, link in links:
+        answer = response["content"]["application/json"]["schema"]
+        for expression in [*link.get("parameters", {}).values(), *link.get("requestBody", {}).values()]:
+            assert expression.startswith("$response.body#/"), f"{source} {name}"
+            assert _field_schema(answer, expression.removeprefix("$response.body#")), f"{source} {name} {expression}"
         target = _resolve_ref(link["operationRef"])
         names = {parameter["name"] for parameter in target.get("parameters", [])}
         assert set(link.get("parameters", {})) <= names, f"{source} {name}"
