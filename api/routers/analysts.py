@@ -22,6 +22,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Allow, ServiceDep, request_id
+from api.links import link
 from api.schemas import ErrorOut, Page
 from api.schemas_analysts import BundleOut, ConfigVersionOut, DetectorOut, ProposalIn, ReviewIn
 from tianwang.service import Service, bundles
@@ -42,9 +43,21 @@ Cursor = Annotated[str | None, Query(max_length=500, description="The `next` of 
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 _READ: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
+
+
 _CHANGE: dict[int | str, dict[str, Any]] = {**_READ, 400: {"model": ErrorOut, "description": "A body that is not "
                                                  "JSON."}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
                                             422: {"model": ErrorOut}}
+
+
+def _version_links(version: str, *, review: bool = False) -> dict[str, dict[str, Any]]:
+    links = {"GetVersion": link("GET", "/v1/config/versions/{version}", "The version.", version=version)}
+    if review:
+        links["Approve"] = link("POST", "/v1/config/proposals/{version}/approve", "Approve the proposal.",
+                                version=version)
+        links["Reject"] = link("POST", "/v1/config/proposals/{version}/reject", "Reject the proposal.",
+                               version=version)
+    return links
 
 
 def on_start(service: Service) -> None:
@@ -72,13 +85,15 @@ def detectors(service: ServiceDep, _: Reader) -> Any:
     return use.detector_list(service)
 
 
-@router.get("/v1/config", response_model=ConfigVersionOut, responses=_READ)
+@router.get("/v1/config", response_model=ConfigVersionOut,
+            responses={200: {"links": _version_links("$response.body#/version")}, **_READ})
 def config(service: ServiceDep, _: Reader) -> Any:
     """The active configuration: version, YAML body, summary, when it was activated and by whom (``reviewed_by``)."""
     return use.active_config(service)
 
 
-@router.get("/v1/config/versions", response_model=Page[ConfigVersionOut], responses=_READ)
+@router.get("/v1/config/versions", response_model=Page[ConfigVersionOut],
+            responses={200: {"links": _version_links("$response.body#/data/0/version", review=True)}, **_READ})
 def versions(service: ServiceDep, _: Reader, cursor: Cursor = None, limit: Limit = 50,
              status: Annotated[Literal["proposed", "active", "rejected", "superseded"] | None,
                                Query(description="Only versions in this status.")] = None) -> Any:
@@ -92,7 +107,8 @@ def version(service: ServiceDep, _: Reader, version: Version) -> Any:
     return use.get_version(service, version)
 
 
-@router.post("/v1/config/proposals", response_model=ConfigVersionOut, status_code=201, responses=_CHANGE)
+@router.post("/v1/config/proposals", response_model=ConfigVersionOut, status_code=201,
+             responses={201: {"links": _version_links("$response.body#/version", review=True)}, **_CHANGE})
 async def propose(request: Request, body: ProposalIn, service: ServiceDep, principal: Analyst) -> Any:
     """Propose a whole new configuration (YAML). It is validated (a ``422`` names ``body`` and the bad key),
     stored as ``proposed`` and backtested by a job; it runs only after another analyst or an approver
@@ -101,7 +117,8 @@ async def propose(request: Request, body: ProposalIn, service: ServiceDep, princ
                                    request_id=request_id(request))
 
 
-@router.post("/v1/config/proposals/{version}/approve", response_model=ConfigVersionOut, responses=_CHANGE)
+@router.post("/v1/config/proposals/{version}/approve", response_model=ConfigVersionOut,
+             responses={200: {"links": _version_links("$response.body#/version")}, **_CHANGE})
 async def approve(request: Request, version: Version, service: ServiceDep, principal: Reviewer,
                   body: OptionalReview = None) -> Any:
     """Activate a proposal: scoring uses it from the next request, without a restart. Its proposer may not
@@ -110,7 +127,8 @@ async def approve(request: Request, version: Version, service: ServiceDep, princ
                                    body.comment if body else "", request_id=request_id(request))
 
 
-@router.post("/v1/config/proposals/{version}/reject", response_model=ConfigVersionOut, responses=_CHANGE)
+@router.post("/v1/config/proposals/{version}/reject", response_model=ConfigVersionOut,
+             responses={200: {"links": _version_links("$response.body#/version")}, **_CHANGE})
 def reject(request: Request, version: Version, service: ServiceDep, principal: Reviewer,
            body: OptionalReview = None) -> Any:
     """Reject a proposal (its proposer may withdraw it this way)."""
@@ -118,14 +136,17 @@ def reject(request: Request, version: Version, service: ServiceDep, principal: R
                                request_id=request_id(request))
 
 
-@router.post("/v1/config/rollback", response_model=ConfigVersionOut, responses=_CHANGE)
+@router.post("/v1/config/rollback", response_model=ConfigVersionOut,
+             responses={200: {"links": _version_links("$response.body#/version")}, **_CHANGE})
 async def rollback(request: Request, service: ServiceDep, principal: Approver, body: OptionalReview = None) -> Any:
     """Put the previously active version back in force (recorded as a new active version)."""
     return await run_in_threadpool(use.rollback, service, principal, body.comment if body else "",
                                    request_id=request_id(request))
 
 
-@router.get("/v1/bundles", response_model=Page[BundleOut], responses=_READ)
+@router.get("/v1/bundles", response_model=Page[BundleOut], responses={200: {"links": {"Activate": link(
+    "POST", "/v1/bundles/{name}/activate", "Score with the newest bundle.", name="$response.body#/data/0/name")}},
+    **_READ})
 def bundle_list(service: ServiceDep, _: Reader, cursor: Cursor = None, limit: Limit = 50) -> Any:
     """Trained model bundles, newest first; ``active`` marks the one scoring uses."""
     return bundles.list_bundles(service, cursor=cursor, limit=limit).as_dict()

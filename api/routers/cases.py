@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Allow, ServiceDep, request_id
+from api.links import CASE_LINKS, FIRST_CASE_LINKS
 from api.schemas import ErrorOut, Page
 from api.schemas_cases import (
     AssignIn,
@@ -44,6 +45,8 @@ router = APIRouter(tags=["cases"])
 Investigator = Annotated[Principal, Depends(Allow("investigator"))]
 CaseId = Annotated[str, Path(max_length=64, examples=["case_019ae2b1c4d3a1b2c3d4e5f6"])]
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 422)}
+_CASE: dict[int | str, dict[str, Any]] = {200: {"links": CASE_LINKS}, **_ERRORS}
+_CASE_409: dict[int | str, dict[str, Any]] = {**_CASE, 409: {"model": ErrorOut}}
 
 
 def on_start(service: Service) -> None:
@@ -60,7 +63,7 @@ def on_stop(service: Service) -> None:
         sender.stop()
 
 
-@router.get("/v1/cases", response_model=Page[CaseOut], responses=_ERRORS)
+@router.get("/v1/cases", response_model=Page[CaseOut], responses={200: {"links": FIRST_CASE_LINKS}, **_ERRORS})
 def list_cases(service: ServiceDep, caller: Investigator,
                status: Annotated[CaseStatus | None, Query(description="Default: open and in progress.")] = None,
                assignee: Annotated[str | None, Query(max_length=64, description="`me`, `unassigned` or a name.")]
@@ -75,7 +78,8 @@ def list_cases(service: ServiceDep, caller: Investigator,
 
 
 @router.post("/v1/cases", response_model=CaseOut, status_code=201,
-             responses={200: {"model": CaseOut, "description": "The ring's case was open already."}, **_ERRORS})
+             responses={201: {"links": CASE_LINKS}, 200: {"model": CaseOut, "description": "The ring's case was open "
+                        "already.", "links": CASE_LINKS}, **_ERRORS})
 def open_ring_case(body: RingCaseIn, request: Request, response: Response, service: ServiceDep,
                    caller: Investigator) -> Any:
     """Open the case of a ring (or answer its open case): one verdict for all its members on closing."""
@@ -85,7 +89,7 @@ def open_ring_case(body: RingCaseIn, request: Request, response: Response, servi
 
 
 @router.post("/v1/cases/next", response_model=CaseOut,
-             responses={204: {"description": "No unassigned open case."}, **_ERRORS})
+             responses={204: {"description": "No unassigned open case."}, **_CASE})
 async def take_next(request: Request, service: ServiceDep, caller: Investigator) -> Any:
     """Take the next unassigned open case of the queue (assigned to the caller, in progress);
     never the same case for two callers."""
@@ -93,7 +97,7 @@ async def take_next(request: Request, service: ServiceDep, caller: Investigator)
     return Response(status_code=204) if view is None else view
 
 
-@router.get("/v1/cases/{case_id}", response_model=CaseDetailOut, responses=_ERRORS)
+@router.get("/v1/cases/{case_id}", response_model=CaseDetailOut, responses=_CASE)
 def get_case(case_id: CaseId, request: Request, service: ServiceDep, caller: Investigator) -> Any:
     """A case with its decision (evidence masked), timeline and, for a ring, its members and those
     that joined since it was last reviewed."""
@@ -101,20 +105,20 @@ def get_case(case_id: CaseId, request: Request, service: ServiceDep, caller: Inv
 
 
 @router.post("/v1/cases/{case_id}/assign", response_model=CaseOut,
-             responses={409: {"model": ErrorOut}, **_ERRORS})
+             responses=_CASE_409)
 def assign(case_id: CaseId, body: AssignIn, request: Request, service: ServiceDep, caller: Investigator) -> Any:
     """Assign the case (``null`` puts it back in the queue)."""
     return service_cases.assign_case(service, caller, case_id, body.assignee, request_id=request_id(request))
 
 
-@router.post("/v1/cases/{case_id}/notes", response_model=CaseOut, responses=_ERRORS)
+@router.post("/v1/cases/{case_id}/notes", response_model=CaseOut, responses=_CASE)
 def note(case_id: CaseId, body: NoteIn, request: Request, service: ServiceDep, caller: Investigator) -> Any:
     """Add a note to the case's timeline."""
     return service_cases.add_note(service, caller, case_id, body.text, request_id=request_id(request))
 
 
 @router.post("/v1/cases/{case_id}/verification", response_model=CaseOut,
-             responses={409: {"model": ErrorOut}, **_ERRORS})
+             responses=_CASE_409)
 def verification(case_id: CaseId, body: VerificationIn, request: Request, service: ServiceDep,
                  caller: Investigator) -> Any:
     """Ask for a verification task on an open application case (asking again for one already there changes
@@ -123,7 +127,7 @@ def verification(case_id: CaseId, body: VerificationIn, request: Request, servic
                                               request_id=request_id(request))
 
 
-@router.post("/v1/cases/{case_id}/hold", response_model=CaseOut, responses={409: {"model": ErrorOut}, **_ERRORS})
+@router.post("/v1/cases/{case_id}/hold", response_model=CaseOut, responses=_CASE_409)
 def hold(case_id: CaseId, body: HoldIn, request: Request, service: ServiceDep, caller: Investigator) -> Any:
     """Hold (or release) the dealer's funding on an open application case; the final decision's webhook says
     whether funding is held."""
@@ -131,14 +135,14 @@ def hold(case_id: CaseId, body: HoldIn, request: Request, service: ServiceDep, c
 
 
 @router.post("/v1/cases/{case_id}/snooze", response_model=CaseOut,
-             responses={409: {"model": ErrorOut}, **_ERRORS})
+             responses=_CASE_409)
 def snooze(case_id: CaseId, body: SnoozeIn, request: Request, service: ServiceDep, caller: Investigator) -> Any:
     """Leave the case out of the queue until a time."""
     return service_cases.snooze_case(service, caller, case_id, body.until, request_id=request_id(request))
 
 
 @router.post("/v1/cases/{case_id}/close", response_model=CaseOut,
-             responses={409: {"model": ErrorOut, "description": "The case is closed already."}, **_ERRORS})
+             responses={**_CASE, 409: {"model": ErrorOut, "description": "The case is closed already."}})
 async def close(case_id: CaseId, body: CloseIn, request: Request, service: ServiceDep, caller: Investigator) -> Any:
     """Close the case with its outcome: records the verdict (a ring's: for every member's application),
     finalizes the decision (``reject`` for confirmed fraud, else ``approve``) and sends the signed

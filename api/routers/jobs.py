@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Allow, ServiceDep
+from api.links import link
 from api.schemas import ErrorOut, Page
 from api.schemas_analysts import JobIn, JobKind, JobOut
 from tianwang.service import Service
@@ -24,6 +25,8 @@ from tianwang.service.accounts import Principal
 router = APIRouter(tags=["jobs"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 422)}
+_JOB_LINKS = {"GetJob": link("GET", "/v1/jobs/{job_id}", "Follow the job.", job_id="$response.body#/id")}
+_FIRST_JOB_LINKS = {"GetJob": link("GET", "/v1/jobs/{job_id}", "The newest job.", job_id="$response.body#/data/0/id")}
 
 
 def on_start(service: Service) -> None:
@@ -35,7 +38,7 @@ def on_stop(service: Service) -> None:
     use.runner(service).stop()
 
 
-@router.post("/v1/jobs", response_model=JobOut, status_code=202, responses=_ERRORS)
+@router.post("/v1/jobs", response_model=JobOut, status_code=202, responses={202: {"links": _JOB_LINKS}, **_ERRORS})
 async def start(body: JobIn, service: ServiceDep,
                 principal: Annotated[Principal, Depends(Allow("analyst"))]) -> Any:
     """Queue a job; follow it on ``GET /v1/jobs/{id}``.
@@ -48,7 +51,7 @@ async def start(body: JobIn, service: ServiceDep,
     return await run_in_threadpool(use.runner(service).submit, body.kind, body.params, principal)
 
 
-@router.get("/v1/jobs", response_model=Page[JobOut], responses=_ERRORS)
+@router.get("/v1/jobs", response_model=Page[JobOut], responses={200: {"links": _FIRST_JOB_LINKS}, **_ERRORS})
 def jobs(service: ServiceDep, _: Annotated[Principal, Depends(Allow("analyst", "approver"))],
          cursor: Annotated[str | None, Query(max_length=500)] = None,
          limit: Annotated[int, Query(ge=1, le=200)] = 50, kind: JobKind | None = None,

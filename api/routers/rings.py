@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Allow, ServiceDep, request_id
+from api.links import link
 from api.schemas import ErrorOut, Page
 from api.schemas_rings import (
     DealerRowOut,
@@ -46,7 +47,20 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {**_ERRORS, 404: {"model": ErrorOu
 _APP_ID = Path(max_length=64, examples=["APP-000001"])
 
 
-@router.get("/v1/rings", response_model=Page[RingOut], responses=_ERRORS)
+def _ring_links(ring_id: str) -> dict[str, dict[str, Any]]:
+    return {
+        "GetRing": link("GET", "/v1/rings/{ring_id}", "The ring, its members and subgraph.", ring_id=ring_id),
+        "OpenRingCase": link("POST", "/v1/cases", "Open the ring's case.", body={"ring_id": ring_id}),
+        "PostVerdict": link("POST", "/v1/verdicts", "A verdict on the whole ring.", body={"ring_id": ring_id}),
+    }
+
+
+_FIRST_DEALER_LINKS = {"GetScorecard": link("GET", "/v1/dealers/{dealer_id}/scorecard", "The riskiest dealer's "
+                                            "scorecard.", dealer_id="$response.body#/data/0/dealer_id")}
+
+
+@router.get("/v1/rings", response_model=Page[RingOut],
+            responses={200: {"links": _ring_links("$response.body#/data/0/ring_id")}, **_ERRORS})
 def rings(request: Request, service: ServiceDep, principal: Reader,
           min_size: Annotated[int | None, Query(ge=1, le=100_000)] = None,
           max_size: Annotated[int | None, Query(ge=1, le=100_000)] = None,
@@ -64,14 +78,16 @@ def rings(request: Request, service: ServiceDep, principal: Reader,
 
 
 @router.post("/v1/rings/refresh", response_model=RingRefreshOut,
-             responses={**_ERRORS, 409: {"model": ErrorOut, "description": "No fraud_ring detector is active."}})
+             responses={**_ERRORS, 200: {"links": {"ListRings": link("GET", "/v1/rings", "The rings found.")}},
+                        409: {"model": ErrorOut, "description": "No fraud_ring detector is active."}})
 async def refresh(request: Request, service: ServiceDep,
                   principal: Annotated[Principal, Depends(Allow("analyst"))]) -> Any:
     """Detect rings over the whole graph now and wait for them; scoring uses them from the next application."""
     return await run_in_threadpool(refresh_rings, service, principal, request_id=request_id(request))
 
 
-@router.get("/v1/rings/{ring_id}", response_model=RingDetailOut, responses=_NOT_FOUND)
+@router.get("/v1/rings/{ring_id}", response_model=RingDetailOut,
+            responses={200: {"links": _ring_links("$response.body#/ring_id")}, **_NOT_FOUND})
 def ring(request: Request, service: ServiceDep, principal: Reader,
          ring_id: Annotated[str, Path(max_length=64, examples=["R-000001"])]) -> Any:
     """One ring: its applications, the attributes they share (masked), statistics and its subgraph."""
@@ -109,7 +125,8 @@ def neighbours(request: Request, service: ServiceDep, principal: Reader,
     return node_neighbours(service, principal, node_id, near=near, limit=limit, request_id=request_id(request))
 
 
-@router.get("/v1/dealers", response_model=Page[DealerRowOut], responses=_ERRORS)
+@router.get("/v1/dealers", response_model=Page[DealerRowOut], responses={200: {"links": _FIRST_DEALER_LINKS},
+                                                                        **_ERRORS})
 def dealers(request: Request, service: ServiceDep, principal: Reader,
             sort: Annotated[Literal["risk", "applications", "dealer_id"], Query(
                 description="`risk`: fraud rate, then the share in risky rings, highest first; `applications`: "

@@ -21,6 +21,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import Allow, ServiceDep, request_id
 from api.errors import error_body
 from api.examples import APPLICATION_EXAMPLE
+from api.links import DECISION_LINKS
 from api.metrics import observe_decision
 from api.schemas import DecisionOut, ErrorOut
 from tianwang.errors import (
@@ -51,7 +52,9 @@ _BATCH_BODY = {"requestBody": {"required": True, "content": {"application/x-ndjs
 
 
 @router.post("/v1/applications/score", response_model=DecisionOut, status_code=201, openapi_extra=_APPLICATION_BODY,
-             responses={200: {"model": DecisionOut, "description": "Scored before: the first decision."},
+             responses={201: {"links": DECISION_LINKS},
+                        200: {"model": DecisionOut, "description": "Scored before: the first decision.",
+                              "links": DECISION_LINKS},
                         **_ERRORS})
 async def score(request: Request, response: Response, service: ServiceDep,
                 _: Annotated[Principal, Depends(Allow("scorer"))]) -> Any:
@@ -138,7 +141,8 @@ async def batch(request: Request, service: ServiceDep, _: Annotated[Principal, D
 
 
 @router.get("/v1/decisions/{decision_id}", response_model=DecisionOut,
-            responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}})
+            responses={200: {"links": DECISION_LINKS}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut},
+                       404: {"model": ErrorOut}})
 def decision(request: Request, service: ServiceDep,
              reader: Annotated[Principal, Depends(Allow("scorer", "investigator", "analyst"))],
              decision_id: Annotated[str, Path(max_length=64, description="A decision id (`dec_...`) or the "

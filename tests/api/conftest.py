@@ -1,5 +1,5 @@
 """Fixtures for the service's tests: a service on a fresh store and operational database,
-an HTTP client over it, and a credential per role.
+an HTTP client over it (and its application, for schemathesis), and a credential per role.
 
 ``ops_url`` is where the operational records live: every test runs twice, on SQLite in a
 temporary directory and on PostgreSQL in a schema of its own (``TIANWANG_TEST_POSTGRES_URL``;
@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from schemathesis.python.asgi import shutdown_lifespans
 
 from api.app import create_app
 from api.examples import APPLICATION_EXAMPLE
@@ -40,6 +42,14 @@ def service(tmp_path: Path, ops_url: str) -> Iterator[Service]:
 def client(service: Service) -> Iterator[TestClient]:
     with TestClient(create_app(service=service)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def asgi_app(service: Service) -> Iterator[FastAPI]:
+    """The application over ``service``, for schemathesis' ASGI transport (which starts its lifespan)."""
+    app = create_app(service=service)
+    yield app
+    shutdown_lifespans()  # stop the lifespan schemathesis started before the service closes
 
 
 @pytest.fixture

@@ -15,14 +15,10 @@ loads the document with ``schemathesis.openapi.from_asgi`` and checks it is the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import schemathesis
-from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -30,7 +26,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from tianwang.service import Service
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -39,13 +34,6 @@ schemathesis.serializer.alias("application/x-ndjson", "text/plain")
 
 DOCUMENT = create_app(service=None).openapi()
 schema = schemathesis.openapi.from_dict(DOCUMENT)
-
-
-@pytest.fixture
-def asgi_app(service: Service) -> Iterator[FastAPI]:
-    app = create_app(service=service)
-    yield app
-    shutdown_lifespans()  # schemathesis started the app's lifespan; stop it before the service closes
 
 
 def test_the_served_document_is_the_one_tested(asgi_app):
