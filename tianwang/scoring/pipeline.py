@@ -17,27 +17,24 @@ detectors run and are recorded but do not vote. The configuration comes from a
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from detectors.base import Detector, DetectorError, Reason, Vote
+from detectors.base import DetectorError, Reason
 from detectors.context import ApplicantResolver, LabelledContext, ScoringContext, build_context
 from graph_schema.mapping import ApplicationRow, application_row
 from graph_schema.schema import SCHEMA_VERSION
 from graph_schema.store import GraphStore
 from tianwang.application import Application, parse_application
-from tianwang.errors import ApplicationConflictError, TianwangError
+from tianwang.errors import ApplicationConflictError
 from tianwang.keys import PersonalKeys, personal_keys
 from tianwang.scoring.config import ConfigSource, LoadedConfig
 from tianwang.scoring.decisions import Decision, DetectorOutcome, StrategyResult
 from tianwang.scoring.fusion import LearnedWeights, learn_weights, vote_terms
+from tianwang.scoring.layers import LayerRunner
 from tianwang.scoring.outbox import GraphGate, GraphUnavailable
 from tianwang.scoring.persistence import DecisionLog, DocumentIndex, ScoringRecords, WatchlistStore
 from tianwang.scoring.strategy import AssignedStrategy, assign_strategy
@@ -51,21 +48,6 @@ _MAX_REASONS = 8
 
 #: The reason a decision gets when the graph store was unavailable and the band was raised to review.
 GRAPH_UNAVAILABLE = "GRAPH_UNAVAILABLE"
-
-
-def _describe(exc: BaseException) -> str:
-    """Why a detector failed, without echoing data: Tianwang's own messages are safe, others are not."""
-    if isinstance(exc, TianwangError):
-        return f"{type(exc).__name__}: {exc}"
-    return f"raised {type(exc).__name__}"
-
-
-def _timed_score(detector: Detector, context: ScoringContext) -> tuple[Vote, float]:
-    started = time.perf_counter()
-    vote = detector.score(context)
-    if not isinstance(vote, Vote):
-        raise DetectorError(f"detector {detector.name!r} returned {type(vote).__name__}, not a Vote")
-    return vote, (time.perf_counter() - started) * 1000
 
 
 class ScoringPipeline:
@@ -113,12 +95,9 @@ class ScoringPipeline:
         self.watchlist: WatchlistStore = records.watchlist
         self.documents: DocumentIndex = records.documents
         self.decisions: DecisionLog | None = records.decisions
-        self.max_backlog = max_backlog
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tianwang-detector")
+        self._layers = LayerRunner(max_workers=max_workers, max_backlog=max_backlog)
         self.applicants = ApplicantResolver()
-        self._inflight: Counter[str] = Counter()
         self._learned: dict[str, tuple[str, LearnedWeights]] = {}
-        self._inflight_lock = threading.Lock()
         self._store_info = {"kind": store.kind, "schema_version": SCHEMA_VERSION,
                             "keyer_fingerprint": self.keyer.fingerprint()}
 
@@ -324,7 +303,7 @@ class ScoringPipeline:
         by_layer: dict[str, list[str]] = {"fast": [], "deep": []}
         for name, detector in loaded.detectors.items():
             by_layer[detector.layer].append(name)
-        outcomes = self._run_layer(by_layer["fast"], context, loaded, degraded)
+        outcomes = self._layers.run(by_layer["fast"], context, loaded, degraded)
         lap("fast")
         hard = [o for o in outcomes.values() if o.status == "ok" and o.mode == "active" and o.vote is not None
                 and o.vote.hard] if loaded.config.hard_decisions else []
@@ -336,7 +315,7 @@ class ScoringPipeline:
                     why=f"decided by the hard finding of {hard[0].detector}",
                 )
         else:
-            outcomes.update(self._run_layer(by_layer["deep"], context, loaded, degraded))
+            outcomes.update(self._layers.run(by_layer["deep"], context, loaded, degraded))
         lap("deep")
         decision = self._decide(app, loaded, assigned, outcomes, hard, timings, degraded)
         lap("vote")
@@ -382,83 +361,6 @@ class ScoringPipeline:
         for doc in context.application.documents:
             if doc.sha256:
                 self.documents.add(doc.sha256, context.keys.id_hash, context.as_of)
-
-    def _run_layer(self, names: Sequence[str], context: ScoringContext,
-                   loaded: LoadedConfig, degraded: str | None = None) -> dict[str, DetectorOutcome]:
-        outcomes: dict[str, DetectorOutcome] = {}
-        futures: dict[str, Future[tuple[Vote, float]]] = {}
-        inline: list[str] = []
-        started = time.perf_counter()
-        for name in names:
-            detector = loaded.detectors[name]
-            dc = loaded.config.detectors[name]
-            if detector.needs_training and not detector.is_fitted:
-                outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "skipped", 0.0,
-                                                 why="not trained yet: it needs fit() on labelled history")
-                continue
-            if degraded is not None and detector.needs_graph:
-                outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "unavailable",
-                                                 0.0, why=f"the graph store is unavailable ({degraded})")
-                continue
-            if detector.runs_inline(context):
-                inline.append(name)
-                continue
-            with self._inflight_lock:
-                busy = self._inflight[name]
-                if busy < self.max_backlog:
-                    self._inflight[name] += 1
-            if busy >= self.max_backlog:
-                outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "skipped", 0.0,
-                                                 why=f"{busy} earlier calls still running past their budget")
-                continue
-            future = self._pool.submit(_timed_score, detector, context)
-            future.add_done_callback(partial(self._done, name))
-            futures[name] = future
-        for name in inline:  # while the detector threads work
-            outcomes[name] = self._run_inline(name, context, loaded)
-        for name, future in futures.items():
-            detector = loaded.detectors[name]
-            dc = loaded.config.detectors[name]
-            remaining = started + dc.budget_ms / 1000 - time.perf_counter()
-            try:
-                vote, ms = future.result(timeout=max(remaining, 0.0))
-            except FutureTimeout:
-                outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "timeout",
-                                                 (time.perf_counter() - started) * 1000,
-                                                 why=f"no vote within its budget of {dc.budget_ms:g} ms")
-                log.warning("detector timed out", extra={"detector": name, "budget_ms": dc.budget_ms,
-                                                         "application_id": context.application_id})
-            except Exception as exc:
-                outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "error",
-                                                 (time.perf_counter() - started) * 1000, why=_describe(exc))
-                log.warning("detector failed", extra={"detector": name, "error": type(exc).__name__,
-                                                      "application_id": context.application_id})
-            else:
-                outcomes[name] = DetectorOutcome(name, detector.version, dc.mode, detector.layer, "ok", ms, vote)
-        return outcomes
-
-    def _run_inline(self, name: str, context: ScoringContext, loaded: LoadedConfig) -> DetectorOutcome:
-        """Run an ``inline`` detector in this thread; a vote later than its budget is a timeout."""
-        detector = loaded.detectors[name]
-        dc = loaded.config.detectors[name]
-        started = time.perf_counter()
-        try:
-            vote, ms = _timed_score(detector, context)
-        except Exception as exc:
-            log.warning("detector failed", extra={"detector": name, "error": type(exc).__name__,
-                                                  "application_id": context.application_id})
-            return DetectorOutcome(name, detector.version, dc.mode, detector.layer, "error",
-                                   (time.perf_counter() - started) * 1000, why=_describe(exc))
-        if ms > dc.budget_ms:
-            log.warning("detector timed out", extra={"detector": name, "budget_ms": dc.budget_ms,
-                                                     "application_id": context.application_id})
-            return DetectorOutcome(name, detector.version, dc.mode, detector.layer, "timeout", ms,
-                                   why=f"no vote within its budget of {dc.budget_ms:g} ms")
-        return DetectorOutcome(name, detector.version, dc.mode, detector.layer, "ok", ms, vote)
-
-    def _done(self, name: str, _future: object = None) -> None:
-        with self._inflight_lock:
-            self._inflight[name] -= 1
 
     def _strategy_result(self, name: str, role: str, strategy: Any, loaded: LoadedConfig,
                          outcomes: dict[str, DetectorOutcome]) -> tuple[StrategyResult, dict[str, float], list[str]]:
@@ -535,7 +437,7 @@ class ScoringPipeline:
 
     def close(self) -> None:
         """Stop the detector threads (late ones finish in the background)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._layers.close()
 
     def __enter__(self) -> ScoringPipeline:
         return self
