@@ -27,15 +27,18 @@ if TYPE_CHECKING:
 __all__ = ["NODE_TYPES", "RELATIONSHIP_TYPES", "GraphStore", "GraphView", "Label", "NodeRef", "RelType", "open_store"]
 
 
-def open_store(settings: Settings, kind: str | None = None) -> GraphStore:
+def open_store(settings: Settings, kind: str | None = None, *, lazy: bool = False) -> GraphStore:
     """Open the store the settings name (or ``kind``: ``"embedded"`` or ``"neo4j"``).
+
+    With ``lazy``, a Neo4j that cannot be reached now is connected at the first call
+    that reaches it (a serving process with a graph outbox starts during an outage).
 
     Raises
     ------
     ConfigurationError
         For an unknown kind, or ``neo4j`` without ``TIANWANG_NEO4J_URI``.
     StoreUnavailableError
-        When Neo4j cannot be reached.
+        When Neo4j cannot be reached (and not ``lazy``).
     """
     from tianwang.errors import ConfigurationError
     from tianwang.privacy import PersonalDataKeyer
@@ -55,5 +58,5 @@ def open_store(settings: Settings, kind: str | None = None) -> GraphStore:
         if settings.neo4j_user:
             password = settings.neo4j_password.get_secret_value() if settings.neo4j_password else ""
             auth = (settings.neo4j_user, password)
-        return Neo4jGraphStore(settings.neo4j_uri, keyer, auth=auth, database=settings.neo4j_database)
+        return Neo4jGraphStore(settings.neo4j_uri, keyer, auth=auth, database=settings.neo4j_database, lazy=lazy)
     raise ConfigurationError(f"unknown store {kind!r}; choose one of: embedded, neo4j")

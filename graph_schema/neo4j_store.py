@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -94,6 +95,12 @@ class Neo4jGraphStore(GraphStore):
         Seconds the driver retries a write transaction that failed transiently (a
         server restarting, say) before it gives up; the scoring path has its own,
         shorter deadline (:mod:`tianwang.scoring.outbox`).
+    lazy : bool
+        When the server cannot be reached now, open anyway and connect (check the
+        schema and the secret's fingerprint) at the first call that reaches it: a
+        serving process that starts during an outage scores without the graph
+        (:mod:`tianwang.scoring.outbox`) instead of not starting. Every call raises
+        :class:`~tianwang.errors.StoreUnavailableError` until then.
     """
 
     kind = "neo4j"
@@ -107,27 +114,56 @@ class Neo4jGraphStore(GraphStore):
         database: str = "neo4j",
         connection_timeout: float = 5.0,
         retry_seconds: float = 5.0,
+        lazy: bool = False,
     ) -> None:
         super().__init__(keyer)
         self.uri = uri
         self.database = database
+        self.applied_migrations: list[int] = []
+        self._ready = False
+        self._ready_lock = threading.Lock()
         try:
             self._driver: Driver = GraphDatabase.driver(uri, auth=auth, notifications_min_severity="OFF",
                                                        connection_timeout=connection_timeout,
                                                        max_transaction_retry_time=retry_seconds)
-            self._driver.verify_connectivity()
-        except (ServiceUnavailable, SessionExpired, OSError) as exc:
-            raise StoreUnavailableError(f"cannot reach Neo4j at {uri}: {exc}") from exc
-        except AuthError as exc:
-            raise StoreUnavailableError(f"Neo4j at {uri} refused the credentials: {exc.message}") from exc
         except ValueError as exc:
             raise ConfigurationError(f"bad Neo4j URI {uri!r}: {exc}") from exc
-        self.applied_migrations = self._migrate()
-        self._check_fingerprint()
+        try:
+            self._connect()
+        except StoreUnavailableError as exc:
+            if not lazy:
+                self._driver.close()
+                raise
+            log.error("Neo4j cannot be reached at start: connecting at the first call that reaches it",
+                      extra={"uri": uri, "why": str(exc)})
 
     # -- set-up ---------------------------------------------------------------------------
+    def _connect(self) -> None:
+        """Reach the server, apply pending migrations, check the secret's fingerprint (once)."""
+        with self._ready_lock:
+            if self._ready:
+                return
+            try:
+                self._driver.verify_connectivity()
+            except (ServiceUnavailable, SessionExpired, OSError) as exc:
+                raise StoreUnavailableError(f"cannot reach Neo4j at {self.uri}: {exc}") from exc
+            except AuthError as exc:
+                raise StoreUnavailableError(f"Neo4j at {self.uri} refused the credentials: {exc.message}") from exc
+            self._ready = True  # the set-up's own queries go through _run
+            try:
+                self.applied_migrations = self._migrate()
+                self._check_fingerprint()
+            except BaseException:
+                self._ready = False
+                raise
+
+    def _ensure_ready(self) -> None:
+        if not self._ready:
+            self._connect()
+
     def _run(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
         """One auto-commit query (schema changes, reads); errors become store errors."""
+        self._ensure_ready()
         try:
             records, _, _ = self._driver.execute_query(cypher, params, database_=self.database)
         except (ServiceUnavailable, SessionExpired) as exc:
@@ -181,6 +217,7 @@ class Neo4jGraphStore(GraphStore):
 
     # -- writes ---------------------------------------------------------------------------
     def write_rows(self, rows: list[ApplicationRow]) -> BulkUpsertResult:
+        self._ensure_ready()
         try:
             with self._driver.session(database=self.database) as session:
                 return session.execute_write(write_application_rows, rows, self.keyer.fingerprint())
@@ -190,6 +227,7 @@ class Neo4jGraphStore(GraphStore):
             raise StoreError(f"Neo4j write failed, batch rolled back: {exc.message}") from exc
 
     def rehearse_write(self, rows: list[ApplicationRow]) -> None:
+        self._ensure_ready()
         try:
             with self._driver.session(database=self.database) as session, session.begin_transaction() as tx:
                 write_application_rows(tx, rows, self.keyer.fingerprint())  # type: ignore[arg-type]
@@ -201,6 +239,7 @@ class Neo4jGraphStore(GraphStore):
 
     def write_rings(self, rings: list[RingRecord], *, detected_at: float) -> None:
         check_rings(rings)
+        self._ensure_ready()
         rows = [
             {"id": r.ring_id, "props": {**r.properties, "detected_at": detected_at}, "members": list(r.members)}
             for r in rings

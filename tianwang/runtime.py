@@ -78,7 +78,8 @@ class Runtime:
         self.close()
 
 
-def open_graph(settings: Settings | None = None, store: StoreKind | str | None = None) -> GraphStore:
+def open_graph(settings: Settings | None = None, store: StoreKind | str | None = None, *,
+               lazy: bool = False) -> GraphStore:
     """The graph store the settings name (or ``store``), for commands that need only the graph.
 
     Raises
@@ -86,9 +87,9 @@ def open_graph(settings: Settings | None = None, store: StoreKind | str | None =
     ConfigurationError
         For an unknown kind, or ``neo4j`` without ``TIANWANG_NEO4J_URI``.
     StoreUnavailableError
-        When Neo4j cannot be reached.
+        When Neo4j cannot be reached (with ``lazy``: connected at its first use instead).
     """
-    return open_store(settings or load_settings(), store)
+    return open_store(settings or load_settings(), store, lazy=lazy)
 
 
 def open_runtime(
@@ -131,7 +132,9 @@ def open_runtime(
     settings = settings or load_settings()
     resources = ExitStack()
     try:
-        graph = resources.enter_context(open_graph(settings, store))
+        # with a graph outbox, a Neo4j down at start is connected later: scoring degrades meanwhile
+        degrade = records == "durable" and settings.graph_outbox
+        graph = resources.enter_context(open_graph(settings, store, lazy=degrade))
         outbox = None
         if records == "durable":
             path = records_path or scoring_db_path(settings.db_path)

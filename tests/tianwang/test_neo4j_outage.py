@@ -1,7 +1,7 @@
 """Neo4j down under load (issue 19, nothing lost): a served deployment on a Neo4j server of its own keeps
 answering while the server is stopped and started again, and while it hangs (SIGSTOP: a socket that never
-answers); every request gets a decision, the ones made without the graph say so and are not approved, and
-every application reaches the graph exactly once."""
+answers), and while the service itself restarts with Neo4j down; every request gets a decision, the ones
+made without the graph say so and are not approved, and every application reaches the graph exactly once."""
 
 from __future__ import annotations
 
@@ -61,9 +61,9 @@ def test_scoring_goes_on_while_neo4j_is_down_and_the_graph_gets_everything_once(
     uri = neo4j.start()
     server = None
     try:
-        generate(300, 5, tmp_path / "data")
+        generate(330, 5, tmp_path / "data")
         lines = (tmp_path / "data" / "applications.ndjson").read_bytes().splitlines()
-        lines, hung_lines, later_lines = lines[:240], lines[240:280], lines[280:]
+        lines, hung_lines, later_lines, restart_lines = lines[:240], lines[240:280], lines[280:300], lines[300:]
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TIANWANG_STORE": "neo4j", "TIANWANG_NEO4J_URI": uri,
                "TIANWANG_DB_PATH": str(tmp_path / "live" / "graph.db"), "TIANWANG_GRAPH_TIMEOUT_MS": "5000"}
         for name in ("TIANWANG_DATABASE_URL", "TIANWANG_SCORING_CONFIG", "TIANWANG_NEO4J_USER"):
@@ -71,20 +71,31 @@ def test_scoring_goes_on_while_neo4j_is_down_and_the_graph_gets_everything_once(
         key = subprocess.run([sys.executable, "-m", "tianwang.cli", "keys", "create", "--client", "approval",
                               "--role", "scorer"], env=env, cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout.split()[-1]
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = subprocess.Popen([sys.executable, "-m", "tianwang.cli", "serve", "--port", str(port)], env=env,
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None and time.monotonic() < deadline, "tianwang serve did not start"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+
+        def serve() -> tuple[subprocess.Popen[bytes], str]:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            process = subprocess.Popen([sys.executable, "-m", "tianwang.cli", "serve", "--port", str(port)],
+                                       env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            address = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 120
+            while True:
+                assert process.poll() is None and time.monotonic() < deadline, "tianwang serve did not start"
+                try:
+                    if httpx.get(f"{address}/readyz", timeout=10).status_code == 200:
+                        return process, address
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+
+        def drained(address: str, what: str) -> None:
+            until = time.monotonic() + 120
+            while (_metric(address, "tianwang_graph_outbox_pending") > 0
+                   or _metric(address, "tianwang_graph_store_up") < 1):
+                assert time.monotonic() < until, f"the graph outbox did not drain {what}"
+                time.sleep(0.5)
+
+        server, base = serve()
 
         answers: dict[str, dict[str, object]] = {}
         failures: list[str] = []
@@ -130,10 +141,7 @@ def test_scoring_goes_on_while_neo4j_is_down_and_the_graph_gets_everything_once(
             assert {v["detector"] for v in answer["votes"] if v["status"] == "unavailable"} >= {"identity_theft"}  # type: ignore[attr-defined]
         assert down["status"] == "ready" and down["checks"]["graph_store"] == "degraded", down
 
-        until = time.monotonic() + 120  # the outbox drains once Neo4j answers
-        while _metric(base, "tianwang_graph_outbox_pending") > 0 or _metric(base, "tianwang_graph_store_up") < 1:
-            assert time.monotonic() < until, "the graph outbox did not drain"
-            time.sleep(0.5)
+        drained(base, "after the outage")  # once Neo4j answers
         print(f"outage: {len(answers)} answered, {len(degraded)} without the graph, 0 failed")
 
         # Neo4j hangs: the process is stopped, its sockets stay open and never answer
@@ -155,20 +163,33 @@ def test_scoring_goes_on_while_neo4j_is_down_and_the_graph_gets_everything_once(
         assert hung_degraded == len(hung_lines) and took < 30, (hung_degraded, took)
         print(f"hang: {len(hung_lines)} answered in {took:.1f} s, all without the graph")
 
-        until = time.monotonic() + 120
-        while _metric(base, "tianwang_graph_outbox_pending") > 0 or _metric(base, "tianwang_graph_store_up") < 1:
-            assert time.monotonic() < until, "the graph outbox did not drain after the hang"
-            time.sleep(0.5)
+        drained(base, "after the hang")
         with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as later:  # back to normal
             for line in later_lines:
                 r = later.post("/v1/applications/score", content=line)
                 assert r.status_code == 201 and r.json()["degraded"] is None, r.text
                 answers[r.json()["application_id"]] = r.json()
+
+        # the service restarts while Neo4j is down: it starts, scores without the graph, and connects later
+        neo4j.run("halt")
+        stop_process(server)
+        server, base = serve()
+        assert httpx.get(f"{base}/readyz", timeout=30).json()["checks"]["graph_store"] == "degraded"
+        with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as restarted:
+            for line in restart_lines:
+                r = restarted.post("/v1/applications/score", content=line)
+                assert r.status_code == 201 and r.json()["degraded"] is not None, r.text
+                assert r.json()["band"] != "approve"
+                answers[r.json()["application_id"]] = r.json()
+        neo4j.start()
+        drained(base, "after a start without Neo4j")
+        print(f"restart: the service started without Neo4j and answered {len(restart_lines)} without the graph")
+
         with GraphDatabase.driver(uri, auth=None) as driver:
             records, _, _ = driver.execute_query(
                 "MATCH (a:Application) RETURN a.application_id AS id, count(*) AS n")
         stored = {r["id"]: r["n"] for r in records}
-        sent = {orjson.loads(line)["application_id"] for line in lines + hung_lines + later_lines}
+        sent = {orjson.loads(line)["application_id"] for line in lines + hung_lines + later_lines + restart_lines}
         assert set(stored) == sent  # every application in the graph
         assert set(stored.values()) == {1}  # once
         assert httpx.get(f"{base}/readyz", timeout=10).json()["checks"]["graph_store"] == "ok"
