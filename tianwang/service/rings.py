@@ -34,7 +34,16 @@ from tianwang.rings.job import detect_rings
 from tianwang.rings.lifecycle import RingIndexSource
 from tianwang.service import Service
 from tianwang.service.audit import audit
-from tianwang.service.network import adjacent, application_flags, confirmed, edge_view, node_id, node_label, node_view
+from tianwang.service.network import (
+    adjacent,
+    application_flags,
+    confirmed,
+    drawn_nodes,
+    edge_view,
+    node_id,
+    node_label,
+    node_view,
+)
 
 __all__ = ["DEALER_SORTS", "RingFacts", "dealer_scorecard", "get_ring", "list_dealers", "list_rings", "refresh_rings",
            "ring_facts", "ring_source"]
@@ -242,6 +251,7 @@ def get_ring(service: Service, actor: Any, ring_id: str, *, request_id: str | No
     out_nodes += [node_view(nodes[r]) for r in sorted(shown, key=lambda r: (r.label, r.key))]
     keep = {NodeRef(Label.APPLICATION, a) for a in app_ids} | shown
     edges = [edge_view(rel) for rel in rels.values() if rel.source in keep and rel.target in keep]
+    drawn_nodes(service).remember(shown)
     labelled = [m for m in members if flags[m["application_id"]][2] is not None or m["application_id"] in labels]
     first, last = facts.span(ring_id)
     with service.ops.session() as session:
