@@ -245,7 +245,9 @@ def _similar_fraud(service: Service, session: Session, application_id: str,
     if not near:
         return []
     typology: dict[str, str | None] = {}
-    for verdict in session.scalars(select(Verdict).where(Verdict.fraud.is_(True)).order_by(Verdict.at)):
+    for verdict in session.scalars(select(Verdict).where(
+            Verdict.fraud.is_(True), or_(Verdict.application_id.in_(sorted(near)), Verdict.ring_id.is_not(None)))
+            .order_by(Verdict.at)):
         for app in {verdict.application_id, *(verdict.applications or [])} & set(near):
             typology[app] = verdict.typology
     mine = {other.ref: other for _, other in adjacent(service, NodeRef(Label.APPLICATION, application_id), 200)[0]}
