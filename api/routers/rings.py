@@ -117,12 +117,16 @@ def path(request: Request, service: ServiceDep, principal: Reader,
 @router.get("/v1/nodes/{node_id}/neighbours", response_model=NodeNeighboursOut, responses=_NOT_FOUND)
 def neighbours(request: Request, service: ServiceDep, principal: Reader,
                node_id: Annotated[str, Path(max_length=96, examples=["phone:3f2a9c1d0b7e6a51"])],
-               near: Annotated[str | None, Query(max_length=64, description="An application within two hops of "
-                                                 "the node (needed unless the node is an application or a dealer).")]
-               = None,
-               limit: Annotated[int, Query(ge=1, le=200)] = 40) -> Any:
-    """A drawn node's neighbours (masked, applications with their band and confirmed fraud); 404 if not found."""
-    return node_neighbours(service, principal, node_id, near=near, limit=limit, request_id=request_id(request))
+               limit: Annotated[int, Query(ge=1, le=200, description="Neighbours shown at most.")] = 50,
+               max_neighbours: Annotated[int, Query(ge=1, le=500, description="A neighbour with more neighbours "
+                                                    "is shown as one hub (as on the network).")] = 25,
+               near: Annotated[str | None, Query(max_length=64, description="Optional: an application within two "
+                                                 "hops of the node, where to look for a node this process has not "
+                                                 "drawn.")] = None) -> Any:
+    """A drawn node and its one-hop neighbours (masked, applications with their band and confirmed fraud, hubs
+    collapsed); 404 ``not_found`` for an unknown or malformed id."""
+    return node_neighbours(service, principal, node_id, near=near, limit=limit, max_neighbours=max_neighbours,
+                           request_id=request_id(request))
 
 
 @router.get("/v1/dealers", response_model=Page[DealerRowOut], responses={200: {"links": _FIRST_DEALER_LINKS},

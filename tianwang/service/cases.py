@@ -245,7 +245,9 @@ def _similar_fraud(service: Service, session: Session, application_id: str,
     if not near:
         return []
     typology: dict[str, str | None] = {}
-    for verdict in session.scalars(select(Verdict).where(Verdict.fraud.is_(True)).order_by(Verdict.at)):
+    for verdict in session.scalars(select(Verdict).where(
+            Verdict.fraud.is_(True), or_(Verdict.application_id.in_(sorted(near)), Verdict.ring_id.is_not(None)))
+            .order_by(Verdict.at)):
         for app in {verdict.application_id, *(verdict.applications or [])} & set(near):
             typology[app] = verdict.typology
     mine = {other.ref: other for _, other in adjacent(service, NodeRef(Label.APPLICATION, application_id), 200)[0]}
@@ -334,33 +336,36 @@ def request_verification(service: Service, caller: Any, case_id: str, task: str,
         if case.kind != "application":
             raise InvalidRequestError("case_id", "verification tasks are asked for on an application's case")
         tasks = list(case.verification_tasks or [])
-        if all(t.get("task") != task for t in tasks):
+        added = all(t.get("task") != task for t in tasks)
+        if added:
             case.verification_tasks = [*tasks, {"task": task, "reasons": [], "requested_by": _name(caller)}]
             case.updated_at = utcnow()
             if note:
                 _event(session, case, caller, "note", text=note)
             _event(session, case, caller, "verification_requested", task=task)
-            audit(session, caller, "case.verification", "case", [case_id], request_id=request_id, task=task)
+        audit(session, caller, "case.verification", "case", [case_id], request_id=request_id, task=task,
+              changed=added)
         return case_view(case)
 
 
 def set_hold(service: Service, caller: Any, case_id: str, hold: bool, *, note: str | None = None,
              request_id: str | None = None) -> dict[str, Any]:
     """Hold the dealer's funding on an open application case (or release it); the same state again changes
-    nothing."""
+    nothing (200, audited all the same)."""
     with service.ops.session() as session:
         case = _load(session, case_id, lock=True)
         _open_only(case)
         if case.kind != "application":
             raise InvalidRequestError("case_id", "funding is held on an application's case")
-        if bool(case.hold_funding) != hold:
+        changed = bool(case.hold_funding) != hold
+        if changed:
             case.hold_funding = hold
             case.updated_at = utcnow()
             if note:
                 _event(session, case, caller, "note", text=note)
             _event(session, case, caller, "funding_held" if hold else "funding_released")
-            audit(session, caller, "case.hold" if hold else "case.release", "case", [case_id],
-                  request_id=request_id)
+        audit(session, caller, "case.hold" if hold else "case.release", "case", [case_id], request_id=request_id,
+              changed=changed)
         return case_view(case)
 
 

@@ -11,26 +11,37 @@ fraud (a fraud verdict; without a verdict, a reject decision).
 Hubs: around a node with more than ``max_neighbours`` neighbours (a dealer, a shared
 switchboard) the network shows the node once, marked as a hub with its count, and does
 not go through it; the path search does not go through hubs nor dealers either.
+
+Expanding a drawn node (:func:`node_neighbours`) takes the opaque id back. A hashed id
+cannot be turned back into its key, so the process remembers the nodes it has drawn
+(:class:`DrawnNodes`, the most recent 100,000); an id it has not drawn (another process
+drew it, or the service restarted) is found around the application named in ``near``
+or, without one, by hashing the keys of that kind of node over the whole graph, at most
+once every :data:`SCAN_EVERY` seconds a kind (seconds on a 100,000-application store).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import deque
+import re
+import threading
+import time
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 from sqlalchemy import or_, select
 
-from graph_schema.schema import Label
+from graph_schema.schema import NODE_TYPES, Label
 from graph_schema.values import Node, NodeRef, Relationship
 from tianwang.errors import InvalidRequestError, NotFoundError
 from tianwang.opsdb.models import DecisionRow, Verdict
 from tianwang.service import Service
 from tianwang.service.audit import audit
 
-__all__ = ["adjacent", "application_flags", "confirmed", "edge_view", "network", "node_id", "node_label",
-           "node_neighbours", "node_view", "shortest_path"]
+__all__ = ["DrawnNodes", "adjacent", "application_flags", "confirmed", "drawn_nodes", "edge_view", "network",
+           "node_id", "node_label", "node_neighbours", "node_view", "shortest_path"]
 
 #: Neighbours read around one node at most (a hub's count stops there).
 HUB_READ_LIMIT = 1000
@@ -38,7 +49,15 @@ HUB_READ_LIMIT = 1000
 HUB_NEIGHBOURS = 50
 #: Nodes the path search expands at most before it gives up.
 PATH_SEARCH_LIMIT = 5000
+#: Nodes drawn by this process remembered by their opaque id.
+DRAWN_REMEMBERED = 100_000
+#: A hashed id never drawn here is looked for over the whole graph at most this often (seconds) per kind.
+SCAN_EVERY = 30.0
 _NOT_THROUGH = {Label.DEALER, Label.RING}
+#: the prefix of an opaque id -> the kind of node (as :func:`node_id` writes them)
+_KINDS = {**{label.value.lower(): label for label in Label if label is not Label.APPLICATION},
+          "app": Label.APPLICATION}
+_HASHED = re.compile(r"[0-9a-f]{16}")
 
 
 def node_id(ref: NodeRef) -> str:
@@ -48,6 +67,48 @@ def node_id(ref: NodeRef) -> str:
     if ref.label is Label.DEALER:
         return f"dealer:{ref.key}"
     return f"{ref.label.value.lower()}:{hashlib.sha256(f'{ref.label}:{ref.key}'.encode()).hexdigest()[:16]}"
+
+
+class DrawnNodes:
+    """The nodes this process has drawn, by opaque id (the most recent ``size``), so that a hashed id from an
+    answer is expanded without searching the graph; and when each kind was last searched for over the graph."""
+
+    def __init__(self, size: int = DRAWN_REMEMBERED) -> None:
+        if size < 1:
+            raise ValueError(f"size must be at least 1, got: {size}")
+        self.size = size
+        self._refs: OrderedDict[str, NodeRef] = OrderedDict()
+        self._scanned: dict[Label, float] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, refs: Iterable[NodeRef]) -> None:
+        with self._lock:
+            for ref in refs:
+                if ref.label not in (Label.APPLICATION, Label.DEALER):  # their ids name them already
+                    opaque = node_id(ref)
+                    self._refs[opaque] = ref
+                    self._refs.move_to_end(opaque)
+            while len(self._refs) > self.size:
+                self._refs.popitem(last=False)
+
+    def get(self, opaque: str) -> NodeRef | None:
+        with self._lock:
+            return self._refs.get(opaque)
+
+    def may_scan(self, label: Label, now: float | None = None) -> bool:
+        """Whether ``label``'s keys may be hashed over the whole graph now (then not again for a while)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if now - self._scanned.get(label, -np.inf) < SCAN_EVERY:
+                return False
+            self._scanned[label] = now
+            return True
+
+
+def drawn_nodes(service: Service) -> DrawnNodes:
+    """The process's :class:`DrawnNodes`."""
+    drawn: DrawnNodes = service.extras.setdefault("drawn_nodes", DrawnNodes())
+    return drawn
 
 
 def node_label(node: Node) -> str:
@@ -163,6 +224,7 @@ def network(service: Service, actor: Any, application_id: str, *, hops: int = 1,
             if ref != start.ref and _distinct(adjacent(service, ref, max_neighbours + 1)[0]) > max_neighbours:
                 hubs[ref] = _distinct(adjacent(service, ref)[0])
     flags = application_flags(service, [r.key for r in nodes if r.label is Label.APPLICATION])
+    drawn_nodes(service).remember(nodes)
     with service.ops.session() as session:
         audit(session, actor, "network.read", "application", [application_id], request_id=request_id, hops=hops,
               applications=len(flags))
@@ -175,18 +237,32 @@ def network(service: Service, actor: Any, application_id: str, *, hops: int = 1,
 
 
 def _find_node(service: Service, wanted: str, near: str | None) -> Node:
-    """The node whose opaque id is ``wanted``: an application or a dealer by its id; any other node (its id is a
-    hash) found within two hops of application ``near``, not through dealers, rings or hubs."""
+    """The node whose opaque id is ``wanted`` (see the module docstring); :class:`NotFoundError` for an id that
+    names no node or is not an id this service gives out."""
     kind, _, rest = wanted.partition(":")
-    if kind == "app" and rest:
+    label = _KINDS.get(kind)
+    if label is None or not rest:
+        raise NotFoundError("node", wanted)
+    if label is Label.APPLICATION:
         return _application(service, rest)
-    if kind == "dealer" and rest:
-        found = service.runtime.store.neighbours(NodeRef(Label.DEALER, rest), hops=0).nodes
-        if not found:
-            raise NotFoundError("node", wanted)
-        return found[0]
-    if near is None:
-        raise InvalidRequestError("near", "name an application next to the node (the node's id is a hash)")
+    if label is Label.DEALER:
+        ref: NodeRef | None = NodeRef(Label.DEALER, rest)
+    elif not _HASHED.fullmatch(rest):
+        raise NotFoundError("node", wanted)
+    else:
+        ref = drawn_nodes(service).get(wanted)
+        if ref is None and near is not None:
+            return _search_near(service, wanted, near)
+        if ref is None:
+            ref = _scan(service, label, wanted)
+    found = service.runtime.store.neighbours(ref, hops=0).nodes if ref is not None else []
+    if not found:
+        raise NotFoundError("node", wanted)
+    return found[0]
+
+
+def _search_near(service: Service, wanted: str, near: str) -> Node:
+    """The node ``wanted`` within two hops of application ``near``, not through dealers, rings or hubs."""
     start = _application(service, near)
     seen = {start.ref}
     frontier = [start.ref]
@@ -206,13 +282,29 @@ def _find_node(service: Service, wanted: str, near: str | None) -> Node:
     raise NotFoundError("node", wanted)
 
 
-def node_neighbours(service: Service, actor: Any, node: str, *, near: str | None = None, limit: int = 40,
-                    request_id: str | None = None) -> dict[str, Any]:
-    """A node and up to ``limit`` of its neighbours (a click on a drawn node); ``truncated`` when it has more.
+def _scan(service: Service, label: Label, wanted: str) -> NodeRef | None:
+    """The node of kind ``label`` whose hashed id is ``wanted``, by hashing every such key of the graph (at most
+    once every :data:`SCAN_EVERY` seconds a kind; ``None`` in between)."""
+    if not drawn_nodes(service).may_scan(label):
+        return None
+    export = service.runtime.store.export_edges()
+    for i in np.flatnonzero(export.node_label == NODE_TYPES[label].code).tolist():
+        ref = NodeRef(label, export.node_key[i])
+        if node_id(ref) == wanted:
+            return ref
+    return None
 
-    ``node`` is an opaque id from a network or ring answer; for a node other than an
-    application or a dealer, ``near`` names an application within two hops of it (the
-    id is a hash: the node is found around that application).
+
+def node_neighbours(service: Service, actor: Any, node: str, *, near: str | None = None, limit: int = 50,
+                    max_neighbours: int = 25, request_id: str | None = None) -> dict[str, Any]:
+    """A node and up to ``limit`` of its neighbours (a click on a drawn node), hubs collapsed as
+    :func:`network` collapses them; ``truncated`` when it has more.
+
+    ``node`` is an opaque id from a network, ring or path answer; ``near`` (optional)
+    names an application within two hops of a hashed node, where to look for one this
+    process has not drawn. The node comes first, marked as a hub with its count when
+    ``limit`` cut its neighbours; a neighbour with more than ``max_neighbours``
+    neighbours of its own is marked as a hub with its count.
     """
     center = _find_node(service, node, near)
     around, cut = adjacent(service, center.ref)
@@ -224,13 +316,20 @@ def node_neighbours(service: Service, actor: Any, node: str, *, near: str | None
             continue
         nodes.setdefault(other.ref, other)
         rels[(rel.source, rel.type.value, rel.target)] = rel
+    hubs = {}
+    for ref in nodes:
+        if _distinct(adjacent(service, ref, max_neighbours + 1)[0]) > max_neighbours:
+            hubs[ref] = _distinct(adjacent(service, ref)[0])
     flags = application_flags(service, [r.key for r in [center.ref, *nodes] if r.label is Label.APPLICATION])
+    drawn_nodes(service).remember([center.ref, *nodes])
     with service.ops.session() as session:
         audit(session, actor, "network.read", "node", [node], request_id=request_id, near=near,
               applications=len(flags))
     hub = {"hub": True, "count": _distinct(around)} if cut else {}
     return {"node_id": node, "truncated": cut,
-            "nodes": [node_view(center, flags, **hub), *(node_view(n, flags) for n in nodes.values())],
+            "nodes": [node_view(center, flags, **hub),
+                      *(node_view(n, flags, **({"hub": True, "count": hubs[r]} if r in hubs else {}))
+                        for r, n in nodes.items())],
             "edges": [edge_view(rel) for rel in rels.values()]}
 
 
@@ -271,6 +370,7 @@ def shortest_path(service: Service, actor: Any, source: str, target: str, *, max
     refs.reverse()
     rels.reverse()
     flags = application_flags(service, [r.key for r in refs if r.label is Label.APPLICATION])
+    drawn_nodes(service).remember(refs)
     with service.ops.session() as session:
         audit(session, actor, "path.read", "application", [source, target], request_id=request_id,
               hops=len(rels))

@@ -25,7 +25,7 @@ from graph_schema.mapping import application_row
 from tianwang.application import Application, parse_application
 from tianwang.errors import ApplicationConflictError, DecisionNotFoundError
 from tianwang.ids import new_id
-from tianwang.opsdb.models import DecisionRow, utcnow
+from tianwang.opsdb.models import Case, DecisionRow, utcnow
 from tianwang.scoring.outbox import GraphUnavailable
 from tianwang.service import Service
 from tianwang.service.actions import choose_action
@@ -97,7 +97,8 @@ def get_decision(service: Service, ident: str, *, reader: Any = None, request_id
     """A decision by its id (``dec_...``) or by its application's id.
 
     With ``reader`` (the caller) the read is audited (``decision.read``): its evidence is
-    personal data, masked or not.
+    personal data, masked or not. A decision with a case answers the case's current
+    verification tasks and funding hold in its ``action`` (investigators change them).
     """
     with service.ops.session() as session:
         column = DecisionRow.id if ident.startswith("dec_") else DecisionRow.application_id
@@ -106,7 +107,12 @@ def get_decision(service: Service, ident: str, *, reader: Any = None, request_id
             raise DecisionNotFoundError(ident)
         if reader is not None:
             audit(session, reader, "decision.read", "decision", [row.id, row.application_id], request_id=request_id)
-        return decision_view(row)
+        view = decision_view(row)
+        case = session.get(Case, row.case_id) if row.case_id else None
+        if case is not None and isinstance(view.get("action"), dict):  # what investigators asked for since
+            view["action"] = {**view["action"], "verification_tasks": list(case.verification_tasks or []),
+                              "hold_funding": bool(case.hold_funding)}
+        return view
 
 
 _DECIDED = select(DecisionRow.id).where(DecisionRow.application_id == bindparam("application_id"))
