@@ -221,3 +221,53 @@ def test_a_metadata_bomb_is_refused_quickly_without_memory() -> None:
 
     with pytest.raises(LimitReachedError):
         _ = pypdf.PdfReader(io.BytesIO(bomb)).metadata
+
+
+# -- issue 19: every kind of hostile attachment, one by one --------------------------------------------------
+
+
+def _encrypted_pdf() -> bytes:
+    import pypdf
+
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(100, 100)
+    writer.add_metadata({"/Producer": "Microsoft Word"})
+    writer.encrypt("a password nobody gave us", algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+HOSTILE = {
+    "oversized": (lambda: clean_pdf() + b" " * MAX_PDF_BYTES, "larger than"),
+    "encrypted": (_encrypted_pdf, "FileNotDecryptedError"),
+    "truncated": (lambda: clean_pdf()[: len(clean_pdf()) // 2], "pypdf"),
+    "garbage after the header": (lambda: b"%PDF-1.7\n" + bytes(range(256)) * 50, "pypdf"),
+    "not a pdf": (lambda: b"GIF89a not a pdf at all", "not a PDF"),
+    "empty": (lambda: b"", "not a PDF"),
+    # read within the budget (what pypdf makes of it) or refused: either is fine, neither may hang or crash
+    "deeply nested": (lambda: _pdf([*_PAGES, b"<< /A " * 5000 + b">> " * 5000], b"/Root 1 0 R /Info 3 0 R"), None),
+    "decompression bomb": (lambda: metadata_bomb(), None),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_each_kind_of_hostile_pdf_is_refused_within_budget_and_scoring_goes_on(kind, keyer, tmp_path) -> None:
+    build, why = HOSTILE[kind]
+    raw = build()
+    started = time.perf_counter()
+    facts = read_pdf_facts(raw, timeout=5.0)
+    assert time.perf_counter() - started < 6.0
+    if why is not None:
+        assert not facts.readable and why in (facts.why or ""), facts
+    store = EmbeddedGraphStore(tmp_path / "graph.db", keyer)
+    pipeline = ScoringPipeline(store, config({"forged_documents": {"budget_ms": 2000, "settings": {"pdf_ms": 1000}},
+                                              "multi_lending": {}}), ScoringRecords.in_memory(keyer))
+    try:
+        decision = _score(pipeline, 1, raw)  # the application is scored and stored, the document refused
+        forged = next(o for o in decision.outcomes if o.detector == "forged_documents")
+        assert forged.status == "ok", forged
+        assert store.get_application("APP-000001") is not None
+    finally:
+        pipeline.close()
+        store.close()
