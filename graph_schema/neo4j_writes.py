@@ -1,8 +1,9 @@
 """The write transactions of the Neo4j store, as functions the driver runs (and retries) whole.
 
 Applications go in ``UNWIND`` batches: ``MERGE`` on the application key, then one
-statement per relationship type that merges the node at the other end (keyed as in
-:mod:`graph_schema.schema`) and creates the relationship. Labels, keys and
+statement with a subquery per relationship type that merges the node at the other end
+(keyed as in :mod:`graph_schema.schema`) and creates the relationship: three round
+trips per batch in all (the fingerprint check, the applications, the relationships). Labels, keys and
 relationship types come from the schema module only, never from input, so
 interpolating them into Cypher is safe; every value is a parameter.
 """
@@ -18,7 +19,7 @@ from neo4j import ManagedTransaction
 
 from graph_schema.mapping import ApplicationRow
 from graph_schema.migrations import META_LABEL
-from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, rel_type_from_code
+from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
 from graph_schema.values import BulkUpsertResult
 from tianwang.errors import ConfigurationError
 
@@ -71,13 +72,35 @@ def replace_rings(tx: ManagedTransaction, rows: list[dict[str, Any]], detected_a
     ).consume()
 
 
+def _relationship_subquery(rel_type: RelType) -> str:
+    spec = RELATIONSHIP_TYPES[rel_type]
+    outgoing = spec.source is Label.APPLICATION
+    other_label = spec.target if outgoing else spec.source
+    arrow = f"(a)-[:{rel_type} {{at: row[3]}}]->(o)" if outgoing else f"(o)-[:{rel_type} {{at: row[3]}}]->(a)"
+    return (
+        f"CALL () {{ UNWIND $rows AS row WITH row WHERE row[4] = {spec.code} "
+        f"MATCH (a:{Label.APPLICATION}) WHERE elementId(a) = row[0] "
+        f"MERGE (o:{other_label} {{{NODE_TYPES[other_label].key}: row[1]}}) ON CREATE SET o += row[2] "
+        f"CREATE {arrow} }}"
+    )
+
+
+#: relationship types with an application at one end: what an application writes
+_APPLICATION_TYPES = [t for t, spec in RELATIONSHIP_TYPES.items()
+                      if Label.APPLICATION in (spec.source, spec.target)]
+#: one unit subquery per type, each over the rows of its type in one list (one parameter that is never an
+#: empty list: Neo4j caches a plan per query text *and* parameter types, and ten lists that are empty or not
+#: made a plan per combination, each compiled in half a second)
+_RELATIONSHIPS = "\n".join(_relationship_subquery(t) for t in _APPLICATION_TYPES)
+
+
 def write_application_rows(tx: ManagedTransaction, rows: list[ApplicationRow], fingerprint: str) -> BulkUpsertResult:
     """Write a batch in one managed transaction (re-run whole by the driver on a transient error).
 
     Applications are merged first, returning their element ids; only those this
-    transaction created get their relationships, one statement per relationship type:
-    each row finds its application by element id (no index seek), merges the node at
-    the other end and creates the relationship. Node properties are those of the
+    transaction created get their relationships, in one statement with a unit subquery
+    per relationship type: each row finds its application by element id (no index
+    seek), merges the node at the other end and creates the relationship. Node properties are those of the
     node's first occurrence in the batch, as in the embedded store. Every relationship
     touches its application, so creating rather than merging them stays idempotent: a
     concurrent writer of the same application waits on the uniqueness constraint, then
@@ -131,16 +154,7 @@ def write_application_rows(tx: ManagedTransaction, rows: list[ApplicationRow], f
             else:
                 other, other_key = source, source_key
             by_type[type_code].append((element, other_key, properties[(other, other_key)], at))
-    for type_code, type_rows in by_type.items():
-        rel_type = rel_type_from_code(type_code)
-        spec = RELATIONSHIP_TYPES[rel_type]
-        outgoing = spec.source is Label.APPLICATION
-        other_label = spec.target if outgoing else spec.source
-        arrow = f"(a)-[:{rel_type} {{at: row[3]}}]->(o)" if outgoing else f"(o)-[:{rel_type} {{at: row[3]}}]->(a)"
-        tx.run(
-            f"UNWIND $rows AS row MATCH (a:{Label.APPLICATION}) WHERE elementId(a) = row[0] "
-            f"MERGE (o:{other_label} {{{NODE_TYPES[other_label].key}: row[1]}}) ON CREATE SET o += row[2] "
-            f"CREATE {arrow}",
-            rows=type_rows,
-        ).consume()
+    if by_type:  # every relationship type in one statement: one round trip, one cached plan
+        tagged = [[*row, code] for code, type_rows in by_type.items() for row in type_rows]
+        tx.run(_RELATIONSHIPS, rows=tagged).consume()
     return result
