@@ -72,6 +72,15 @@ def _type_code_expr(var: str) -> str:
     return f"CASE type({var}) {cases} END"
 
 
+#: a branch per label, every label always (one query text, so one cached plan: a text per set of labels
+#: present made a plan per combination, each compiled in about a second on first use)
+_ALL_LABEL_BRANCHES = " UNION ".join(
+    f"WITH ref WITH ref WHERE ref.label = '{label}'"
+    f" MATCH (n:{label} {{{NODE_TYPES[label].key}: ref.key}}) RETURN n"
+    for label in sorted(NODE_TYPES)
+)
+
+
 def _match(var: str, label: Label, param: str = "key") -> str:
     return f"({var}:{label} {{{NODE_TYPES[label].key}: ${param}}})"
 
@@ -328,13 +337,8 @@ class Neo4jGraphStore(GraphStore):
                        limit: int) -> list[list[tuple[Relationship, Node]]]:
         # one round trip: each ref finds its node in the branch of its label, then its first `limit`
         # relationships in the order _adjacent gives
-        branches = " UNION ".join(
-            f"WITH ref WITH ref WHERE ref.label = '{label}'"
-            f" MATCH (n:{label} {{{NODE_TYPES[label].key}: ref.key}}) RETURN n"
-            for label in sorted({ref.label for ref in refs})
-        )
         rows = self._run(
-            f"UNWIND $refs AS ref CALL {{ {branches} }} "
+            f"UNWIND $refs AS ref CALL {{ {_ALL_LABEL_BRANCHES} }} "
             "CALL { WITH n MATCH (n)-[r]-(m) WHERE r.at <= $ts "
             f"WITH r, m, startNode(r) = n AS outgoing, {_key_expr('m')} AS key "
             "RETURN type(r) AS type, r.at AS at, outgoing, labels(m)[0] AS label, key, properties(m) AS props "
