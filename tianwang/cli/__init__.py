@@ -19,6 +19,7 @@ lists them. Every command has ``--help``. Store selection follows the settings
 | :mod:`tianwang.cli.similarity` | ``similarity rebuild`` |
 | :mod:`tianwang.cli.service` | ``serve``, ``keys create/list/revoke``, ``users add``, ``audit verify`` |
 | :mod:`tianwang.cli.vault` | ``vault status``, ``vault rotate``, ``vault new-key`` |
+| :mod:`tianwang.cli.rekey` | ``rekey`` |
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Annotated
 
 import typer
 
-from tianwang.cli import backup, demo, fixtures, graph, rings, scoring, service, similarity, train, vault
+from tianwang.cli import backup, demo, fixtures, graph, rekey, rings, scoring, service, similarity, train, vault
 from tianwang.logs import configure_logging
 
 __all__ = ["app"]
@@ -49,5 +50,5 @@ def main(
     configure_logging(log_level)
 
 
-for _commands in (graph, backup, demo, fixtures, scoring, train, rings, similarity, service, vault):
+for _commands in (graph, backup, demo, fixtures, scoring, train, rings, similarity, service, vault, rekey):
     _commands.register(app)
