@@ -2,10 +2,10 @@
 
 HMAC is one way: the keys of a new secret need the raw values. Given them (from the
 vault, or from the original application), :func:`rekeyed_row` maps one stored
-application under both secrets through :func:`~graph_schema.mapping.application_row`,
-checks that the old secret gives exactly the stored record and content hash (so the
+application under the new secret through :func:`~graph_schema.mapping.application_row`,
+checks that the old secret gives exactly the stored content hash (so the
 raw values are the ones the store was keyed from), and returns the new row and the
-pairs ``(label code, old key, new key)`` of its keyed nodes.
+pairs ``(label code, old key, new key)`` of its personal keys.
 
 :class:`EmbeddedRekeyWriter` writes a new embedded store from an old one: node ids,
 relationships, rings and every non-personal key stay as they are; the keys of
@@ -32,6 +32,7 @@ from graph_schema.mapping import ApplicationRow, application_row
 from graph_schema.schema import NODE_TYPES, Label
 from tianwang.application import Application
 from tianwang.errors import StoreError
+from tianwang.keys import personal_keys
 from tianwang.privacy import PersonalDataKeyer
 
 __all__ = ["KEYED_LABELS", "EmbeddedRekeyWriter", "RekeyMismatchError", "StoredApplication", "rekeyed_row",
@@ -41,6 +42,7 @@ __all__ = ["KEYED_LABELS", "EmbeddedRekeyWriter", "RekeyMismatchError", "StoredA
 KEYED_LABELS: tuple[Label, ...] = (Label.PERSON, Label.PHONE, Label.ADDRESS, Label.BANK_ACCOUNT)
 _KEYED_CODES = tuple(NODE_TYPES[label].code for label in KEYED_LABELS)
 _APPLICATION_CODE = NODE_TYPES[Label.APPLICATION].code
+_PERSON, _PHONE, _ADDRESS, _BANK_ACCOUNT = _KEYED_CODES
 
 StoredApplication = tuple[int, str, float, str, str, str]
 """``(node id, application id, submitted_at, dealer id, content hash, record JSON)`` as the embedded store
@@ -84,21 +86,31 @@ def restored_application(record: Mapping[str, Any], fields: Mapping[str, str]) -
 
 def rekeyed_row(app: Application, stored: StoredApplication, old: PersonalDataKeyer, new: PersonalDataKeyer,
                 ) -> tuple[ApplicationRow, list[tuple[int, str, str]]]:
-    """``app``'s row under ``new`` and its keyed nodes' ``(label code, old key, new key)``.
+    """``app``'s row under ``new`` and its personal keys' ``(label code, old key, new key)``.
+
+    The stored content hash is the old secret's HMAC of the whole application as it was
+    sent (raw values included): ``app`` giving it again proves these are the raw values
+    the store was keyed from.
 
     Raises
     ------
     RekeyMismatchError
-        When ``app`` under ``old`` does not give the ``stored`` content hash and record.
+        When ``app`` under ``old`` does not give the ``stored`` content hash.
     """
-    before = application_row(app, old)
-    if before.content_hash != stored[4] or orjson.loads(before.record_json) != orjson.loads(stored[5]):
-        raise RekeyMismatchError(f"application {stored[1]!r}: the raw values given do not give the stored record "
-                                 "under the current secret")
-    after = application_row(app, new)
-    pairs = [(code, key, new_key) for (code, key, _), (_, new_key, _) in zip(before.nodes, after.nodes, strict=True)
-             if code in _KEYED_CODES]
-    return after, pairs
+    if old.key("application", app.model_dump_json()) != stored[4]:
+        raise RekeyMismatchError(f"application {stored[1]!r}: the raw values given do not give the stored "
+                                 "application under the current secret")
+    before, after = personal_keys(app, old), personal_keys(app, new)
+    pairs = [(_PERSON, before.id_hash, after.id_hash), (_PHONE, before.phone_hash, after.phone_hash),
+             (_ADDRESS, before.address_hash, after.address_hash)]
+    if before.registered_phone_hash is not None and after.registered_phone_hash is not None:
+        pairs.append((_PHONE, before.registered_phone_hash, after.registered_phone_hash))
+    if before.account_hash is not None and after.account_hash is not None:
+        pairs.append((_BANK_ACCOUNT, before.account_hash, after.account_hash))
+    if before.vehicle_user_hash is not None and after.vehicle_user_hash is not None:
+        pairs.append((_PERSON, before.vehicle_user_hash, after.vehicle_user_hash))
+    pairs.extend((_PHONE, a, b) for a, b in zip(before.contact_hashes, after.contact_hashes, strict=True))
+    return application_row(app, new, after), pairs
 
 
 class EmbeddedRekeyWriter:

@@ -116,15 +116,16 @@ def _opened_entries(ops: OpsDB, vault: Vault, application_ids: list[str], report
     with ops.session() as session:
         for start in range(0, len(application_ids), 500):
             chunk = application_ids[start:start + 500]
-            for entry in session.scalars(select(VaultEntry).where(VaultEntry.application_id.in_(chunk))):
+            rows = session.execute(select(VaultEntry.application_id, VaultEntry.field, VaultEntry.key_id,
+                                          VaultEntry.nonce, VaultEntry.ciphertext)
+                                   .where(VaultEntry.application_id.in_(chunk)))
+            for application_id, path, key_id, nonce, ciphertext in rows:
                 try:
-                    value = vault.open(entry.application_id, entry.field,
-                                       Sealed(entry.key_id, bytes(entry.nonce), bytes(entry.ciphertext)))
+                    value = vault.open(application_id, path, Sealed(key_id, bytes(nonce), bytes(ciphertext)))
                 except (VaultKeyMissingError, VaultIntegrityError):
                     report.unopened_entries += 1
                     continue
-                out.setdefault(entry.application_id, {})[entry.field] = value
-            session.expunge_all()
+                out.setdefault(application_id, {})[path] = value
     return out
 
 
