@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AssignIn", "CaseDetailOut", "CaseOut", "CloseIn", "NoteIn", "OutcomeIn", "OutcomeOut", "RingCaseIn",
-           "SnoozeIn", "VerdictIn", "VerdictOut"]
+__all__ = ["AssignIn", "CaseDetailOut", "CaseOut", "CloseIn", "NoteIn", "OutcomeIn", "OutcomeOut", "RevealIn",
+           "RevealOut", "RingCaseIn", "SnoozeIn", "VerdictIn", "VerdictOut"]
 
 _CASE_EXAMPLE: dict[str, Any] = {
     "case_id": "case_019ae2b1c4d3a1b2c3d4e5f6", "kind": "application", "application_id": "APP-2026-000123",
@@ -129,6 +129,36 @@ class SnoozeIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"until": "2026-03-03T09:00:00+08:00"}]})
 
     until: datetime = Field(description="With its offset; the case leaves the queue until then.")
+
+
+class RevealIn(BaseModel):
+    """One raw value to reveal from the vault."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"field": "applicant.phone"},
+        {"application_id": "APP-2026-000123", "field": "applicant.emergency_contacts[0].phone"}]})
+
+    application_id: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="The application (default: an application case's own; a ring's case needs a member's).")
+    field: str = Field(min_length=1, max_length=64, description=(
+        "The field's schema path: `applicant.id_number`, `applicant.name`, `applicant.phone`, "
+        "`applicant.id_registered_phone`, `applicant.address`, `applicant.bank_account`, "
+        "`applicant.emergency_contacts[N].name`, `applicant.emergency_contacts[N].phone`, "
+        "`vehicle.user_id_number`."))
+
+
+class RevealOut(BaseModel):
+    """A raw value from the vault (answered with `Cache-Control: no-store`; the reveal is audited)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "case_id": "case_019ae2b1c4d3a1b2c3d4e5f6", "application_id": "APP-2026-000123",
+        "field": "applicant.phone", "value": "13912345678"}]})
+
+    case_id: str
+    application_id: str
+    field: str
+    value: str = Field(description="The raw value, as the application held it (normalised).")
 
 
 class VerificationIn(BaseModel):

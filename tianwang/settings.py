@@ -21,10 +21,15 @@
 | ``TIANWANG_GRAPH_TIMEOUT_MS`` | wait for the graph store, then score without it | ``5000``; embedded ``0`` |
 | ``TIANWANG_GRAPH_OUTBOX`` | keep what the graph store cannot take in ``graph-outbox.db`` until it is back | ``true`` |
 | ``TIANWANG_SYNC_SECONDS`` | seconds between a service process's looks for a newly active config or bundle | ``2`` |
+| ``TIANWANG_VAULT`` | keep raw personal values sealed in the vault (``true``/``false``) | ``true`` |
+| ``TIANWANG_VAULT_KEYS`` | the vault's AES-256 keys, ``kid:base64key,...``, first seals | dev key, refused in prod |
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -34,10 +39,50 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tianwang.errors import ConfigurationError
 
-__all__ = ["DEV_SECRET", "Settings", "get_settings", "load_settings"]
+__all__ = ["DEV_SECRET", "DEV_VAULT_KEYS", "Settings", "get_settings", "load_settings", "parse_vault_keys"]
 
 #: The built-in secret: fine on a laptop, refused when ``TIANWANG_ENV=prod``.
 DEV_SECRET = "tianwang-dev-secret-do-not-use-in-production-0000"
+#: The built-in vault key (``dev``, 32 bytes): fine on a laptop, refused when ``TIANWANG_ENV=prod``.
+DEV_VAULT_KEYS = "dev:" + base64.b64encode(b"tianwang-dev-vault-key-not-prod!").decode()
+#: What a vault key id may be: letters, digits, ``_``, ``-`` and ``.``, 1 to 32 of them.
+_KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+_VAULT_KEY_BYTES = 32
+
+
+def parse_vault_keys(spec: str) -> list[tuple[str, bytes]]:
+    """``kid:base64key,kid:base64key`` (the first seals) as ``[(kid, key), ...]``.
+
+    Raises
+    ------
+    ValueError
+        Naming the entry by its position and key id, never the key.
+
+    >>> [(kid, len(key)) for kid, key in parse_vault_keys("new:" + "A" * 43 + "=, old:" + "B" * 43 + "=")]
+    [('new', 32), ('old', 32)]
+    """
+    keys: list[tuple[str, bytes]] = []
+    for position, entry in enumerate((e.strip() for e in spec.split(",")), start=1):
+        if not entry:
+            continue
+        kid, sep, encoded = entry.partition(":")
+        kid = kid.strip()
+        if not sep or not _KEY_ID.fullmatch(kid):
+            raise ValueError(f"entry {position} is not 'key_id:base64key' with a key id of 1-32 letters, digits, "
+                             "'_', '-' or '.'")
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"entry {position} ({kid!r}): the key is not base64") from None
+        if len(key) != _VAULT_KEY_BYTES:
+            raise ValueError(f"entry {position} ({kid!r}): the key must be {_VAULT_KEY_BYTES} bytes, "
+                             f"got: {len(key)} bytes")
+        if any(kid == seen for seen, _ in keys):
+            raise ValueError(f"entry {position}: key id {kid!r} appears twice")
+        keys.append((kid, key))
+    if not keys:
+        raise ValueError("no key: give at least one 'key_id:base64key'")
+    return keys
 
 
 def _default_data_dir() -> Path | None:
@@ -83,6 +128,8 @@ class Settings(BaseSettings):
     rate_limit: float = Field(default=1000.0, ge=0, le=1_000_000)
     rate_burst: int = Field(default=2000, ge=1, le=10_000_000)
     login_attempts_per_minute: int = Field(default=10, ge=1, le=10_000)
+    vault: bool = True
+    vault_keys: SecretStr | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -91,11 +138,35 @@ class Settings(BaseSettings):
             raise ValueError("TIANWANG_SECRET must be at least 32 bytes")
         if self.env == "prod" and secret == DEV_SECRET:
             raise ValueError("TIANWANG_SECRET is the built-in dev secret; set a secret of your own outside dev mode")
+        if self.vault:
+            self._check_vault_keys()
         if self.store is None:
             self.store = "neo4j" if self.neo4j_uri else "embedded"
         if self.store == "neo4j" and not self.neo4j_uri:
             raise ValueError("TIANWANG_STORE=neo4j needs TIANWANG_NEO4J_URI")
         return self
+
+    def _check_vault_keys(self) -> None:
+        if self.vault_keys is None:
+            if self.env == "prod":
+                raise ValueError("TIANWANG_VAULT_KEYS is not set: give the vault's keys ('tianwang vault new-key "
+                                 "KEY_ID' makes one) or turn the vault off with TIANWANG_VAULT=false")
+            return
+        try:
+            keys = parse_vault_keys(self.vault_keys.get_secret_value())
+        except ValueError as exc:
+            raise ValueError(f"TIANWANG_VAULT_KEYS: {exc}") from None
+        if self.env == "prod" and any(key == parse_vault_keys(DEV_VAULT_KEYS)[0][1] for _, key in keys):
+            raise ValueError("TIANWANG_VAULT_KEYS holds the built-in dev key; use keys of your own outside dev mode")
+
+    @property
+    def vault_key_list(self) -> list[tuple[str, bytes]]:
+        """The vault's keys, ``[(key id, 32-byte key), ...]``, the one that seals first (the dev key when
+        ``TIANWANG_VAULT_KEYS`` is unset outside prod); empty when the vault is off."""
+        if not self.vault:
+            return []
+        return parse_vault_keys(self.vault_keys.get_secret_value() if self.vault_keys is not None
+                                 else DEV_VAULT_KEYS)
 
     @property
     def operations_url(self) -> str:

@@ -7,6 +7,7 @@
 | POST | ``/v1/cases/next`` | investigator |
 | GET | ``/v1/cases/{case_id}`` | investigator |
 | POST | ``/v1/cases/{case_id}/{assign,notes,verification,hold,snooze,close}`` | investigator |
+| POST | ``/v1/cases/{case_id}/reveal`` | investigator (the case's assignee) |
 
 This module also starts the webhook sender (:class:`~tianwang.service.webhooks.WebhookSender`)
 that delivers the ``decision.finalized`` events closing a case writes.
@@ -31,12 +32,15 @@ from api.schemas_cases import (
     CloseIn,
     HoldIn,
     NoteIn,
+    RevealIn,
+    RevealOut,
     RingCaseIn,
     SnoozeIn,
     VerificationIn,
 )
 from tianwang.service import Service
 from tianwang.service import cases as service_cases
+from tianwang.service import vault as service_vault
 from tianwang.service.accounts import Principal
 from tianwang.service.webhooks import SenderOptions, WebhookSender
 
@@ -149,3 +153,18 @@ async def close(case_id: CaseId, body: CloseIn, request: Request, service: Servi
     ``decision.finalized`` webhook."""
     return await run_in_threadpool(service_cases.close_case, service, caller, case_id, body.outcome,
                                    typology=body.typology, note=body.note, request_id=request_id(request))
+
+
+@router.post("/v1/cases/{case_id}/reveal", response_model=RevealOut,
+             responses={409: {"model": ErrorOut, "description": "The case is closed (`case_closed`), or the vault is "
+                                                                "off (`vault_off`)."}, **_ERRORS})
+def reveal(case_id: CaseId, body: RevealIn, request: Request, response: Response, service: ServiceDep,
+           caller: Investigator) -> Any:
+    """One raw personal value of an application the case holds (its own, or a ring member's), from the vault.
+
+    Only the investigator the open case is assigned to may reveal (`403` otherwise); each reveal is written to
+    the audit log (`personal.reveal`: the field, never the value) and the case's timeline. The answer is never
+    cached (`Cache-Control: no-store`) and the value is never logged."""
+    response.headers["Cache-Control"] = "no-store"
+    return service_vault.reveal(service, caller, case_id, body.field, application_id=body.application_id,
+                                request_id=request_id(request))

@@ -1,7 +1,8 @@
 """No raw personal value anywhere (issue 19, personal data): after a served deployment's traffic (scores,
-repeats, conflicts, invalid and hostile bodies, a batch with bad lines, case work, the workbench's reads,
-the audit log, metrics), no raw identity number, phone or bank account is in any answer, the server's log,
-or any file of the deployment (graph store, scoring records, operational database, their write-ahead logs)."""
+repeats, conflicts, invalid and hostile bodies, a batch with bad lines, case work, reveals from the vault,
+the workbench's reads, the audit log, metrics), no raw identity number, phone or bank account is in any
+answer, the server's log, or any file of the deployment (graph store, scoring records, operational database
+with its vault, their write-ahead logs); the reveals' own answers carry the one value asked for, by design."""
 
 from __future__ import annotations
 
@@ -85,6 +86,13 @@ def test_no_raw_personal_value_in_answers_logs_or_files(workbench) -> None:
                 keep(admin.get(f"/v1/nodes/{node['id']}/neighbours", params={"near": case["application_id"]}))
             keep(admin.post(f"/v1/cases/{case['case_id']}/notes", json={"text": "called the applicant"}))
         keep(admin.post(f"/v1/cases/{cases[0]['case_id']}/close", json={"outcome": "false_positive"}))
+        taken = keep(admin.post("/v1/cases/next"))
+        assert taken.status_code == 200, taken.text
+        for field in ("applicant.id_number", "applicant.phone"):
+            # the one answer that carries a raw value, by design (not kept): it must reach no log, file or audit line
+            shown = admin.post(f"/v1/cases/{taken.json()['case_id']}/reveal", json={"field": field})
+            assert shown.status_code == 200 and shown.headers["cache-control"] == "no-store"
+            assert shown.json()["value"].encode() in raw
         for ring in keep(admin.get("/v1/rings", params={"limit": 5})).json()["data"]:
             keep(admin.get(f"/v1/rings/{ring['ring_id']}"))
         for dealer in keep(admin.get("/v1/dealers", params={"limit": 5})).json()["data"]:

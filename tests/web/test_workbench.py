@@ -72,6 +72,18 @@ def test_an_investigator_closes_the_riskiest_case_and_reviews_a_ring(workbench, 
     assert graph_nodes(page) == len(network["nodes"])
     page.screenshot(path=str(artifacts / "workbench-case.png"), full_page=True)
 
+    # the assignee shows one masked value: the raw phone replaces it on the page, and the reveal is audited
+    masked = page.inner_text("span[data-field='applicant.phone']")
+    assert "*" in masked and page.inner_text("button[data-reveal='applicant.phone']") == "显示原值"
+    page.click("button[data-reveal='applicant.phone']")
+    page.wait_for_selector("span[data-field='applicant.phone']:not(.masked)")
+    shown = page.inner_text("span[data-field='applicant.phone']")
+    assert shown.isdigit() and shown[:3] == masked[:3] and shown[-4:] == masked[-4:]
+    assert page.query_selector("button[data-reveal='applicant.phone']") is None
+    reveals = api.get("/v1/audit", params={"action": "personal.reveal", "target_id": case["application_id"]}).json()
+    assert [(r["detail"]["field"], r["detail"]["case_id"]) for r in reveals["data"]] == [("applicant.phone", case_id)]
+    assert shown not in str(reveals)
+
     # a ring: drawn with the ring's nodes; a click on a node brings its neighbours
     ring_id = api.get("/v1/rings", params={"limit": 1}).json()["data"][0]["ring_id"]
     page.goto(f"{base}/#/ring/{ring_id}")

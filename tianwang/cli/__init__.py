@@ -18,6 +18,8 @@ lists them. Every command has ``--help``. Store selection follows the settings
 | :mod:`tianwang.cli.rings` | ``rings detect`` |
 | :mod:`tianwang.cli.similarity` | ``similarity rebuild`` |
 | :mod:`tianwang.cli.service` | ``serve``, ``keys create/list/revoke``, ``users add``, ``audit verify`` |
+| :mod:`tianwang.cli.vault` | ``vault status``, ``vault rotate``, ``vault new-key`` |
+| :mod:`tianwang.cli.rekey` | ``rekey`` |
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Annotated
 
 import typer
 
-from tianwang.cli import backup, demo, fixtures, graph, rings, scoring, service, similarity, train
+from tianwang.cli import backup, demo, fixtures, graph, rekey, rings, scoring, service, similarity, train, vault
 from tianwang.logs import configure_logging
 
 __all__ = ["app"]
@@ -48,5 +50,5 @@ def main(
     configure_logging(log_level)
 
 
-for _commands in (graph, backup, demo, fixtures, scoring, train, rings, similarity, service):
+for _commands in (graph, backup, demo, fixtures, scoring, train, rings, similarity, service, vault, rekey):
     _commands.register(app)

@@ -3,7 +3,8 @@
 One class per table; Alembic migrations in ``migrations/versions`` create them (the
 schema is never created from these classes at run time). Times are timezone-aware UTC.
 Nothing here holds a raw identity number, phone, bank account or name: applications
-are named by their id, people on watchlists by HMAC keys and masked hints.
+are named by their id, people on watchlists by HMAC keys and masked hints; the vault
+holds such values only sealed (ciphertexts bound to their application and field).
 
 | table | holds |
 | --- | --- |
@@ -16,6 +17,7 @@ are named by their id, people on watchlists by HMAC keys and masked hints.
 | ``model_bundles`` | trained bundles and which one is active |
 | ``webhook_outbox`` | events waiting for (or done with) delivery |
 | ``jobs`` | batch jobs started through the API |
+| ``vault_entries`` | raw personal values sealed with AES-256-GCM (:mod:`tianwang.vault`), each naming its key |
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -53,6 +56,7 @@ __all__ = [
     "OutboxEvent",
     "Outcome",
     "User",
+    "VaultEntry",
     "Verdict",
     "utcnow",
 ]
@@ -326,3 +330,19 @@ class Job(Base):
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class VaultEntry(Base):
+    """One raw personal value of an application, sealed (AES-256-GCM under the key ``key_id``, its additional
+    data binding it to ``application_id`` and ``field``): written with the application's decision, opened only
+    by an investigator's audited reveal, re-sealed by ``tianwang vault rotate``."""
+
+    __tablename__ = "vault_entries"
+
+    application_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: the schema path, e.g. ``applicant.phone``, ``applicant.emergency_contacts[0].name``
+    field: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_at: Mapped[datetime]

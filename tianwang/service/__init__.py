@@ -2,7 +2,8 @@
 
 :func:`open_service` is the composition root of a service process: it opens the
 runtime (store, records, pipeline; :func:`tianwang.runtime.open_runtime`) and the
-operational database (:class:`tianwang.opsdb.OpsDB`), and builds the accounts. The
+operational database (:class:`tianwang.opsdb.OpsDB`), and builds the accounts and the
+vault (:mod:`tianwang.vault`, from ``TIANWANG_VAULT_KEYS``). The
 modules beside it hold one use case each (scoring, cases, feedback, rings, analysts,
 jobs, webhooks); ``api/`` only translates HTTP to calls of these and back.
 """
@@ -18,18 +19,21 @@ from tianwang.opsdb import OpsDB
 from tianwang.runtime import Runtime, open_runtime
 from tianwang.service.accounts import Accounts
 from tianwang.settings import Settings, load_settings
+from tianwang.vault import Vault, vault_from_settings
 
 __all__ = ["Service", "open_service"]
 
 
 @dataclass
 class Service:
-    """What a service process holds: settings, runtime, operational database, accounts."""
+    """What a service process holds: settings, runtime, operational database, accounts, vault."""
 
     settings: Settings
     runtime: Runtime
     ops: OpsDB
     accounts: Accounts
+    #: seals raw personal values with each decision; ``None`` when ``TIANWANG_VAULT=false``
+    vault: Vault | None = None
     #: long-lived helpers the use cases attach (webhook sender, job runner ...), closed in reverse
     extras: dict[str, Any] = field(default_factory=dict)
     _resources: ExitStack = field(default_factory=ExitStack, repr=False)
@@ -71,10 +75,11 @@ def open_service(settings: Settings | None = None, *, store: str | None = None, 
         ops = OpsDB(ops_url or settings.operations_url)
         resources.callback(ops.close)
         accounts = Accounts(ops, settings.secret_bytes, token_ttl=settings.token_ttl)
+        vault = vault_from_settings(settings)
     except BaseException:
         resources.close()
         raise
     rings = getattr(runtime.pipeline.loaded.detectors.get("fraud_ring"), "rings", None)
     if rings is not None:  # the rings a batch job stored, in use from the first request (loaded in the background)
         rings.maybe_reload()
-    return Service(settings, runtime, ops, accounts, _resources=resources)
+    return Service(settings, runtime, ops, accounts, vault, _resources=resources)

@@ -2,7 +2,9 @@
 
 :func:`score_application` validates an application, scores it through the runtime's
 pipeline, chooses the action (:mod:`tianwang.service.actions`) and records the decision
-in the operational database; a review opens a case in the same transaction.
+in the operational database; a review opens a case in the same transaction, and the
+application's raw personal values are sealed into the vault (:mod:`tianwang.service.vault`)
+in that transaction too: a decision is never stored without them, nor they without it.
 
 Scoring is idempotent on the application id: the same application sent again gets
 the decision it got the first time (scored once); different content under an id
@@ -25,12 +27,13 @@ from graph_schema.mapping import application_row
 from tianwang.application import Application, parse_application
 from tianwang.errors import ApplicationConflictError, DecisionNotFoundError
 from tianwang.ids import new_id
-from tianwang.opsdb.models import Case, DecisionRow, utcnow
+from tianwang.opsdb.models import Case, DecisionRow, VaultEntry, utcnow
 from tianwang.scoring.outbox import GraphUnavailable
 from tianwang.service import Service
 from tianwang.service.actions import choose_action
 from tianwang.service.audit import audit
 from tianwang.service.cases import open_case_for_decision
+from tianwang.service.vault import vault_rows
 
 __all__ = ["decision_view", "differing_fields", "get_decision", "score_application"]
 
@@ -168,15 +171,20 @@ def score_application(service: Service, payload: Application | bytes | str | Map
         status="pending" if decision.band == "review" else "final",
     )
     row = DecisionRow(**values)
+    sealed = vault_rows(service.vault, app) if service.vault is not None else []
     try:
-        if decision.band == "review":  # the decision and its case in one transaction
+        if decision.band == "review":  # the decision, its case and its vault entries in one transaction
             with service.ops.session() as session:
                 session.add(row)
                 session.flush()
                 row.case_id = open_case_for_decision(session, row, action)
-        else:  # one insert, without a session's unit of work
+                if sealed:
+                    session.execute(insert(VaultEntry), sealed)
+        else:  # plain inserts, without a session's unit of work
             with service.ops.engine.begin() as connection:
                 connection.execute(insert(DecisionRow), [values])
+                if sealed:
+                    connection.execute(insert(VaultEntry), sealed)
     except IntegrityError:  # the same application scored at the same time: the first decision wins
         won = _existing(service, app.application_id)
         if won is None:

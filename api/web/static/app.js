@@ -222,13 +222,37 @@ const DETAIL_FIELDS = {
   credit: ["bureau_score", "inquiries_3m", "open_loans", "monthly_debt_payments", "worst_delinquency_days"],
 };
 
-async function applicationPanel(applicationId) {
+//: applicant fields kept masked, whose raw value the vault keeps (POST /v1/cases/{id}/reveal)
+const VAULT_FIELDS = ["name", "id_number", "phone", "address", "bank_account"];
+
+// A masked value with a "show" button for the investigator an open case is assigned to: the raw value replaces
+// it on the page only (never in the URL or storage); the service audits each reveal.
+function maskedValue(c, applicationId, group, name, value) {
+  if (group !== "applicant" || !VAULT_FIELDS.includes(name)) return value;
+  const field = `${group}.${name}`;
+  const shown = h("span", { class: "masked", "data-field": field }, value);
+  if (!c || c.status === "closed" || !me || c.assignee !== me.name) return shown;
+  const reveal = async () => {
+    try {
+      const found = await post(`/v1/cases/${c.case_id}/reveal`, { application_id: applicationId, field });
+      shown.textContent = found.value;
+      shown.classList.remove("masked");
+      button.remove();
+    } catch (e) { failed(e); }
+  };
+  const button = h("button", { type: "button", class: "reveal", "data-reveal": field, title: t("show_value_hint"),
+    onclick: reveal }, t("show_value"));
+  return h("span", {}, shown, " ", button);
+}
+
+async function applicationPanel(applicationId, c) {
   const panel = section(t("application"), h("p", {}, t("loading")));
   get(`/v1/applications/${encodeURIComponent(applicationId)}`).then((found) => {
     const a = found.application;
     const groups = Object.entries(DETAIL_FIELDS).map(([group, fields]) => {
       const part = a[group] || {};
-      const rows = fields.filter((f) => part[f] !== undefined && part[f] !== null).map((f) => [term(f), String(part[f])]);
+      const rows = fields.filter((f) => part[f] !== undefined && part[f] !== null).map((f) => [term(f),
+        found.personal_fields === "masked" ? maskedValue(c, applicationId, group, f, String(part[f])) : String(part[f])]);
       if (group === "applicant" && part.employer) rows.push([term("employer"), part.employer.name || ""]);
       return h("div", { class: "detail-group" }, h("h3", {}, t(group)), kv(rows));
     });
@@ -354,7 +378,7 @@ async function caseView(caseId) {
         : graphPanel(t("network"), () => get(`/v1/applications/${encodeURIComponent(c.application_id)}/network${query({ hops: 2, max_neighbours: 25 })}`)),
       c.ring ? ringMembersPanel(c.ring) : null,
       notesPanel(c)))];
-  if (c.kind === "application") parts[1].firstChild.append(await applicationPanel(c.application_id));
+  if (c.kind === "application") parts[1].firstChild.append(await applicationPanel(c.application_id, c));
   show(parts);
 }
 

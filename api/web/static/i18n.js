@@ -86,6 +86,8 @@ const MESSAGES = {
   cancel: ["Cancel", "取消"],
   request: ["Request", "提交"],
   assign_me: ["Assign to me", "分配给我"],
+  show_value: ["Show", "显示原值"],
+  show_value_hint: ["Show the raw value (recorded in the audit log)", "显示原始值（将记入审计日志）"],
   notes: ["Notes", "备注"],
   add_note: ["Add note", "添加备注"],
   timeline: ["Timeline", "时间线"],
@@ -186,6 +188,7 @@ const TERMS = {
   event_snoozed: ["Snoozed", "暂缓"], event_closed: ["Closed", "结案"],
   event_verification_requested: ["Verification requested", "要求核实"], event_funding_held: ["Funding held", "暂缓放款"],
   event_funding_released: ["Funding released", "恢复放款"], event_reopened: ["Reopened", "重新打开"],
+  event_revealed: ["Raw value shown", "查看原始值"],
 };
 
 //: the typologies an investigator chooses from when confirming fraud
