@@ -169,3 +169,20 @@ def test_rekey_is_refused_with_counts_and_writes_nothing(deployment, tmp_path, m
     assert again.exit_code == 2 and "exists" in again.stderr
     monkeypatch.setenv("TIANWANG_NEW_SECRET", "short")
     assert CliRunner().invoke(cli, ["rekey", "--to", str(tmp_path / "other")]).exit_code == 2
+
+
+def test_rekey_is_refused_while_applications_wait_in_the_graph_outbox(deployment, tmp_path, monkeypatch):
+    from graph_schema.mapping import application_row
+    from tianwang.privacy import PersonalDataKeyer
+    from tianwang.scoring.outbox import GraphOutbox, outbox_path
+    from tianwang.scoring.persistence import scoring_db_path
+
+    db, apps, source = deployment
+    keyer = PersonalDataKeyer(load_settings(store="embedded").secret_bytes)
+    box = GraphOutbox(outbox_path(scoring_db_path(db)))
+    box.put(application_row(parse_application(builders.application(40)), keyer), "down")
+    box.close()
+    target = tmp_path / "rekeyed"
+    refused = _rekey(monkeypatch, "--to", str(target), "--source", str(source))
+    assert refused.exit_code == 2 and "wait in the graph outbox" in " ".join(refused.stderr.split())
+    assert not target.exists() or list(target.iterdir()) == []

@@ -46,6 +46,7 @@ from tianwang.errors import ApplicationValidationError, StoreError, TianwangErro
 from tianwang.opsdb import OpsDB
 from tianwang.opsdb.models import VaultEntry
 from tianwang.privacy import PersonalDataKeyer
+from tianwang.scoring.outbox import GraphOutbox, outbox_path
 from tianwang.scoring.persistence import ScoringRecords, scoring_db_path
 from tianwang.vault import Sealed, Vault, VaultIntegrityError, VaultKeyMissingError
 
@@ -228,6 +229,16 @@ def rekey_embedded(source: Path, target_dir: Path, old: PersonalDataKeyer, new: 
     records_target = scoring_db_path(target)
     if records_target.exists():
         raise StoreError(f"{records_target} exists: rekey writes into a new or empty folder")
+    waiting = outbox_path(scoring_db_path(source))
+    if waiting.exists():
+        box = GraphOutbox(waiting)
+        try:
+            queued = box.summary()
+        finally:
+            box.close()
+        if queued["pending"] or queued["conflicts"]:
+            raise StoreError(f"{queued['pending'] + queued['conflicts']} application(s) wait in the graph outbox ({waiting}), keyed under "
+                             "the old secret: drain it first (tianwang outbox --drain), then rekey")
     records_partial = records_target.with_name(records_target.name + ".partial")
     records_partial.unlink(missing_ok=True)
     report = RekeyReport()
