@@ -177,7 +177,7 @@ def test_rekey_is_refused_while_applications_wait_in_the_graph_outbox(deployment
     from tianwang.scoring.outbox import GraphOutbox, outbox_path
     from tianwang.scoring.persistence import scoring_db_path
 
-    db, apps, source = deployment
+    db, _apps, source = deployment
     keyer = PersonalDataKeyer(load_settings(store="embedded").secret_bytes)
     box = GraphOutbox(outbox_path(scoring_db_path(db)))
     box.put(application_row(parse_application(builders.application(40)), keyer), "down")
