@@ -5,6 +5,7 @@ The import itself, into a Neo4j home compared with online ingest, is tests/tianw
 from __future__ import annotations
 
 import csv
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -143,3 +144,25 @@ def test_cli_bulk_import_takes_no_store(tmp_path: Path) -> None:
     assert not (tmp_path / "home").exists()
     helped = CliRunner().invoke(cli, ["ingest", "--help"])
     assert "--neo4j-import" in helped.output and "--keep-csv" in helped.output
+
+
+def test_a_line_break_in_a_value_asks_the_importer_for_multiline_fields(tmp_path: Path,
+                                                                          keyer: PersonalDataKeyer) -> None:
+    writer = ImportCsvWriter(tmp_path / "plain", keyer)
+    writer.write_rows(rows_of(keyer, application(1)))
+    assert "--multiline-fields=true" not in writer.close().arguments("neo4j")
+    writer = ImportCsvWriter(tmp_path / "broken", keyer)
+    writer.write_rows(rows_of(keyer, application(1, **{"applicant.employer": {"name": "北京\n星河"}})))
+    files = writer.close()
+    assert files.multiline and "--multiline-fields=true" in files.arguments("neo4j")
+    assert [e["name"] for e in read_nodes(files)["Employer"]] == ["北京\n星河"]
+
+
+def test_nothing_is_imported_after_sigterm(tmp_path: Path, keyer: PersonalDataKeyer) -> None:
+    path = tmp_path / "two.ndjson"
+    path.write_bytes(orjson.dumps(application(1)) + b"\n" + orjson.dumps(application(2)) + b"\n")
+    stop = threading.Event()
+    stop.set()
+    report = bulk_import_file(path, tmp_path / "home", keyer, stop=stop, keep_csv=True)
+    assert report.ingest.interrupted and not report.imported and report.csv_kept is None
+    assert not (tmp_path / "home" / "import-csv").exists() and not (tmp_path / "home" / "data").exists()
