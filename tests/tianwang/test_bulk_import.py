@@ -1,8 +1,9 @@
-"""Bulk backfill (issue 15 item 4): 2,000 generated applications ingested online into a Neo4j of this test's own,
-and the same file bulk-imported (`neo4j-admin database import full`) into a new Neo4j home served by the same
-script: the same nodes with the same properties, the same relationships, the same migrations, constraints and
-indexes, the same fingerprint; the Neo4j store opens it under the same secret (and refuses another) and scores
-on it. Needs Java 17 and Maven (the jars come from Maven Central once): skipped without them, failed in CI."""
+"""Bulk backfill (issue 15 item 4): 2,000 generated applications, and two with line breaks, quotes and commas in
+values, ingested online into a Neo4j of this test's own, and the same file bulk-imported (`neo4j-admin database
+import full`) into a new Neo4j home served by the same script: the same nodes with the same properties, the same
+relationships, the same migrations, constraints and indexes, the same fingerprint; the Neo4j store opens it under
+the same secret (and refuses another) and scores on it. Needs Java 17 and Maven (the jars come from Maven Central
+once): skipped without them, failed in CI."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from fixtures.generator import generate
@@ -25,6 +27,7 @@ from tianwang.ingest import ingest_file
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.scoring import DEFAULT_CONFIG_PATH, ScoringPipeline, ScoringRecords, load_config
 
+from ..builders import application
 from ..scoring.helpers import registry
 
 pytestmark = [pytest.mark.slow, pytest.mark.neo4j]
@@ -105,8 +108,11 @@ def test_bulk_import_builds_the_graph_online_ingest_builds(tmp_path: Path, keyer
     java_and_maven_or_skip()
     generate(2001, 29, tmp_path / "data")
     lines = (tmp_path / "data" / "applications.ndjson").read_bytes().splitlines()
+    # and two whose text needs CSV quoting: a line break, quotes, a comma and a backslash in values
+    awkward = [application(1, **{"applicant.employer": {"name": '北京\n星河,"科技"\\有限公司'}}),
+               application(2, **{"vehicle.model": 'Cam"ry,\\x\r\ny'})]
     source = tmp_path / "applications.ndjson"
-    source.write_bytes(b"\n".join(lines[:2000]) + b"\n")
+    source.write_bytes(b"\n".join([*lines[:2000], *map(orjson.dumps, awkward)]) + b"\n")
     later = lines[2000]  # scored on the imported database afterwards
 
     online_server = OwnNeo4j(tmp_path / "online-state")
@@ -116,10 +122,10 @@ def test_bulk_import_builds_the_graph_online_ingest_builds(tmp_path: Path, keyer
         online = Neo4jGraphStore(online_server.start(), keyer)
         stores.append(online)
         report = ingest_file(source, online)
-        assert (report.created, report.rejected) == (2000, 0)
+        assert (report.created, report.rejected) == (2002, 0)
 
         bulk = bulk_import_file(source, tmp_path / "home", keyer)
-        assert bulk.imported and bulk.ingest.created == 2000 and bulk.applied_migrations == [1, 2, 3]
+        assert bulk.imported and bulk.ingest.created == 2002 and bulk.applied_migrations == [1, 2, 3]
         assert not (tmp_path / "home" / "import-csv").exists()  # the CSV files are gone
         assert (tmp_path / "home" / "data" / "databases" / "neo4j").is_dir()
         assert (tmp_path / "home" / "data" / "transactions" / "neo4j").is_dir()
@@ -129,11 +135,12 @@ def test_bulk_import_builds_the_graph_online_ingest_builds(tmp_path: Path, keyer
         stores.append(imported)
         assert imported.applied_migrations == []  # the schema is current
         assert imported.counts() == online.counts()
-        assert imported.counts().nodes["Application"] == 2000
+        assert imported.counts().nodes["Application"] == 2002
         expected, got = graph_of(online), graph_of(imported)
         assert len(got["nodes"]) > 10_000 and sum(got["relationships"].values()) > 15_000
         for label_key, props in list(expected["nodes"].items())[::97]:  # a sample first, for a readable failure
             assert got["nodes"].get(label_key) == props, label_key
+        assert any("\n" in str(props.get("name")) for props in got["nodes"].values())
         for part in ("nodes", "relationships", "migrations", "constraints", "indexes"):
             assert got[part] == expected[part], part
         assert got["meta"] == expected["meta"] == [{"props": {"key": "keyer_fingerprint",
@@ -149,7 +156,7 @@ def test_bulk_import_builds_the_graph_online_ingest_builds(tmp_path: Path, keyer
         finally:
             pipeline.close()
         assert decision.band in ("approve", "review", "reject") and 0 <= decision.fraud_score <= 1000
-        assert imported.counts().nodes["Application"] == 2001
+        assert imported.counts().nodes["Application"] == 2003
     finally:
         for store in stores:
             store.close()
