@@ -88,14 +88,13 @@ class _NodeFile:
         self.data_path = directory / f"nodes-{label}.csv"
         self.header_path = directory / f"nodes-{label}.header.csv"
         self._file: IO[str] = open(self.data_path, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close)
-        self._writer = csv.writer(self._file, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
         self.columns: dict[str, str] = {}  # property -> CSV type suffix
         self._position: dict[str, int] = {}  # property -> its field in a row
         self.multiline = False
         self.rows = 0
 
     def write(self, key: str, properties: dict[str, Any]) -> None:
-        values: list[Any] = [key] + [None] * len(self.columns)
+        fields = [_quoted(key)] + [""] * len(self.columns)
         for name, value in properties.items():
             kind = _CSV_TYPES.get(type(value))
             if kind is None:
@@ -104,19 +103,22 @@ class _NodeFile:
             if known is None:
                 self.columns[name] = kind
                 self._position[name] = len(self.columns)
-                values.append(None)
+                fields.append("")
             elif known != kind:
                 raise StoreError(
                     f"{self.label}.{name}: values of two types ({known or 'string'} and {kind or 'string'})"
                 )
-            if kind == ":boolean":
-                value = "true" if value else "false"
-            elif kind == "" and ("\n" in value or "\r" in value):
-                self.multiline = True
-            values[self._position[name]] = value
-        while values and values[-1] is None:
-            values.pop()
-        self._writer.writerow(values)
+            if kind == "":
+                field = _quoted(value)
+            elif kind == ":boolean":
+                field = "true" if value else "false"
+            else:
+                field = repr(value)
+            fields[self._position[name]] = field
+        line = ",".join(fields).rstrip(",")
+        if "\n" in line or "\r" in line:
+            self.multiline = True
+        self._file.write(line + "\n")
         self.rows += 1
 
     def close(self) -> None:
@@ -152,7 +154,8 @@ class ImportCsvWriter:
             t.code: set() for t in NODE_TYPES.values() if t.label is not Label.APPLICATION
         }
         self._nodes: dict[int, _NodeFile] = {}
-        self._relationships: dict[int, tuple[IO[str], Any]] = {}
+        self._relationships: dict[int, IO[str]] = {}
+        self._multiline_relationships = False
         self._closed: ImportFiles | None = None
 
     def _node_file(self, code: int) -> _NodeFile:
@@ -162,15 +165,14 @@ class ImportCsvWriter:
             node_file = self._nodes[code] = _NodeFile(self.directory, node_type.label, node_type.key)
         return node_file
 
-    def _relationship_writer(self, code: int) -> Any:
-        found = self._relationships.get(code)
-        if found is None:
+    def _relationship_file(self, code: int) -> IO[str]:
+        handle = self._relationships.get(code)
+        if handle is None:
             spec = RELATIONSHIP_TYPES[rel_type_from_code(code)]
             handle = open(self.directory / f"rels-{spec.type}.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
-            writer = csv.writer(handle, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
             handle.write(f":START_ID({spec.source}),:END_ID({spec.target}),at:double\n")
-            found = self._relationships[code] = (handle, writer)
-        return found[1]
+            self._relationships[code] = handle
+        return handle
 
     def write_rows(self, rows: list[ApplicationRow]) -> BulkUpsertResult:
         """Add a batch: new applications with their new nodes and all their relationships."""
@@ -196,9 +198,12 @@ class ImportCsvWriter:
                 if key not in seen:
                     seen.add(key)
                     self._node_file(code).write(key, orjson.loads(props))
-            at = row.submitted_ts
+            at = "," + repr(row.submitted_ts) + "\n"
             for _, source_key, type_code, _, target_key in row.relationships:
-                self._relationship_writer(type_code).writerow((source_key, target_key, at))
+                line = _quoted(source_key) + "," + _quoted(target_key)
+                if "\n" in line or "\r" in line:
+                    self._multiline_relationships = True
+                self._relationship_file(type_code).write(line + at)
         return result
 
     @property
@@ -216,14 +221,14 @@ class ImportCsvWriter:
         for node_file in node_files:
             node_file.close()
         relationships = []
-        for code, (handle, _) in self._relationships.items():
+        for code, handle in self._relationships.items():
             handle.close()
             relationships.append((str(rel_type_from_code(code)), Path(handle.name)))
         self._closed = ImportFiles(
             directory=self.directory,
             nodes=tuple((f.label, f.header_path, f.data_path) for f in node_files),
             relationships=tuple(relationships),
-            multiline=any(f.multiline for f in node_files),
+            multiline=self._multiline_relationships or any(f.multiline for f in node_files),
         )
         return self._closed
 
@@ -231,8 +236,13 @@ class ImportCsvWriter:
         """Close every file without finishing them (the caller deletes the folder)."""
         for node_file in self._nodes.values():
             node_file._file.close()
-        for handle, _ in self._relationships.values():
+        for handle in self._relationships.values():
             handle.close()
+
+
+def _quoted(text: str) -> str:
+    """A CSV string field: quoted, inner quotes doubled (RFC 4180, as the importer reads it by default)."""
+    return '"' + text.replace('"', '""') + '"'
 
 
 def database_folder(home: Path, database: str = "neo4j") -> Path:

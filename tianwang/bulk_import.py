@@ -101,7 +101,7 @@ def bulk_import_file(
         imported and the report is ``interrupted``; with ``on_error="stop"`` the
         applications before the bad line are imported, as online ingest writes them.
     keep_csv : bool
-        Keep the importer's CSV files (in ``csv_dir``) after a successful import.
+        Keep the importer's CSV files (in ``csv_dir``) after the import, or after a failed one.
     csv_dir : str or Path, optional
         A new or empty folder for the CSV files; by default ``home/import-csv``.
 
@@ -124,7 +124,7 @@ def bulk_import_file(
         writer = ImportCsvWriter(csv_path, keyer)
     except StoreError as exc:
         raise IngestAbortedError(str(exc)) from exc
-    imported = False
+    complete = False  # the files hold the whole file's applications (kept on request, even if the import fails)
     try:
         try:
             report.ingest = ingest_file(path, writer, on_error=on_error, batch_size=batch_size, progress=progress,
@@ -137,6 +137,7 @@ def bulk_import_file(
         report.files_seconds = time.perf_counter() - started
         if report.ingest.interrupted:
             return report
+        complete = True
         log.info("import files written", extra={"applications": writer.applications, "folder": str(csv_path)})
 
         started = time.perf_counter()
@@ -155,9 +156,9 @@ def bulk_import_file(
                 "opening the database with the Neo4j store applies them"
             ) from exc
         report.schema_seconds = time.perf_counter() - started
-        imported = report.imported = True
+        report.imported = True
     finally:
-        if keep_csv and imported:
+        if keep_csv and complete:
             report.csv_kept = csv_path
         else:
             shutil.rmtree(csv_path, ignore_errors=True)
