@@ -3,7 +3,8 @@
 #
 #   scripts/neo4j-dev.sh start    fetch the jars (cached), start Neo4j on 127.0.0.1 with auth off,
 #                                 wait until Bolt answers; prints TIANWANG_NEO4J_URI=bolt://...
-#   scripts/neo4j-dev.sh stop     SIGTERM, wait for a clean shutdown, delete the data folder
+#   scripts/neo4j-dev.sh stop     SIGTERM, wait for a clean shutdown, delete the data folder (not one
+#                                 given in TIANWANG_NEO4J_HOME)
 #   scripts/neo4j-dev.sh halt     SIGTERM and wait, keeping the data folder and the port: the next
 #                                 start serves the same graph on the same address (an outage)
 #   scripts/neo4j-dev.sh kill     SIGKILL, keeping the data folder and the port (a crash)
@@ -13,7 +14,9 @@
 # and the state of the running server; TIANWANG_NEO4J_STATE (default $TIANWANG_CACHE/neo4j-dev) the
 # state alone, so that a test can run a server of its own; TIANWANG_NEO4J_PORT (default: a free port);
 # TIANWANG_NEO4J_HEAP (default 1g); TIANWANG_NEO4J_PAGECACHE (bytes, default 256 MiB);
-# TIANWANG_NEO4J_START_TIMEOUT (seconds, default 180); JAVA17_HOME to pick the JDK.
+# TIANWANG_NEO4J_START_TIMEOUT (seconds, default 180); JAVA17_HOME to pick the JDK;
+# TIANWANG_NEO4J_HOME: serve the Neo4j home at this folder (one `tianwang ingest --neo4j-import` built, say)
+# instead of a new one in a temporary folder; `stop` then keeps it (it deletes only a folder it made).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -101,7 +104,14 @@ cmd_start() {
     say "starting again on the kept data folder $home"
   else
     port="${TIANWANG_NEO4J_PORT:-$(free_port)}"
-    home=$(mktemp -d "${TMPDIR:-/tmp}/tianwang-neo4j.XXXXXX")
+    if [ -n "${TIANWANG_NEO4J_HOME:-}" ]; then
+      mkdir -p "$TIANWANG_NEO4J_HOME"
+      home=$(cd "$TIANWANG_NEO4J_HOME" && pwd)
+      touch "$state/home-given"  # not ours: stop keeps it
+    else
+      home=$(mktemp -d "${TMPDIR:-/tmp}/tianwang-neo4j.XXXXXX")
+      rm -f "$state/home-given"
+    fi
   fi
   log="$state/neo4j.log"
   echo "$home" > "$state/home"
@@ -142,8 +152,8 @@ cmd_stop() {
     if kill -0 "$pid" 2>/dev/null; then say "no clean stop within 60 s, killing pid $pid"; kill -KILL "$pid" || true; fi
     say "stopped (pid $pid)"
   fi
-  if [ -f "$state/home" ]; then rm -rf "$(cat "$state/home")"; fi
-  rm -f "$state/pid" "$state/uri" "$state/home" "$state/port"
+  if [ -f "$state/home" ] && [ ! -f "$state/home-given" ]; then rm -rf "$(cat "$state/home")"; fi
+  rm -f "$state/pid" "$state/uri" "$state/home" "$state/port" "$state/home-given"
 }
 
 cmd_halt() {  # $1: TERM (a clean stop) or KILL (a crash); the data folder and the port stay

@@ -43,10 +43,9 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, Protocol
 
 from graph_schema.mapping import ApplicationRow, application_row
-from graph_schema.store import GraphStore
 from graph_schema.values import BulkUpsertResult
 from tianwang.application import parse_application
 from tianwang.errors import (
@@ -60,7 +59,7 @@ from tianwang.ndjson import TOO_LONG, read_lines
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.workers import start_worker
 
-__all__ = ["IngestReport", "LineError", "OnError", "ingest_file"]
+__all__ = ["IngestReport", "LineError", "OnError", "RowWriter", "ingest_file"]
 
 OnError = Literal["skip", "stop"]
 
@@ -69,6 +68,16 @@ _CHUNK_LINES = 1000
 _CHUNK_BYTES = 8 << 20
 #: Below this size a file is ingested in this process: starting workers would cost more.
 _WORKERS_FROM_BYTES = 4 << 20
+
+
+class RowWriter(Protocol):
+    """Where ingested applications go: a :class:`~graph_schema.store.GraphStore`, or the CSV files of a
+    bulk import (:class:`~graph_schema.neo4j_import.ImportCsvWriter`)."""
+
+    @property
+    def keyer(self) -> PersonalDataKeyer: ...
+
+    def write_rows(self, rows: list[ApplicationRow]) -> BulkUpsertResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +130,7 @@ _Mapped = tuple[int, ApplicationRow | LineError]
 
 def ingest_file(
     path: str | Path,
-    store: GraphStore,
+    store: RowWriter,
     *,
     on_error: OnError = "skip",
     batch_size: int = 5000,
@@ -135,8 +144,8 @@ def ingest_file(
     ----------
     path : str or Path
         One JSON application per line; blank lines are ignored.
-    store : GraphStore
-        Where to write.
+    store : RowWriter
+        Where to write: a graph store, or the files of a bulk import.
     on_error : {"skip", "stop"}
         What to do after a bad line.
     batch_size : int

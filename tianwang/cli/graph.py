@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -26,11 +26,16 @@ from tianwang.cli.common import (
     settings_for,
 )
 from tianwang.cli.terminal import safe
+from tianwang.errors import ConfigurationError
 from tianwang.ingest import IngestReport, OnError, ingest_file
+from tianwang.privacy import PersonalDataKeyer
 from tianwang.scoring.outbox import GraphGate, GraphOutbox, outbox_path
 from tianwang.scoring.persistence import scoring_db_path
 
-__all__ = ["counts_table", "ingest_into", "print_report", "register"]
+if TYPE_CHECKING:
+    from tianwang.bulk_import import BulkImportReport
+
+__all__ = ["bulk_import_into", "counts_table", "ingest_into", "print_report", "register"]
 
 _MAX_ERRORS_SHOWN = 20
 
@@ -53,6 +58,27 @@ def ingest_into(
             batch_size=batch_size,
             progress=lambda n: bar.advance(task, n),
             workers=workers,
+            stop=stop,
+        )
+
+
+def bulk_import_into(
+    path: Path, home: Path, on_error: OnError, batch_size: int, workers: int | None, keep_csv: bool
+) -> BulkImportReport:
+    from tianwang.bulk_import import bulk_import_file
+
+    size = path.stat().st_size
+    with progress(f"bulk import {safe(path.name)}") as bar, _stop_on_sigterm() as stop:
+        task = bar.add_task("files", total=size)
+        return bulk_import_file(
+            path,
+            home,
+            PersonalDataKeyer(settings_for().secret_bytes),
+            on_error=on_error,
+            batch_size=batch_size,
+            workers=workers,
+            keep_csv=keep_csv,
+            progress=lambda n: bar.advance(task, n),
             stop=stop,
         )
 
@@ -128,6 +154,20 @@ def register(app: typer.Typer) -> None:
                 min=0, help="Processes that validate lines (0: none); default 1 per CPU, at most 4, from 4 MiB."
             ),
         ] = None,
+        neo4j_import: Annotated[
+            Path | None,
+            typer.Option(
+                "--neo4j-import",
+                file_okay=False,
+                help="Bulk backfill: build a NEW Neo4j database in this Neo4j home with neo4j-admin's importer "
+                "(data/databases/neo4j) instead of writing to a store; serve it with "
+                "TIANWANG_NEO4J_HOME=HOME scripts/neo4j-dev.sh start.",
+            ),
+        ] = None,
+        keep_csv: Annotated[
+            bool,
+            typer.Option("--keep-csv", help="With --neo4j-import: keep the importer's CSV files (HOME/import-csv)."),
+        ] = False,
     ) -> None:
         """Validate and write applications from an NDJSON file into the graph.
 
@@ -136,9 +176,38 @@ def register(app: typer.Typer) -> None:
         after the current batch. Exit status: 0 when every line was ingested or skipped,
         1 when ingestion stopped at a bad line, 2 on a configuration or store error (the
         message says what was committed), 143 after SIGTERM.
+
+        With --neo4j-import HOME the same validation and mapping feed CSV files for
+        `neo4j-admin database import full` into a new database under HOME (the secret of
+        TIANWANG_SECRET binds it); the schema migrations are applied by starting it once.
+        Nothing is imported after SIGTERM; with --on-error stop the lines before the bad
+        one are imported.
         """
+        choice: OnError = "stop" if on_error is OnErrorChoice.stop else "skip"
+        if neo4j_import is not None:
+            with fail_cleanly():
+                if store is not None or db is not None:
+                    raise ConfigurationError("--neo4j-import builds a new Neo4j database: drop --store and --db")
+                bulk = bulk_import_into(file, neo4j_import, choice, batch_size, workers, keep_csv)
+            print_report(bulk.ingest)
+            if bulk.imported:
+                out.print(
+                    f"imported {bulk.ingest.created:,} applications into {safe(bulk.home)} in {bulk.seconds:.1f} s "
+                    f"({bulk.per_second:,.0f} applications/s: files {bulk.files_seconds:.1f} s, "
+                    f"import {bulk.import_seconds:.1f} s, schema {bulk.schema_seconds:.1f} s; migrations applied "
+                    f"{bulk.applied_migrations})"
+                )
+                if bulk.csv_kept is not None:
+                    out.print(f"CSV files kept in {safe(bulk.csv_kept)}")
+            else:
+                out.print("[red]nothing imported[/red]")
+            if bulk.ingest.stopped:
+                raise typer.Exit(1)
+            if bulk.ingest.interrupted:
+                raise typer.Exit(128 + signal.SIGTERM)
+            return
         with fail_cleanly(), open_graph_for(store, db) as graph:
-            report = ingest_into(file, graph, "stop" if on_error is OnErrorChoice.stop else "skip", batch_size, workers)
+            report = ingest_into(file, graph, choice, batch_size, workers)
         print_report(report)
         if report.stopped:
             raise typer.Exit(1)
