@@ -237,7 +237,8 @@ def rekey_embedded(source: Path, target_dir: Path, old: PersonalDataKeyer, new: 
         finally:
             box.close()
         if queued["pending"] or queued["conflicts"]:
-            raise StoreError(f"{queued['pending'] + queued['conflicts']} application(s) wait in the graph outbox ({waiting}), keyed under "
+            waiting_count = queued["pending"] + queued["conflicts"]
+            raise StoreError(f"{waiting_count} application(s) wait in the graph outbox ({waiting}), keyed under "
                              "the old secret: drain it first (tianwang outbox --drain), then rekey")
     records_partial = records_target.with_name(records_target.name + ".partial")
     records_partial.unlink(missing_ok=True)
