@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import orjson
 import pytest
 
 from fixtures.generator import generate
+from tests.serving import start_server
 from tianwang.ingest import ingest_file
 from tianwang.opsdb import OpsDB
 from tianwang.opsdb.models import DecisionRow
@@ -82,20 +82,7 @@ def test_a_service_killed_under_load_keeps_every_decision_it_answered(tmp_path: 
                           "scorer"], env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()[-1]
 
     def serve() -> tuple[subprocess.Popen[bytes], str]:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = subprocess.Popen([sys.executable, "-m", "tianwang.cli", "serve", "--port", str(port)], env=env,
-                                  cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None and time.monotonic() < deadline, "tianwang serve did not start"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    return server, base
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        return start_server(env)
 
     server, base = serve()
     answered: dict[str, str] = {}

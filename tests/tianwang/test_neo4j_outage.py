@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import pytest
 from neo4j import GraphDatabase
 
 from fixtures.generator import generate
+from tests.serving import start_server
 from tianwang.workers import stop_process
 
 from ..conftest import neo4j_uri_or_skip
@@ -73,20 +73,7 @@ def test_scoring_goes_on_while_neo4j_is_down_and_the_graph_gets_everything_once(
                              check=True).stdout.split()[-1]
 
         def serve() -> tuple[subprocess.Popen[bytes], str]:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
-            process = subprocess.Popen([sys.executable, "-m", "tianwang.cli", "serve", "--port", str(port)],
-                                       env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            address = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                assert process.poll() is None and time.monotonic() < deadline, "tianwang serve did not start"
-                try:
-                    if httpx.get(f"{address}/readyz", timeout=10).status_code == 200:
-                        return process, address
-                except httpx.HTTPError:
-                    time.sleep(0.2)
+            return start_server(env)
 
         def drained(address: str, what: str) -> None:
             until = time.monotonic() + 120

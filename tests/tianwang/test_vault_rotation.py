@@ -6,13 +6,9 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,11 +18,11 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tests import builders
+from tests.serving import served
 from tianwang.cli import app as cli
 from tianwang.opsdb import OpsDB
 from tianwang.opsdb.models import VaultEntry
 from tianwang.vault import new_key_entry
-from tianwang.workers import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 REVIEW_INCOME = 22000  # builders' applications land in the review band with it
@@ -46,26 +42,7 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300)
 
 
-@contextmanager
-def _served(env: dict[str, str]) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "tianwang.cli", "serve", "--port", str(port)], env=env,
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None and time.monotonic() < deadline, "tianwang serve did not start"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        yield base
-    finally:
-        stop_process(server)
+
 
 
 def _key_ids(db: Path) -> set[str]:
@@ -84,7 +61,7 @@ def test_a_rotation_beside_the_service_leaves_every_value_revealable(tmp_path: P
     scorer = _cli(env, "keys", "create", "--client", "approval", "--role", "scorer").stdout.split()[-1]
     investigator = _cli(env, "keys", "create", "--client", "li.na", "--role", "investigator").stdout.split()[-1]
     apps = [builders.application(n, **{"applicant.monthly_income": REVIEW_INCOME}) for n in range(1, 41)]
-    with _served(env) as base, httpx.Client(base_url=base, timeout=30) as client:
+    with served(env) as base, httpx.Client(base_url=base, timeout=30) as client:
         for app in apps:
             r = client.post("/v1/applications/score", content=orjson.dumps(app), headers={"X-API-Key": scorer})
             assert r.status_code == 201 and r.json()["band"] == "review", r.text
@@ -97,7 +74,7 @@ def test_a_rotation_beside_the_service_leaves_every_value_revealable(tmp_path: P
     env = _env(db, f"{NEW},{OLD}")
     answers: list[tuple[int, str | None]] = []
     stop = threading.Event()
-    with _served(env) as base, httpx.Client(base_url=base, timeout=30) as client:
+    with served(env) as base, httpx.Client(base_url=base, timeout=30) as client:
         def reveal_and_score() -> None:
             n = 1000
             while not stop.is_set():
@@ -129,7 +106,7 @@ def test_a_rotation_beside_the_service_leaves_every_value_revealable(tmp_path: P
     assert status.returncode == 0 and re.search(r"^old +0  older: no entry left, may go$", status.stdout, re.M)
 
     env = _env(db, NEW)  # the old key taken out
-    with _served(env) as base, httpx.Client(base_url=base, timeout=30) as client:
+    with served(env) as base, httpx.Client(base_url=base, timeout=30) as client:
         for field, expected in (("applicant.id_number", raw["id_number"]), ("applicant.phone", raw["phone"])):
             r = client.post(f"/v1/cases/{case_id}/reveal", json={"field": field},
                             headers={"X-API-Key": investigator})
