@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -280,6 +281,10 @@ class GraphGate:
         """
         if self.enabled and self.down:
             raise GraphUnavailable(self._why or "the graph store is down", observed=False)
+        return self._within(fn, self.timeout)
+
+    def _within(self, fn: Callable[[], T], timeout: float | None) -> T:
+        """``fn()`` on a store thread, waited for ``timeout`` seconds (in this thread without a pool)."""
         try:
             if self._pool is None:
                 return fn()
@@ -290,9 +295,9 @@ class GraphGate:
             future: Future[T] = self._pool.submit(fn)
             future.add_done_callback(self._release)
             try:
-                return future.result(timeout=self.timeout)
+                return future.result(timeout=timeout)
             except FutureTimeout:
-                raise GraphUnavailable(f"the graph store did not answer within {self.timeout:g} s") from None
+                raise GraphUnavailable(f"the graph store did not answer within {timeout:g} s") from None
         except StoreUnavailableError as exc:
             raise GraphUnavailable(str(exc)) from None
 
@@ -363,25 +368,8 @@ class GraphGate:
         return self.outbox.pending
 
     def _write_with_deadline(self, rows: list[ApplicationRow]) -> Any:
-        if self._pool is None:
-            try:
-                return self.store.write_rows(rows)
-            except StoreUnavailableError as exc:
-                raise GraphUnavailable(str(exc)) from None
-        with self._lock:
-            stuck = self._busy >= self._threads
-            if not stuck:
-                self._busy += 1
-        if stuck:
-            raise GraphUnavailable("graph store threads are stuck")
-        future = self._pool.submit(self.store.write_rows, rows)
-        future.add_done_callback(self._release)
-        try:
-            return future.result(timeout=max(self.timeout or 0, 1.0) * 5)
-        except FutureTimeout:
-            raise GraphUnavailable("the graph store did not take a batch in time") from None
-        except StoreUnavailableError as exc:
-            raise GraphUnavailable(str(exc)) from None
+        # a batch is given five times a single call's deadline (at least 5 s)
+        return self._within(partial(self.store.write_rows, rows), max(self.timeout or 0, 1.0) * 5)
 
     def wait_drained(self, timeout: float) -> bool:
         """Wait until the outbox is empty (tests, shutdown); ``False`` if it is not within ``timeout``."""
