@@ -31,16 +31,9 @@ start_timeout="${TIANWANG_NEO4J_START_TIMEOUT:-180}"
 
 say() { printf 'neo4j-dev: %s\n' "$*" >&2; }
 
-find_java() {
-  local candidate
-  for candidate in "${JAVA17_HOME:-}" /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/java-17-openjdk-arm64 \
-                   /usr/lib/jvm/java-17-openjdk /usr/lib/jvm/temurin-17-jdk-amd64; do
-    if [ -n "$candidate" ] && [ -x "$candidate/bin/java" ]; then echo "$candidate"; return 0; fi
-  done
-  say "OpenJDK 17 not found (looked in JAVA17_HOME and /usr/lib/jvm); Neo4j 5.26 needs Java 17 or 21."
-  say "Install it: apt-get install -y openjdk-17-jdk-headless"
-  return 1
-}
+# shellcheck source=lib/java17.sh
+. "$here/scripts/lib/java17.sh"
+find_java() { find_java17; }
 
 fetch_jars() {
   if [ -f "$lib/.complete" ]; then return 0; fi

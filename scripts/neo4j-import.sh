@@ -31,16 +31,9 @@ if [ "$version" != "$server_version" ]; then
 fi
 home=$1; shift
 
-java_home=""
-for candidate in "${JAVA17_HOME:-}" /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/java-17-openjdk-arm64 \
-                 /usr/lib/jvm/java-17-openjdk /usr/lib/jvm/temurin-17-jdk-amd64; do
-  if [ -n "$candidate" ] && [ -x "$candidate/bin/java" ]; then java_home=$candidate; break; fi
-done
-if [ -z "$java_home" ]; then
-  say "OpenJDK 17 not found (looked in JAVA17_HOME and /usr/lib/jvm); the Neo4j $version importer needs Java 17 or 21."
-  say "Install it: apt-get install -y openjdk-17-jdk-headless"
-  exit 1
-fi
+# shellcheck source=lib/java17.sh
+. "$here/scripts/lib/java17.sh"
+java_home=$(find_java17) || exit 1
 
 if [ ! -f "$lib/.complete" ]; then
   say "fetching the Neo4j $version importer jars from Maven Central into $lib (once)"
