@@ -8,6 +8,9 @@
 | ``tianwang_detector_failures_total`` | counter | ``detector``, ``status`` (``error``, ``timeout``) |
 | ``tianwang_open_cases`` | gauge | (cases not closed, read at scrape time) |
 | ``tianwang_webhook_backlog`` | gauge | (webhook events pending delivery, read at scrape time) |
+| ``tianwang_graph_outbox_pending`` | gauge | (applications waiting for the graph store) |
+| ``tianwang_graph_store_up`` | gauge | (1 while the answering process counts the graph store as up) |
+| ``tianwang_native_memory_bytes`` | gauge | ``pool``: ``sqlite``, ``malloc_in_use``, ``malloc_free`` (the answering process) |
 
 Labels never hold a raw path, an application id or any personal value: routes are
 named by their template (``/v1/decisions/{decision_id}``), requests that match no route
@@ -27,6 +30,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from tianwang.native_memory import native_memory
 from tianwang.opsdb.models import Case, OutboxEvent
 from tianwang.service import Service
 
@@ -86,6 +90,14 @@ class _QueueCollector(Collector):
                                     "(scored without graph evidence).", value=gate.outbox.refresh())
         yield GaugeMetricFamily("tianwang_graph_store_up", "1 while this process counts the graph store as up.",
                                 value=0 if gate.down else 1)
+        memory = native_memory()
+        pools = GaugeMetricFamily("tianwang_native_memory_bytes", "Native memory of the process that answered: "
+                                  "SQLite's allocator (page caches), glibc heap in use and held free.", labels=["pool"])
+        for pool, value in (("sqlite", memory.sqlite_bytes), ("malloc_in_use", memory.malloc_in_use_bytes),
+                            ("malloc_free", memory.malloc_free_bytes)):
+            if value is not None:
+                pools.add_metric([pool], value)
+        yield pools
 
 
 def render(service: Service) -> bytes:

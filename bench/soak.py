@@ -52,6 +52,8 @@ class SoakReport:
     """(seconds, anonymous MB): what the growth bound applies to."""
     file_mb: list[tuple[float, float]] = field(default_factory=list)
     """(seconds, file-backed MB): the store's mapped pages, reported."""
+    native_mb: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    """pool -> (seconds, MB) from ``tianwang_native_memory_bytes``: SQLite's allocator, glibc heap in use / free."""
     history: int = 0
     scored: int = 0
     stored: int = 0
@@ -80,6 +82,9 @@ class SoakReport:
         if self.rss_mb:  # the curve, in tenths of the run: a plateau or a slope
             tenths = [min(self.rss_mb, key=lambda sample: abs(sample[0] - self.seconds * k / 10))[1] for k in range(11)]
             lines.append("  anonymous MB by tenth of the run: " + " ".join(f"{mb:.0f}" for mb in tenths))
+        for pool, samples in sorted(self.native_mb.items()):
+            tenths = [min(samples, key=lambda sample: abs(sample[0] - self.seconds * k / 10))[1] for k in range(11)]
+            lines.append(f"  native {pool} MB by tenth: " + " ".join(f"{mb:.0f}" for mb in tenths))
         if self.file_mb:
             lines.append(f"  memory (file-backed, the store's mapped pages): {self.file_mb[0][1]:.0f} MB after start, "
                          f"{self.file_mb[-1][1]:.0f} MB at the end")
@@ -109,6 +114,19 @@ def _rss_mb(pid: int) -> tuple[float, float]:
             anon += _status_kb(process.pid, "RssAnon")
             files += _status_kb(process.pid, "RssFile") + _status_kb(process.pid, "RssShmem")
     return anon / 1e3, files / 1e3
+
+
+def _sample_native(client: Any, elapsed: float, report: SoakReport) -> None:
+    """Read the server's native memory pools from ``/metrics`` (not counted as traffic)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    answer = client.get("/metrics")
+    if answer.status_code != 200:
+        return
+    for family in text_string_to_metric_families(answer.text):
+        if family.name == "tianwang_native_memory_bytes":
+            for sample in family.samples:
+                report.native_mb.setdefault(sample.labels["pool"], []).append((elapsed, sample.value / 1e6))
 
 
 def run_soak(seconds: float, rate: float, applications: int, max_growth_mb: float = 256.0,
@@ -159,6 +177,7 @@ def run_soak(seconds: float, rate: float, applications: int, max_growth_mb: floa
                     anon, files = _rss_mb(server_pid)
                     report.rss_mb.append((elapsed, anon))
                     report.file_mb.append((elapsed, files))
+                    _sample_native(client, elapsed, report)
                     last_sample = elapsed
                 if not refreshed and elapsed >= seconds / 2:
                     call("ring detection", "POST", "/v1/rings/refresh")

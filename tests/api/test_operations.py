@@ -109,6 +109,10 @@ def test_open_cases_and_webhook_backlog_are_read_from_the_database_at_scrape_tim
     samples = _samples(client.get("/metrics").text)
     assert samples[("tianwang_open_cases", ())] == 2
     assert samples[("tianwang_webhook_backlog", ())] == 2
+    # native memory of the answering process: SQLite's page caches hold the stores' pages by now
+    assert samples[("tianwang_native_memory_bytes", (("pool", "sqlite"),))] > 0
+    assert samples[("tianwang_native_memory_bytes", (("pool", "malloc_in_use"),))] > 1e6
+    assert ("tianwang_native_memory_bytes", (("pool", "malloc_free"),)) in samples
 
 
 def test_request_id_is_echoed_when_sane_and_replaced_otherwise(client, headers, service):
