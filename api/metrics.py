@@ -10,7 +10,7 @@
 | ``tianwang_webhook_backlog`` | gauge | (webhook events pending delivery, read at scrape time) |
 | ``tianwang_graph_outbox_pending`` | gauge | (applications waiting for the graph store) |
 | ``tianwang_graph_store_up`` | gauge | (1 while the answering process counts the graph store as up) |
-| ``tianwang_native_memory_bytes`` | gauge | ``pool``: ``sqlite``, ``malloc_in_use``, ``malloc_free`` (the answering process) |
+| ``tianwang_native_memory_bytes`` | gauge | ``pool``: ``sqlite``, ``malloc_in_use``, ``malloc_free`` |
 
 Labels never hold a raw path, an application id or any personal value: routes are
 named by their template (``/v1/decisions/{decision_id}``), requests that match no route

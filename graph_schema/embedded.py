@@ -67,6 +67,11 @@ class EmbeddedGraphStore(GraphStore):
     lock_timeout : float
         Seconds to wait for another process's write lock before giving up
         (``TIANWANG_LOCK_TIMEOUT``).
+    cache_mb : int
+        SQLite's page cache for this connection, in MiB (``TIANWANG_SQLITE_CACHE_MB``). It
+        fills as pages are written and read outside the memory map, up to this size; reads
+        mostly come through the memory map (file-backed, reclaimable), so a small cache costs
+        little latency. A bulk load into a large store goes faster with a larger one.
 
     Opening takes no write lock unless migrations are pending: reading commands work
     while another process writes.
@@ -74,12 +79,14 @@ class EmbeddedGraphStore(GraphStore):
 
     kind = "embedded"
 
-    def __init__(self, path: str | Path, keyer: PersonalDataKeyer, *, lock_timeout: float = 30.0) -> None:
+    def __init__(self, path: str | Path, keyer: PersonalDataKeyer, *, lock_timeout: float = 30.0,
+                 cache_mb: int = 64) -> None:
         super().__init__(keyer)
         if lock_timeout < 0:
             raise ValueError(f"lock_timeout must be 0 or more seconds, got: {lock_timeout}")
         self.path = str(path)
         self.lock_timeout = lock_timeout
+        self.cache_mb = cache_mb
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path, timeout=lock_timeout, isolation_level=None, check_same_thread=False)
@@ -94,7 +101,7 @@ class EmbeddedGraphStore(GraphStore):
             raise
 
     def _open(self) -> None:
-        configure(self._conn)
+        configure(self._conn, cache_mb=self.cache_mb)
         if migrations_pending(self._conn):
             with self._transaction() as cur:
                 self.applied_migrations = migrate(cur, self.path)

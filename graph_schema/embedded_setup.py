@@ -20,12 +20,16 @@ __all__ = ["check_fingerprint", "configure", "migrate", "migrations_pending"]
 log = logging.getLogger(__name__)
 
 
-def configure(conn: sqlite3.Connection) -> None:
-    """Per-connection settings (WAL once set stays set: setting it again takes no lock)."""
+def configure(conn: sqlite3.Connection, *, cache_mb: int = 64) -> None:
+    """Per-connection settings (WAL once set stays set: setting it again takes no lock).
+
+    ``cache_mb`` bounds this connection's page cache (SQLite's own memory, which a serving
+    process keeps for its life): it fills up to this size, then stays there.
+    """
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=OFF")
-    conn.execute("PRAGMA cache_size=-262144")  # 256 MiB
+    conn.execute(f"PRAGMA cache_size={-1024 * int(cache_mb)}")  # negative: KiB
     conn.execute("PRAGMA mmap_size=4294967296")
     conn.execute("PRAGMA temp_store=MEMORY")
     # Checkpoint every ~40 MiB of WAL instead of 4 MiB: the checkpoint (and its fsync) lands on

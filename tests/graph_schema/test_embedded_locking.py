@@ -100,6 +100,23 @@ def test_lock_timeout_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings()
 
 
+def test_page_cache_size_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                      keyer: PersonalDataKeyer) -> None:
+    """The page cache bounds what a serving process keeps of SQLite: 64 MiB unless set."""
+    from graph_schema import open_store
+
+    monkeypatch.setenv("TIANWANG_SQLITE_CACHE_MB", "8")
+    settings = load_settings(db_path=tmp_path / "graph.db", store="embedded")
+    assert settings.sqlite_cache_mb == 8
+    with open_store(settings) as store:
+        assert store._conn.execute("PRAGMA cache_size").fetchone()[0] == -8 * 1024
+    with EmbeddedGraphStore(tmp_path / "other.db", keyer) as store:
+        assert store._conn.execute("PRAGMA cache_size").fetchone()[0] == -64 * 1024
+    monkeypatch.setenv("TIANWANG_SQLITE_CACHE_MB", "0")
+    with pytest.raises(ConfigurationError, match="sqlite_cache_mb"):
+        load_settings()
+
+
 def test_an_ingest_that_cannot_get_the_lock_says_what_it_committed(
     keyer: PersonalDataKeyer, tmp_path: Path
 ) -> None:
