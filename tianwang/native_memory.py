@@ -6,6 +6,10 @@ native library keeps (``torch``, ``igraph``, ``faiss``). These readings do, thro
 page cache and statements in this process) and glibc's ``mallinfo2`` (bytes handed out
 and bytes held free inside the heap, which fragmentation leaves unreturned). Each reading
 is ``None`` where the library does not offer it (another libc, a static SQLite).
+
+:func:`release_free_heap` hands glibc's free heap pages back to the system
+(``malloc_trim``): a long-lived process whose requests allocate and free many small
+objects otherwise keeps the high-water mark of every arena resident.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import ctypes.util
 import functools
 from dataclasses import dataclass
 
-__all__ = ["NativeMemory", "native_memory"]
+__all__ = ["NativeMemory", "native_memory", "release_free_heap"]
 
 
 class _MallInfo2(ctypes.Structure):
@@ -66,3 +70,15 @@ def native_memory() -> NativeMemory:
         malloc_in_use_bytes=int(info.uordblks + info.hblkhd) if info is not None else None,
         malloc_free_bytes=int(info.fordblks) if info is not None else None,
     )
+
+
+def release_free_heap() -> bool:
+    """Return glibc's free heap pages to the system (``malloc_trim(0)``); ``False`` where there is
+    no glibc or nothing was released. Takes a few milliseconds, holding each arena's lock in turn."""
+    libc = _libc()
+    if libc is None:
+        return False
+    try:
+        return bool(libc.malloc_trim(0))
+    except AttributeError:
+        return False

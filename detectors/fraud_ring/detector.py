@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from detectors.base import Detector, DetectorSettings, Reason, Vote
@@ -81,6 +81,10 @@ class FraudRingDetector(Detector):
     def confirmed_fraud(self) -> dict[str, bool]:
         """The applications confirmed as fraud (training labels, then verdicts), for ring risk: a copy."""
         return self._recent.confirmed_labels()
+
+    def confirmed_among(self, application_ids: Iterable[str]) -> dict[str, bool]:
+        """:attr:`confirmed_fraud` of these applications only (a read that does not grow with the labels)."""
+        return self._recent.confirmed_labels(application_ids)
 
     # -- fitting and keeping up -------------------------------------------------------------
     def _fit(self, history: Sequence[LabelledContext]) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -99,10 +99,12 @@ class RecentGraph:
                 if h.fraud:
                     self._remember(h.context.keys.id_hash).confirmed += 1
 
-    def confirmed_labels(self) -> dict[str, bool]:
-        """A copy of the confirmed fraud labels."""
+    def confirmed_labels(self, among: Iterable[str] | None = None) -> dict[str, bool]:
+        """A copy of the confirmed fraud labels (only those of the applications ``among``, when given)."""
         with self._lock:
-            return dict(self.labels)
+            if among is None:
+                return dict(self.labels)
+            return {a: self.labels[a] for a in among if a in self.labels}
 
     def verdict(self, application_id: str, fraud: bool) -> bool:
         """Count a confirmed fraud towards its applicant (or take back one overturned); ``False`` if unknown."""

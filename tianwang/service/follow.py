@@ -8,15 +8,22 @@ the newer ones in force the way the approving process did (a version keeps the f
 state of every detector whose settings it leaves alone; a bundle is loaded whole). :class:`Follower` calls
 it every ``TIANWANG_SYNC_SECONDS`` (2 s by default) from a daemon thread, so a change
 is in force in every process within that bound plus the time a bundle takes to load.
+
+The same thread hands the process's free heap pages back to the system once a minute
+(:func:`tianwang.native_memory.release_free_heap`): requests allocate and free many
+small objects, and without it the process keeps every arena's high-water mark resident
+(the soak measured 150 MB held free after 30 minutes).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy import select
 
+from tianwang.native_memory import release_free_heap
 from tianwang.opsdb.models import ModelBundle
 from tianwang.service import Service
 from tianwang.service.analysts import ensure_active_version
@@ -60,12 +67,16 @@ def sync_active(service: Service) -> list[str]:
 class Follower:
     """A daemon thread that calls :func:`sync_active` every ``interval`` seconds."""
 
+    #: seconds between two hand-backs of free heap pages
+    TRIM_SECONDS = 60.0
+
     def __init__(self, service: Service, interval: float) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be positive, got: {interval}")
         self.service = service
         self.interval = interval
         self.changes = 0
+        self.trims = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -76,11 +87,16 @@ class Follower:
         return self
 
     def _run(self) -> None:
+        trimmed_at = time.monotonic()
         while not self._stop.wait(self.interval):
             try:
                 self.changes += bool(sync_active(self.service))
             except Exception as exc:  # the database away for a moment: try again next time
                 log.warning("could not check the active configuration", extra={"error": type(exc).__name__})
+            if time.monotonic() - trimmed_at >= self.TRIM_SECONDS:
+                trimmed_at = time.monotonic()
+                release_free_heap()
+                self.trims += 1
 
     def stop(self) -> None:
         self._stop.set()

@@ -83,6 +83,14 @@ def _labels(service: Service) -> dict[str, bool]:
     return labels
 
 
+def _detector_labels(service: Service, application_ids: list[str]) -> dict[str, bool]:
+    """The detector's confirmed fraud among ``application_ids``: a read of those only, not of every label and
+    verdict (a ring's page must not cost more as verdicts pile up)."""
+    detector = service.runtime.pipeline.loaded.detectors.get("fraud_ring")
+    among = getattr(detector, "confirmed_among", None)
+    return dict(among(application_ids)) if callable(among) else {}
+
+
 _REFRESHING = threading.Lock()
 
 
@@ -246,7 +254,7 @@ def get_ring(service: Service, actor: Any, ring_id: str, *, request_id: str | No
     apps = facts.applications.get(ring_id, [])
     app_ids = [a for a, _, _ in apps]
     flags = application_flags(service, app_ids)
-    labels = _labels(service)
+    labels = _detector_labels(service, app_ids)  # verdicts given here are in ``flags``
     members: list[dict[str, Any]] = []
     for app, at, dealer in apps:
         band, score, verdict = flags[app]
