@@ -21,6 +21,8 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,7 @@ from tianwang.application import parse_application
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.scoring import (
     DEFAULT_CONFIG_PATH,
+    Decision,
     InMemoryWatchlist,
     ScoringPipeline,
     ScoringRecords,
@@ -45,6 +48,29 @@ from tianwang.scoring import (
 from tianwang.scoring.maintenance import WalCheckpointer
 
 SECRET = b"tianwang-bench-secret-0123456789abcdef"
+
+
+@dataclass
+class ScoreTimings:
+    """Milliseconds per application: overall, per pipeline step and per detector (its own time)."""
+
+    totals: list[float] = field(default_factory=list)
+    steps: dict[str, list[float]] = field(default_factory=dict)
+    detectors: dict[str, list[float]] = field(default_factory=dict)
+
+
+def time_scores(score: Callable[[bytes], Decision], lines: Iterable[bytes]) -> ScoreTimings:
+    """Score ``lines`` one by one with ``score`` (``ScoringPipeline.score``), timing each call."""
+    timings = ScoreTimings()
+    for raw in lines:
+        started = time.perf_counter()
+        decision = score(raw)
+        timings.totals.append((time.perf_counter() - started) * 1000)
+        for step, ms in decision.timings_ms.items():
+            timings.steps.setdefault(step, []).append(ms)
+        for outcome in decision.outcomes:
+            timings.detectors.setdefault(outcome.detector, []).append(outcome.ms)
+    return timings
 
 
 def main() -> None:
@@ -83,17 +109,8 @@ def main() -> None:
         gc.collect()
         gc.freeze()
         checkpointer = WalCheckpointer(folder / "graph.db").start() if args.checkpointer else None
-        totals: list[float] = []
-        steps: dict[str, list[float]] = {}
-        detectors: dict[str, list[float]] = {}
-        for raw in lines[warm:]:
-            started = time.perf_counter()
-            decision = pipeline.score(raw)
-            totals.append((time.perf_counter() - started) * 1000)
-            for step, ms in decision.timings_ms.items():
-                steps.setdefault(step, []).append(ms)
-            for outcome in decision.outcomes:
-                detectors.setdefault(outcome.detector, []).append(outcome.ms)
+        timings = time_scores(pipeline.score, lines[warm:])
+        totals, steps, detectors = timings.totals, timings.steps, timings.detectors
         if checkpointer is not None:
             checkpointer.stop()
         pipeline.close()
