@@ -437,7 +437,7 @@ async def run_load(base: str, key: str, lines: list[bytes], rps: float, seconds:
                 if writer is None:
                     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)),
                                                             deadline - now)
-                assert reader is not None
+                assert reader is not None and writer is not None
                 sent = loop.time()
                 writer.write(prefix + str(len(lines[i])).encode() + b"\r\n\r\n" + lines[i])
                 status, body = await asyncio.wait_for(_read_response(reader), max(0.001, deadline - sent))

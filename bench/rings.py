@@ -29,7 +29,7 @@ import argparse
 import json
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +58,7 @@ def _until(export: GraphExport, moment: float) -> GraphExport:
                        export.edge_at[seen])
 
 
-def ring_quality(rings: Sequence[DetectedRing], application_ids: list[str], truth: dict[str, object],
+def ring_quality(rings: Sequence[DetectedRing], application_ids: list[str], truth: Mapping[str, object],
                  threshold: float) -> dict[str, float | int]:
     """Recall per ring typology and over all planted rings, precision, and the counts behind them
     (as defined in the module docstring)."""
@@ -72,7 +72,7 @@ def ring_quality(rings: Sequence[DetectedRing], application_ids: list[str], trut
     figures: dict[str, float | int] = {}
     everyone = np.zeros(len(application_ids), dtype=bool)
     for name in RING_TYPOLOGIES:
-        members = in_true_ring & (typology == TYPOLOGIES.index(name) + 1)  # type: ignore[arg-type]
+        members = in_true_ring & (typology == TYPOLOGIES.index(name) + 1)
         everyone |= members
         figures[f"recall {name}"] = float(caught[members].mean()) if members.any() else float("nan")
         figures[f"caught {name}"] = int(caught[members].sum())
@@ -85,7 +85,7 @@ def ring_quality(rings: Sequence[DetectedRing], application_ids: list[str], trut
     return figures
 
 
-def quality(report: RingReport, application_ids: list[str], truth: dict[str, object], threshold: float) -> str:
+def quality(report: RingReport, application_ids: list[str], truth: Mapping[str, object], threshold: float) -> str:
     """Recall per ring typology and precision, as defined in the module docstring."""
     figures = ring_quality(report.rings, application_ids, truth, threshold)
     lines = [f"recall {name} {figures[f'recall {name}']:.3f} "

@@ -105,7 +105,8 @@ def measure_index(x: np.ndarray, queries: np.ndarray, recall_target: float, seed
     exact = SimilarityIndex.build(x, ids, embedder="bench", exact_below=n + 1)
     exact_p50, exact_p99 = single_query_ms(exact, queries[:exact_queries])
     del exact
-    return IndexFigures(n, build_s, int(meta.params["nlist"]), int(meta.params["nprobe"]), float(meta.recall),
+    calibrated = float("nan") if meta.recall is None else float(meta.recall)
+    return IndexFigures(n, build_s, int(meta.params["nlist"]), int(meta.params["nprobe"]), calibrated,
                         float(recall), ivf_p50, ivf_p99, exact_p50, exact_p99)
 
 

@@ -44,6 +44,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
+from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
 import orjson  # noqa: E402
@@ -98,23 +99,23 @@ def run_suite(sizes: list[int], options: parts.SuiteOptions, only: set[str], rin
                     figures.setdefault("setup", {})[key] = dep.setup
                     if "score" in only:
                         figures.setdefault("score", {})[key] = record(
-                            "score", key, lambda dep=dep: parts.score_in_process(dep, options))
+                            "score", key, partial(parts.score_in_process, dep, options))
                     if only & SERVED:
                         served = record("http+throughput+memory", key,
-                                        lambda dep=dep: parts.serve_and_load(dep, options, only & SERVED))
+                                        partial(parts.serve_and_load, dep, options, only & SERVED))
                         for part, value in served.items():
                             figures.setdefault(part, {})[key] = value
                     if "khop" in only:
                         figures.setdefault("khop", {})[key] = record(
-                            "khop", key, lambda dep=dep: parts.khop_reads(dep, options))
+                            "khop", key, partial(parts.khop_reads, dep, options))
                     if size == largest and "gnn" in only:
-                        figures["gnn"] = {key: record("gnn", key, lambda dep=dep: parts.gnn_training(dep, options))}
+                        figures["gnn"] = {key: record("gnn", key, partial(parts.gnn_training, dep, options))}
                     if size == largest and "bundle" in only:
                         figures["bundle"] = {key: record(
-                            "bundle", key, lambda dep=dep: parts.bundle_training(dep, options))}
+                            "bundle", key, partial(parts.bundle_training, dep, options))}
             if "faiss" in only:
                 figures.setdefault("faiss", {})[key] = record(
-                    "faiss", key, lambda size=size: parts.similarity_search(size, options))
+                    "faiss", key, partial(parts.similarity_search, size, options))
         if "rings" in only:
             at = max([n for n in sizes if n <= rings_at] or [sizes[0]])
             figures["rings"] = {str(at): record("rings", str(at), lambda: parts.ring_detection(at, options))}
@@ -124,6 +125,11 @@ def run_suite(sizes: list[int], options: parts.SuiteOptions, only: set[str], rin
         skipped["neo4j"] = reason
     return {"sizes": sizes, "figures": figures, "wall_s": wall, "skipped": skipped,
             "suite_wall_s": time.perf_counter() - started_suite}
+
+
+def _subtitle(results: dict[str, Any]) -> str:
+    return (f"{results['machine']['cpus']} CPUs ({results['machine']['cpu_model']}), median of {results['repeat']} "
+            f"run(s), {results['finished_at']}")
 
 
 def main() -> int:
@@ -144,7 +150,15 @@ def main() -> int:
     parser.add_argument("--ladder-seconds", type=float, default=10.0)
     parser.add_argument("--rings-at", type=int, default=100_000)
     parser.add_argument("--gnn-epochs", type=int, default=5)
+    parser.add_argument("--render", type=Path, default=None, metavar="JSON",
+                        help="run nothing: print the table of an earlier run's JSON and draw its plot (--svg)")
     args = parser.parse_args()
+    if args.render:
+        results = orjson.loads(args.render.read_bytes())
+        results["targets"] = targets(results)
+        print(render_table(results))
+        args.svg.write_text(latency_svg(results["figures"], results["sizes"], _subtitle(results)), encoding="utf-8")
+        return 0
     only = {name.strip().lower() for name in args.only.split(",") if name.strip()}
     if unknown := only - set(PARTS):
         parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose from: {', '.join(PARTS)}")
@@ -165,8 +179,7 @@ def main() -> int:
     results["targets"] = targets(results)
     print(render_table(results))
     args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
-    subtitle = f"{results['machine']['cpus']} CPUs, median of {args.repeat} run(s), {results['finished_at']}"
-    args.svg.write_text(latency_svg(results["figures"], sizes, subtitle), encoding="utf-8")
+    args.svg.write_text(latency_svg(results["figures"], sizes, _subtitle(results)), encoding="utf-8")
     print(f"JSON: {args.json}   plot: {args.svg}")
     return 0
 

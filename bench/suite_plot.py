@@ -10,8 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape
 
-WIDTH, HEIGHT = 760, 460
-LEFT, RIGHT, TOP, BOTTOM = 80, 200, 60, 70
+WIDTH, HEIGHT = 800, 460
+LEFT, RIGHT, TOP, BOTTOM = 80, 230, 60, 70
 SERIES = (
     ("score", "p50_ms", "in process p50 / 进程内 p50", "#1f77b4", ""),
     ("score", "p99_ms", "in process p99 / 进程内 p99", "#1f77b4", "6 4"),

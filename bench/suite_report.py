@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
 from bench.suite_parts import SuiteOptions
@@ -11,6 +12,7 @@ FULL_SIZES = (10_000, 100_000, 1_000_000)
 FULL_RINGS_AT = 100_000
 BUDGET_S = 45 * 60
 LABEL_WIDTH, COLUMN_WIDTH = 46, 13
+TABLE_WIDTH = 100
 
 # (part, figure, label, format): one table row per figure, one column per size
 ROWS: tuple[tuple[str, str, str, str], ...] = (
@@ -70,19 +72,24 @@ def render_table(results: dict[str, Any]) -> str:
     lines.append("")
     lines.append("targets (issue 20, on this machine):")
     for target in results.get("targets", []):
-        lines.append(f"  {target['status']:<12} {target['name']}: {target['detail']}")
+        lines.append(_wrap(f"  {target['status']:<12} {target['name']}: {target['detail']}", 15))
     lines.append("")
-    lines.append("wall time per part, s: " + "; ".join(
+    lines.append(_wrap("wall time per part, s: " + "; ".join(
         f"{part} " + ", ".join(f"{float(s):.0f} at {int(where):,}" for where, s in per.items())
-        for part, per in results.get("wall_s", {}).items()))
+        for part, per in results.get("wall_s", {}).items())))
     projection = results.get("projection")
     if projection:
-        lines.append(f"suite wall time: {results['suite_wall_s']:.0f} s. {projection['summary']}")
+        lines.append(_wrap(f"suite wall time: {results['suite_wall_s']:.0f} s. {projection['summary']}"))
     machine = results.get("machine")
     if machine:
-        lines.append(f"machine: {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['memory_gb']} GB, load "
-                     f"average {machine['load_average_at_start']} at start; command: {results.get('command', '')}")
+        lines.append(_wrap(f"machine: {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['memory_gb']} GB, "
+                           f"load average {machine['load_average_at_start']} at start"))
+        lines.append(_wrap(f"command: {results.get('command', '')}"))
     return "\n".join(lines)
+
+
+def _wrap(text: str, indent: int = 2) -> str:
+    return textwrap.fill(text, TABLE_WIDTH, subsequent_indent=" " * indent, break_on_hyphens=False)
 
 
 def _at(figures: dict[str, Any], part: str, key: str, size: int) -> tuple[float, int] | None:
@@ -103,7 +110,8 @@ def _bound(name: str, value: float, bound: float, unit: str, where: str, below: 
     margin = abs(bound - value)
     side = ("under" if met else "over") if below else ("above" if met else "below")
     return {"name": name, "status": "met" if met else "MISSED", "value": value, "bound": bound,
-            "detail": f"{value:.2f}{unit} {where}, {margin:.2f}{unit} {side} {bound:g}{unit}"}
+            "detail": f"{'ratio ' if not unit else ''}{value:.2f}{unit} {where}, {margin:.2f}{unit} {side} "
+                      f"{bound:g}{unit}"}
 
 
 def _not_measured(name: str, why: str) -> dict[str, Any]:
@@ -129,7 +137,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         small, large = min(runs), max(runs)
         ratio = runs[large] / runs[small]
         exact = (small, large) == (10_000, 1_000_000)
-        span = f"p99 {runs[large]:.2f} ms at {large:,} / {runs[small]:.2f} ms at {small:,}" + (
+        span = f"(p99 {runs[large]:.2f} ms at {large:,} / {runs[small]:.2f} ms at {small:,})" + (
             "" if exact else " (not 10k and 1M: indicative only)")
         out.append(_bound(label, ratio, 2.0, "", span))
     rings = next(iter(figures.get("rings", {}).values()), None)
@@ -150,7 +158,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     projection = results.get("projection")
     if projection:
         out.append(_bound("the suite finishes in under 45 minutes", projection["from_cache_s"] / 60, 45.0, " min",
-                          "projected for 10k, 100k and 1M with the cache warm"))
+                          "projected for 10k, 100k and 1M with the cache warm, parts and options of this run"))
         out.append(_bound("... from an empty cache", projection["from_scratch_s"] / 60, 45.0, " min",
                           "projected for 10k, 100k and 1M, data generated and ingested"))
     if "neo4j" in results.get("skipped", {}):
@@ -206,6 +214,7 @@ def project_full_run(results: dict[str, Any], options: SuiteOptions) -> dict[str
     if "rings" in wall:
         total_cached += scale(wall["rings"], FULL_RINGS_AT, linear)
     total_scratch += total_cached
-    summary = (f"projected full run (10k, 100k, 1M): {total_cached / 60:.0f} min with the cache warm, "
-               f"{total_scratch / 60:.0f} min from an empty cache (linear scaling from this run; see the docs)")
+    summary = (f"projected full run (10k, 100k, 1M; the parts and options of this run): {total_cached / 60:.0f} min "
+               f"with the cache warm, {total_scratch / 60:.0f} min from an empty cache (scaled from this run's wall "
+               f"times, see docs/benchmarks.md)")
     return {"from_cache_s": total_cached, "from_scratch_s": total_scratch, "summary": summary}
