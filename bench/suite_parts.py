@@ -85,6 +85,9 @@ def median_of_runs(runs: list[Figures]) -> Figures:
     for name, value in runs[0].items():
         numbers = [r[name] for r in runs if isinstance(r.get(name), int | float)]
         out[name] = median(numbers) if isinstance(value, int | float) and not isinstance(value, bool) else value
+    for name, value in out.items():  # counts stay whole numbers
+        if isinstance(value, float) and all(isinstance(r.get(name), int) for r in runs) and value.is_integer():
+            out[name] = int(value)
     out["runs"] = len(runs)
     return out
 
@@ -147,14 +150,14 @@ def deployment(size: int, options: SuiteOptions, work: Path) -> Iterator[Deploym
 
 
 # -- scoring in process -------------------------------------------------------------------------------------
-def score_in_process(dep: Deployment, options: SuiteOptions) -> Figures:
-    """Latency of ``ScoringPipeline.score`` in this process on the embedded store, the bundle active
-    (every detector on): the full pipeline from JSON to the recorded decision. Also the ring GNN's
-    own time per application (its inference)."""
+def score_in_process(dep: Deployment, options: SuiteOptions, store: str = "embedded") -> Figures:
+    """Latency of ``ScoringPipeline.score`` in this process on ``store``, the bundle active (every
+    detector on): the full pipeline from JSON to the recorded decision. Also the ring GNN's own time
+    per application (its inference)."""
     from tianwang.service import open_service
     from tianwang.service.bundles import activate_bundle
 
-    service = open_service(dep.settings())
+    service = open_service(dep.settings(), store=store)
     try:
         activate_bundle(service, "bench-suite", "bench")
         time_scores(service.runtime.pipeline.score, dep.take(min(50, options.score_n)))  # warm the caches
@@ -233,8 +236,8 @@ def serve_and_load(dep: Deployment, options: SuiteOptions, parts: set[str]) -> d
 
 
 # -- k-hop neighbourhood reads ------------------------------------------------------------------------------
-def khop_reads(dep: Deployment, options: SuiteOptions) -> Figures:
-    """Time of ``GraphStore.neighbours(application, hops=k, limit=100)`` on the embedded store, for
+def khop_reads(dep: Deployment, options: SuiteOptions, store: str = "embedded") -> Figures:
+    """Time of ``GraphStore.neighbours(application, hops=k, limit=100)`` on ``store``, for
     applications drawn at random from the store (median of runs, each a fresh draw)."""
     from graph_schema.schema import Label
     from graph_schema.values import NodeRef
@@ -244,12 +247,12 @@ def khop_reads(dep: Deployment, options: SuiteOptions) -> Figures:
     ids = [orjson.loads(raw)["application_id"] for raw in lines]
     rng = np.random.default_rng(options.seed)
     runs = []
-    with open_graph(dep.settings(), "embedded") as store:
+    with open_graph(dep.settings(), store) as graph:
         for _ in range(options.repeat):
             times, nodes = [], []
             for k in rng.choice(len(ids), size=min(options.khop_n, len(ids)), replace=False).tolist():
                 started = time.perf_counter()
-                found = store.neighbours(NodeRef(Label.APPLICATION, ids[k]), hops=options.khop_hops, limit=100)
+                found = graph.neighbours(NodeRef(Label.APPLICATION, ids[k]), hops=options.khop_hops, limit=100)
                 times.append((time.perf_counter() - started) * 1000)
                 nodes.append(len(found.nodes))
             runs.append({**latency_figures(times), "hops": options.khop_hops, "nodes_p50": float(np.median(nodes))})
@@ -338,6 +341,28 @@ def similarity_search(size: int, options: SuiteOptions) -> Figures:
         runs.append({"speedup": index.speedup, "recall_at_10": index.recall, "ivf_p50_ms": index.ivf_p50_ms,
                      "exact_p50_ms": index.exact_p50_ms, "build_s": index.build_s, "nprobe": index.nprobe})
     return median_of_runs(runs)
+
+
+def neo4j_parts(dep: Deployment, options: SuiteOptions) -> dict[str, Figures]:
+    """The deployment's history ingested into the Neo4j of ``TIANWANG_NEO4J_URI`` (cleared first: use a
+    scratch database) and its rings detected there, then ``score`` and ``khop`` on it."""
+    from tianwang.backtest import read_labels
+    from tianwang.ingest import ingest_file
+    from tianwang.rings.job import detect_rings
+    from tianwang.runtime import open_graph
+
+    history_path = dep.folder / "neo4j-history.ndjson"
+    lines = (dep.cache / "data" / "applications.ndjson").read_bytes().splitlines()[:dep.size]
+    history_path.write_bytes(b"\n".join(lines) + b"\n")
+    labels = read_labels(dep.cache / "data" / "labels.ndjson")
+    started = time.perf_counter()
+    with open_graph(dep.settings(), "neo4j") as graph:
+        graph.clear()
+        ingest_file(history_path, graph)
+        detect_rings(graph, labels={k: v.fraud for k, v in labels.items()})
+    setup_s = time.perf_counter() - started
+    return {"neo4j_score": score_in_process(dep, options, "neo4j"),
+            "neo4j_khop": {**khop_reads(dep, options, "neo4j"), "setup_s": setup_s}}
 
 
 def neo4j_status() -> str | None:
