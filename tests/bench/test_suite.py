@@ -85,3 +85,16 @@ def test_every_part_at_a_tiny_size(tmp_path: Path) -> None:
     assert 0 < khop["p50_ms"] <= khop["p99_ms"] <= khop["p999_ms"] <= khop["max_ms"] and khop["hops"] == 2
     assert figures["gnn"]["1000"]["epoch_s"] >= 0 and figures["bundle"]["1000"]["bundle_s"] > 0
     ET.fromstring(latency_svg(figures, [1_000], ""))
+
+
+@pytest.mark.slow
+@pytest.mark.neo4j
+def test_scoring_and_reads_on_neo4j(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, neo4j_uri: str) -> None:
+    monkeypatch.setenv("TIANWANG_NEO4J_URI", neo4j_uri)  # the part clears that database, as the store tests do
+    options = SuiteOptions(repeat=1, train=1_000, score_n=50, http_rps=10, http_seconds=1, warmup=10,
+                           ladder=(10.0,), ladder_seconds=1, khop_n=30, cache=tmp_path / "cache")
+    results = run_suite([1_000], options, {"neo4j"}, log=lambda _: None)
+    figures = results["figures"]
+    assert 0 < figures["neo4j_score"]["1000"]["p50_ms"] <= figures["neo4j_score"]["1000"]["max_ms"]
+    assert 0 < figures["neo4j_khop"]["1000"]["p50_ms"] <= figures["neo4j_khop"]["1000"]["max_ms"]
+    assert results["skipped"] == {"neo4j over HTTP": "not measured: the suite serves the embedded store only"}
