@@ -27,15 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# run as a script, this file's folder comes first on sys.path, where bench/http.py would shadow the
+# standard library's ``http`` package (httpx, imported while fitting, needs it): put the repository root there
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from detectors.context import LabelledContext
-from detectors.registry import DetectorRegistry
-from fixtures.generator import generate
-from graph_schema.embedded import EmbeddedGraphStore
-from tianwang.application import parse_application
-from tianwang.privacy import PersonalDataKeyer
-from tianwang.scoring import (
+from detectors.context import LabelledContext  # noqa: E402
+from detectors.registry import DetectorRegistry  # noqa: E402
+from fixtures.generator import generate  # noqa: E402
+from graph_schema.embedded import EmbeddedGraphStore  # noqa: E402
+from tianwang.application import parse_application  # noqa: E402
+from tianwang.privacy import PersonalDataKeyer  # noqa: E402
+from tianwang.scoring import (  # noqa: E402
     DEFAULT_CONFIG_PATH,
     Decision,
     InMemoryWatchlist,
@@ -45,7 +47,7 @@ from tianwang.scoring import (
     SqliteDocumentIndex,
     load_config,
 )
-from tianwang.scoring.maintenance import WalCheckpointer
+from tianwang.scoring.maintenance import WalCheckpointer  # noqa: E402
 
 SECRET = b"tianwang-bench-secret-0123456789abcdef"
 
