@@ -1,11 +1,12 @@
 # The two commands of the README. Both install what they need on a fresh machine.
-.PHONY: demo test neo4j-start neo4j-stop lint help
+.PHONY: demo test bench neo4j-start neo4j-stop lint help
 
 VENV ?= $(or $(TIANWANG_VENV),$(HOME)/.cache/tianwang/venv)
 
 help:
 	@echo "make demo   install, then run the demo on the embedded store"
 	@echo "make test   install, start the dev Neo4j, run every test, stop Neo4j"
+	@echo "make bench  the benchmark suite at 10k, 100k and 1M (BENCH_ARGS=... to change; docs/benchmarks.md)"
 
 demo:
 	@scripts/bootstrap.sh
@@ -13,6 +14,12 @@ demo:
 
 test:
 	@scripts/test.sh
+
+# the benchmark suite (docs/benchmarks.md): one table, bench-results.json and bench-latency.svg
+BENCH_ARGS ?= --sizes 10000,100000,1000000 --repeat 3 --cache $(HOME)/.cache/tianwang/bench
+bench:
+	@scripts/bootstrap.sh
+	$(VENV)/bin/python bench/suite.py $(BENCH_ARGS)
 
 lint:
 	@scripts/bootstrap.sh

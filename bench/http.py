@@ -78,13 +78,13 @@ def needed(args: argparse.Namespace) -> int:
     return args.warmup + int(args.rps * args.seconds * 1.05) + 10 + 4 * args.profile
 
 
-def prepare_cached(folder: Path, args: argparse.Namespace) -> tuple[Path, list[bytes]]:
+def prepare_cached(folder: Path, args: argparse.Namespace, held: int = 15_000) -> tuple[Path, list[bytes]]:
     """:func:`prepare` once into ``--cache``, then a copy of its store for every run.
 
     The cache is keyed by what makes the setup (applications, seed, training size, fit)
     and holds the untouched store, the bundle or model files, the configuration and the
     held-out applications; each run scores into its own copy of the store, so every run
-    starts from the same graph.
+    starts from the same graph. At least ``held`` applications are held out.
     """
     import shutil
 
@@ -93,22 +93,22 @@ def prepare_cached(folder: Path, args: argparse.Namespace) -> tuple[Path, list[b
     if not (cache / "ready").exists():
         shutil.rmtree(cache, ignore_errors=True)
         cache.mkdir(parents=True)
-        config, held = prepare(cache, args, held=max(needed(args), 15_000))
-        held_path.write_bytes(b"\n".join(held) + b"\n")
+        config, held_lines = prepare(cache, args, held=max(needed(args), held))
+        held_path.write_bytes(b"\n".join(held_lines) + b"\n")
         for name in ("operations.db", "scoring.db", "history.ndjson", "train.ndjson"):
             (cache / name).unlink(missing_ok=True)
         shutil.rmtree(cache / "train", ignore_errors=True)
         (cache / "ready").write_text(str(config.name), encoding="utf-8")
         say(f"setup cached in {cache}")
-    held = held_path.read_bytes().splitlines()
-    if len(held) < needed(args):
-        raise SystemExit(f"--cache {cache} holds {len(held):,} held-out applications, this run needs "
+    held_out = held_path.read_bytes().splitlines()
+    if len(held_out) < needed(args):
+        raise SystemExit(f"--cache {cache} holds {len(held_out):,} held-out applications, this run needs "
                          f"{needed(args):,}: lower --rps/--seconds or remove that folder")
     started = time.perf_counter()
     shutil.copyfile(cache / "graph.db", folder / "graph.db")
     say(f"store copied from {cache} in {time.perf_counter() - started:.1f} s")
     args.bundle_dir = cache / "bundles"
-    return cache / (cache / "ready").read_text(encoding="utf-8"), held
+    return cache / (cache / "ready").read_text(encoding="utf-8"), held_out
 
 
 def prepare(folder: Path, args: argparse.Namespace, held: int | None = None) -> tuple[Path, list[bytes]]:
@@ -119,8 +119,10 @@ def prepare(folder: Path, args: argparse.Namespace, held: int | None = None) -> 
     from tianwang.settings import load_settings
 
     held = held or needed(args)
+    timings: dict[str, float] = {}
     started = time.perf_counter()
     summary = generate(args.applications + held, args.seed, folder / "data")
+    timings["generate_s"] = time.perf_counter() - started
     lines = summary.applications_path.read_bytes().splitlines()
     history_path = folder / "history.ndjson"
     history_path.write_bytes(b"\n".join(lines[:args.applications]) + b"\n")
@@ -131,34 +133,35 @@ def prepare(folder: Path, args: argparse.Namespace, held: int | None = None) -> 
     with open_graph(settings, "embedded") as store:
         started = time.perf_counter()
         report = ingest_file(history_path, store)
+        timings["ingest_s"] = time.perf_counter() - started
         say(f"ingested {report.created:,} applications ({report.rejected} rejected) in "
             f"{time.perf_counter() - started:.1f} s ({report.per_second:,.0f}/s)")
+        started = time.perf_counter()
         if args.fit == "bundle":
-            config = train_bundle_for(folder, store, lines[:args.applications], summary.labels_path, args)
+            config = train_bundle_for(folder, store, lines[:args.applications], summary.labels_path, args, timings)
         else:
             config = train(folder, store, history_path, summary.labels_path, args)
+        timings["rings_and_models_s"] = time.perf_counter() - started
+    (folder / "setup.json").write_text(orjson.dumps(timings).decode(), encoding="utf-8")
     return config, lines[args.applications:]
 
 
 def train_bundle_for(folder: Path, store: Any, history: list[bytes], labels_path: Path,
-                     args: argparse.Namespace) -> Path:
+                     args: argparse.Namespace, timings: dict[str, float] | None = None) -> Path:
     """Rings into the store, and one model bundle (``tianwang train``: every detector, the fusion
     weights, the ring GNN, the known-fraud index) fitted on the latest ``--train`` applications,
     which the server activates after it starts (``POST /v1/bundles/bench/activate``)."""
     from tianwang.backtest import read_labels
     from tianwang.rings.job import detect_rings
-    from tianwang.scoring.config import DEFAULT_CONFIG_PATH
     from tianwang.service.bundles import train_bundle
     from tianwang.settings import load_settings
 
     labels = read_labels(labels_path)
     started = time.perf_counter()
     rings = detect_rings(store, labels={k: v.fraud for k, v in labels.items()})
-    say(f"rings: {len(rings.rings):,} detected over {rings.applicants:,} applicants "
-        f"in {time.perf_counter() - started:.1f} s")
-    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
-    config["detectors"]["fraud_ring"].setdefault("settings", {})["refresh_every"] = 0
-    text = yaml.safe_dump(config, sort_keys=False)
+    rings_s = time.perf_counter() - started
+    say(f"rings: {len(rings.rings):,} detected over {rings.applicants:,} applicants in {rings_s:.1f} s")
+    text = bundle_config_text()
     path = folder / "scoring.yaml"
     path.write_text(text, encoding="utf-8")
     train_path = folder / "train.ndjson"
@@ -166,18 +169,29 @@ def train_bundle_for(folder: Path, store: Any, history: list[bytes], labels_path
     started = time.perf_counter()
     manifest = train_bundle(train_path, labels_path, folder / "bundles", name="bench", config_text=text,
                             settings=load_settings(db_path=folder / "train" / "graph.db", secret=SECRET))
+    bundle_s = time.perf_counter() - started
     say(f"bundle 'bench' trained on the latest {manifest['metrics']['n_applications']:,} applications "
-        f"in {time.perf_counter() - started:.1f} s")
+        f"in {bundle_s:.1f} s")
+    if timings is not None:
+        timings.update(rings_s=rings_s, bundle_s=bundle_s)
     return path
+
+
+def bundle_config_text() -> str:
+    """The scoring configuration of the benchmarks: the default one, rings read as detected (no refresh)."""
+    from tianwang.scoring.config import DEFAULT_CONFIG_PATH
+
+    config = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    config["detectors"]["fraud_ring"].setdefault("settings", {})["refresh_every"] = 0
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def train(folder: Path, store: Any, history_path: Path, labels_path: Path, args: argparse.Namespace) -> Path:
     """Rings into the store; GNN artifact and similarity index on disk; a configuration naming them."""
-    from detectors.context import ApplicantResolver, LabelledContext, build_context
+    from detectors.context import LabelledContext
     from detectors.gnn_ring import GnnRingDetector
     from detectors.known_fraud_similarity import KnownFraudSimilarityDetector
-    from tianwang.backtest import read_applications, read_labels
-    from tianwang.keys import personal_keys
+    from tianwang.backtest import read_labels
     from tianwang.rings.job import detect_rings
     from tianwang.scoring.config import DEFAULT_CONFIG_PATH
 
@@ -191,22 +205,16 @@ def train(folder: Path, store: Any, history_path: Path, labels_path: Path, args:
     detectors = config["detectors"]
     window = timedelta(days=float(config.get("velocity_window_days", 7)))
     started = time.perf_counter()
-    applications, _ = read_applications(history_path)
-    ordered = sorted(applications, key=lambda a: (a.submitted_ts, a.application_id))[-args.train:]
-    applicants = ApplicantResolver()
-    history: list[LabelledContext] = []
+    contexts = contexts_as_of_their_time(store, history_path, window, args.train)
     similarity = KnownFraudSimilarityDetector({**detectors["known_fraud_similarity"].get("settings", {}),
                                                "index_path": None})
-    for app in ordered:
-        keys = personal_keys(app, store.keyer)
-        context = build_context(app, store.keyer, keys=keys, view=store.as_of(app.submitted_ts), window=window,
-                                applicants=applicants)
-        applicants.remember(app.application_id, context.keys.id_hash)
+    history: list[LabelledContext] = []
+    for context in contexts:
         similarity.observe(context)
-        label = labels.get(app.application_id)
+        label = labels.get(context.application_id)
         if label is not None:
             history.append(LabelledContext(context, label.fraud, label.typology))
-    say(f"contexts of the latest {len(ordered):,} applications as of their own time "
+    say(f"contexts of the latest {len(contexts):,} applications as of their own time "
         f"in {time.perf_counter() - started:.1f} s")
 
     started = time.perf_counter()
@@ -229,6 +237,27 @@ def train(folder: Path, store: Any, history_path: Path, labels_path: Path, args:
     path = folder / "scoring.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
+
+
+def contexts_as_of_their_time(store: Any, history_path: Path, window: timedelta, latest: int) -> list[Any]:
+    """The scoring contexts of the ``latest`` applications of ``history_path`` (in time order), each
+    built from the store as it stood when the application came (what ``tianwang similarity rebuild``
+    does)."""
+    from detectors.context import ApplicantResolver, build_context
+    from tianwang.backtest import read_applications
+    from tianwang.keys import personal_keys
+
+    applications, _ = read_applications(history_path)
+    ordered = sorted(applications, key=lambda a: (a.submitted_ts, a.application_id))[-latest:]
+    applicants = ApplicantResolver()
+    contexts = []
+    for app in ordered:
+        keys = personal_keys(app, store.keyer)
+        context = build_context(app, store.keyer, keys=keys, view=store.as_of(app.submitted_ts), window=window,
+                                applicants=applicants)
+        applicants.remember(app.application_id, context.keys.id_hash)
+        contexts.append(context)
+    return contexts
 
 
 # -- the server ----------------------------------------------------------------------------
@@ -408,7 +437,7 @@ async def run_load(base: str, key: str, lines: list[bytes], rps: float, seconds:
                 if writer is None:
                     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)),
                                                             deadline - now)
-                assert reader is not None
+                assert reader is not None and writer is not None
                 sent = loop.time()
                 writer.write(prefix + str(len(lines[i])).encode() + b"\r\n\r\n" + lines[i])
                 status, body = await asyncio.wait_for(_read_response(reader), max(0.001, deadline - sent))

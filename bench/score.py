@@ -21,20 +21,25 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# run as a script, this file's folder comes first on sys.path, where bench/http.py would shadow the
+# standard library's ``http`` package (httpx, imported while fitting, needs it): put the repository root there
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from detectors.context import LabelledContext
-from detectors.registry import DetectorRegistry
-from fixtures.generator import generate
-from graph_schema.embedded import EmbeddedGraphStore
-from tianwang.application import parse_application
-from tianwang.privacy import PersonalDataKeyer
-from tianwang.scoring import (
+from detectors.context import LabelledContext  # noqa: E402
+from detectors.registry import DetectorRegistry  # noqa: E402
+from fixtures.generator import generate  # noqa: E402
+from graph_schema.embedded import EmbeddedGraphStore  # noqa: E402
+from tianwang.application import parse_application  # noqa: E402
+from tianwang.privacy import PersonalDataKeyer  # noqa: E402
+from tianwang.scoring import (  # noqa: E402
     DEFAULT_CONFIG_PATH,
+    Decision,
     InMemoryWatchlist,
     ScoringPipeline,
     ScoringRecords,
@@ -42,9 +47,32 @@ from tianwang.scoring import (
     SqliteDocumentIndex,
     load_config,
 )
-from tianwang.scoring.maintenance import WalCheckpointer
+from tianwang.scoring.maintenance import WalCheckpointer  # noqa: E402
 
 SECRET = b"tianwang-bench-secret-0123456789abcdef"
+
+
+@dataclass
+class ScoreTimings:
+    """Milliseconds per application: overall, per pipeline step and per detector (its own time)."""
+
+    totals: list[float] = field(default_factory=list)
+    steps: dict[str, list[float]] = field(default_factory=dict)
+    detectors: dict[str, list[float]] = field(default_factory=dict)
+
+
+def time_scores(score: Callable[[bytes], Decision], lines: Iterable[bytes]) -> ScoreTimings:
+    """Score ``lines`` one by one with ``score`` (``ScoringPipeline.score``), timing each call."""
+    timings = ScoreTimings()
+    for raw in lines:
+        started = time.perf_counter()
+        decision = score(raw)
+        timings.totals.append((time.perf_counter() - started) * 1000)
+        for step, ms in decision.timings_ms.items():
+            timings.steps.setdefault(step, []).append(ms)
+        for outcome in decision.outcomes:
+            timings.detectors.setdefault(outcome.detector, []).append(outcome.ms)
+    return timings
 
 
 def main() -> None:
@@ -83,17 +111,8 @@ def main() -> None:
         gc.collect()
         gc.freeze()
         checkpointer = WalCheckpointer(folder / "graph.db").start() if args.checkpointer else None
-        totals: list[float] = []
-        steps: dict[str, list[float]] = {}
-        detectors: dict[str, list[float]] = {}
-        for raw in lines[warm:]:
-            started = time.perf_counter()
-            decision = pipeline.score(raw)
-            totals.append((time.perf_counter() - started) * 1000)
-            for step, ms in decision.timings_ms.items():
-                steps.setdefault(step, []).append(ms)
-            for outcome in decision.outcomes:
-                detectors.setdefault(outcome.detector, []).append(outcome.ms)
+        timings = time_scores(pipeline.score, lines[warm:])
+        totals, steps, detectors = timings.totals, timings.steps, timings.detectors
         if checkpointer is not None:
             checkpointer.stop()
         pipeline.close()

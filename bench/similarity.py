@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
@@ -66,6 +67,49 @@ def single_query_ms(index: SimilarityIndex, queries: np.ndarray, k: int = 10) ->
     return float(p50), float(p99)
 
 
+@dataclass(frozen=True)
+class IndexFigures:
+    """The approximate index against exact search on the same vectors (see the module docstring)."""
+
+    vectors: int
+    build_s: float
+    nlist: int
+    nprobe: int
+    calibrated_recall: float
+    recall: float
+    """recall@10 of held-out queries against exact search"""
+    ivf_p50_ms: float
+    ivf_p99_ms: float
+    exact_p50_ms: float
+    exact_p99_ms: float
+
+    @property
+    def speedup(self) -> float:
+        """Exact search's median single-query time over the approximate index's."""
+        return self.exact_p50_ms / self.ivf_p50_ms if self.ivf_p50_ms > 0 else float("inf")
+
+
+def measure_index(x: np.ndarray, queries: np.ndarray, recall_target: float, seed: int,
+                  exact_queries: int = 200) -> IndexFigures:
+    """Build the approximate index over ``x``, measure recall@10 of ``queries`` and time single
+    queries; then the exact index's single-query time on the first ``exact_queries`` of them."""
+    n = len(x)
+    ids = [f"APP-{i:08d}" for i in range(n)]
+    t0 = time.perf_counter()
+    approx = SimilarityIndex.build(x, ids, embedder="bench", exact_below=0, recall_target=recall_target, seed=seed)
+    build_s = time.perf_counter() - t0
+    meta = approx.metadata()
+    recall = measure_recall(approx._faiss, x, queries, 10)
+    ivf_p50, ivf_p99 = single_query_ms(approx, queries)
+    del approx
+    exact = SimilarityIndex.build(x, ids, embedder="bench", exact_below=n + 1)
+    exact_p50, exact_p99 = single_query_ms(exact, queries[:exact_queries])
+    del exact
+    calibrated = float("nan") if meta.recall is None else float(meta.recall)
+    return IndexFigures(n, build_s, int(meta.params["nlist"]), int(meta.params["nprobe"]), calibrated,
+                        float(recall), ivf_p50, ivf_p99, exact_p50, exact_p99)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -91,21 +135,10 @@ def main() -> None:
             drawn = bootstrap(source, n + args.queries, rng)
         else:
             drawn = mixture(n + args.queries, d, rng, clusters=max(n // args.per_cluster, 10))
-        x, queries = drawn[:n], drawn[n:]
-        ids = [f"APP-{i:08d}" for i in range(n)]
-        t0 = time.perf_counter()
-        approx = SimilarityIndex.build(x, ids, embedder="bench", exact_below=0, recall_target=args.recall_target,
-                                       seed=args.seed)
-        build_s = time.perf_counter() - t0
-        meta = approx.metadata()
-        recall = measure_recall(approx._faiss, x, queries, 10)
-        ivf_p50, ivf_p99 = single_query_ms(approx, queries)
-        del approx
-        exact = SimilarityIndex.build(x, ids, embedder="bench", exact_below=n + 1)
-        exact_p50, exact_p99 = single_query_ms(exact, queries[:200])
-        del exact
-        print(f"{n:>10,} {build_s:>8.1f} {meta.params['nlist']:>6} {meta.params['nprobe']:>6} {meta.recall:>15.4f} "
-              f"{recall:>18.4f} {ivf_p50:>10.3f} {ivf_p99:>10.3f} {exact_p50:>12.3f} {exact_p99:>12.3f}", flush=True)
+        figures = measure_index(drawn[:n], drawn[n:], args.recall_target, args.seed)
+        print(f"{n:>10,} {figures.build_s:>8.1f} {figures.nlist:>6} {figures.nprobe:>6} "
+              f"{figures.calibrated_recall:>15.4f} {figures.recall:>18.4f} {figures.ivf_p50_ms:>10.3f} "
+              f"{figures.ivf_p99_ms:>10.3f} {figures.exact_p50_ms:>12.3f} {figures.exact_p99_ms:>12.3f}", flush=True)
 
 
 if __name__ == "__main__":
