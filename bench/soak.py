@@ -12,8 +12,8 @@ It samples the server's memory every few seconds. At the end it checks:
 * no error answer (every request answered 2xx);
 * the server's anonymous memory grew by at most ``--max-growth-mb`` between the end of
   the first quarter and the end (the warm-up and the first ring run allocate what they
-  keep; the embedded store's SQLite page cache, up to 256 MiB, fills as the graph is
-  read and counts here). File-backed pages (the store's memory map, which the kernel
+  keep; the embedded store's SQLite page cache, up to ``TIANWANG_SQLITE_CACHE_MB`` (64 MiB)
+  per connection, fills as the graph is read and counts here). File-backed pages (the store's memory map, which the kernel
   reclaims under pressure) are reported, not bounded;
 * the graph holds the history plus every application scored, each once.
 
@@ -78,7 +78,7 @@ class SoakReport:
         first, last = (self.rss_mb[0][1], self.rss_mb[-1][1]) if self.rss_mb else (0.0, 0.0)
         lines.append(f"  memory (anonymous): {first:.0f} MB after start, {last:.0f} MB at the end, growth after the "
                      f"first quarter {self.growth_mb:+.0f} MB (bound {self.max_growth_mb:.0f} MB; the embedded "
-                     "store's page cache, up to 256 MiB, counts here)")
+                     "store's page cache, 64 MiB per connection, counts here)")
         if self.rss_mb:  # the curve, in tenths of the run: a plateau or a slope
             tenths = [min(self.rss_mb, key=lambda sample: abs(sample[0] - self.seconds * k / 10))[1] for k in range(11)]
             lines.append("  anonymous MB by tenth of the run: " + " ".join(f"{mb:.0f}" for mb in tenths))
