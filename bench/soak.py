@@ -13,8 +13,8 @@ It samples the server's memory every few seconds. At the end it checks:
 * the server's anonymous memory grew by at most ``--max-growth-mb`` between the end of
   the first quarter and the end (the warm-up and the first ring run allocate what they
   keep; the embedded store's SQLite page cache, up to ``TIANWANG_SQLITE_CACHE_MB`` (64 MiB)
-  per connection, fills as the graph is read and counts here). File-backed pages (the store's memory map, which the kernel
-  reclaims under pressure) are reported, not bounded;
+  per connection, fills as the graph is read and counts here). File-backed pages (the
+  store's memory map, which the kernel reclaims under pressure) are reported, not bounded;
 * the graph holds the history plus every application scored, each once.
 
 It prints the figures and exits 1 if a check fails. ``tests/bench/test_soak.py`` runs a
