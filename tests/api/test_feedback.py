@@ -74,6 +74,12 @@ def test_outcomes_are_recorded_by_the_servicing_system(client, headers):
     assert client.post("/v1/outcomes", json={**body, "application_id": "APP-404"},
                        headers=headers["scorer"]).status_code == 404
     assert client.post("/v1/outcomes", json=body, headers=headers["analyst"]).status_code == 403
+    # an id no application can have (a NUL byte, which PostgreSQL refuses in text) is a 422 naming the field
+    for bad in ("\u00c9-\u0000", "APP 1", "-APP"):
+        for path, payload in (("/v1/outcomes", {**body, "application_id": bad}),
+                              ("/v1/verdicts", {"application_id": bad, "fraud": False})):
+            r = client.post(path, json=payload, headers=headers["investigator"])
+            assert r.status_code == 422 and "application_id" in r.text, (path, bad, r.text)
 
 
 def test_labels_a_verdict_wins_and_only_first_payment_default_is_fraud(client, headers, service):
