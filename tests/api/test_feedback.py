@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import orjson
+from sqlalchemy import func, select
 
 from tests import builders
 from tests.api.test_cases_rings import score, shared
+from tianwang.opsdb.models import Verdict
 from tianwang.service.feedback import labels, post_outcome
 
 
@@ -122,3 +124,18 @@ def test_a_first_payment_default_reaches_the_detectors_unless_an_investigator_ju
                 headers=headers["investigator"])
     r = client.post("/v1/outcomes", json={**body, "application_id": "APP-000002"}, headers=headers["scorer"])
     assert r.json()["detectors_informed"] == 0 and "APP-000002" not in fraud_ring.confirmed_fraud
+
+
+def test_a_nul_character_in_a_text_field_is_refused_or_kept_never_a_server_error(client, headers, service,
+                                                                                   ops_url):
+    """PostgreSQL takes no NUL in text: its refusal is a 422 and nothing is written; SQLite keeps it."""
+    score(client, headers, builders.application(1))
+    r = client.post("/v1/verdicts", json={"application_id": "APP-000001", "fraud": True, "typology": "x\u0000y"},
+                    headers=headers["investigator"])
+    with service.ops.session() as session:
+        written = session.scalar(select(func.count()).select_from(Verdict))
+    if ops_url.startswith("postgresql"):
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", r.text
+        assert "NUL" in r.json()["error"]["message"] and written == 0
+    else:
+        assert r.status_code == 201 and written == 1
