@@ -49,7 +49,7 @@ def open_store(settings: Settings, kind: str | None = None, *, lazy: bool = Fals
         from graph_schema.embedded import EmbeddedGraphStore
 
         return EmbeddedGraphStore(settings.db_path, keyer, lock_timeout=settings.lock_timeout,
-                                  cache_mb=settings.sqlite_cache_mb)
+                                  cache_mb=settings.sqlite_cache_mb, mmap_mb=settings.sqlite_mmap_mb)
     if kind == "neo4j":
         if not settings.neo4j_uri:
             raise ConfigurationError("the neo4j store needs TIANWANG_NEO4J_URI (for example bolt://127.0.0.1:7687)")

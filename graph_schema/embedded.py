@@ -72,6 +72,11 @@ class EmbeddedGraphStore(GraphStore):
         fills as pages are written and read outside the memory map, up to this size; reads
         mostly come through the memory map (file-backed, reclaimable), so a small cache costs
         little latency. A bulk load into a large store may go faster with a larger one.
+    mmap_mb : int
+        How much of the file this connection reads through a memory map, in MiB
+        (``TIANWANG_SQLITE_MMAP_MB``; 0: none, every page is copied into the page cache).
+        Mapped pages are the operating system's file cache, shared and reclaimable, but the
+        process's resident size counts each one it touched.
 
     Opening takes no write lock unless migrations are pending: reading commands work
     while another process writes.
@@ -80,13 +85,14 @@ class EmbeddedGraphStore(GraphStore):
     kind = "embedded"
 
     def __init__(self, path: str | Path, keyer: PersonalDataKeyer, *, lock_timeout: float = 30.0,
-                 cache_mb: int = 64) -> None:
+                 cache_mb: int = 64, mmap_mb: int = 4096) -> None:
         super().__init__(keyer)
         if lock_timeout < 0:
             raise ValueError(f"lock_timeout must be 0 or more seconds, got: {lock_timeout}")
         self.path = str(path)
         self.lock_timeout = lock_timeout
         self.cache_mb = cache_mb
+        self.mmap_mb = mmap_mb
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path, timeout=lock_timeout, isolation_level=None, check_same_thread=False)
@@ -101,7 +107,7 @@ class EmbeddedGraphStore(GraphStore):
             raise
 
     def _open(self) -> None:
-        configure(self._conn, cache_mb=self.cache_mb)
+        configure(self._conn, cache_mb=self.cache_mb, mmap_mb=self.mmap_mb)
         if migrations_pending(self._conn):
             with self._transaction() as cur:
                 self.applied_migrations = migrate(cur, self.path)
@@ -370,32 +376,77 @@ class EmbeddedGraphStore(GraphStore):
             out[i].append((rel, other))
         return out
 
-    def export_edges(self, *, as_of: float | datetime | None = None) -> GraphExport:
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction for a whole-graph read (an export), beside the requests.
+
+        The store's own connection serves every request under one lock; a read of the whole
+        graph there (seconds at a million applications) would make every request wait for it.
+        A file store reads on a connection of its own instead (read-only, WAL: it sees one
+        committed state throughout and blocks no writer); an in-memory store has no second
+        connection and reads under the lock.
+        """
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            with self._lock:
+                yield self._conn
+            return
+        conn = sqlite3.connect(f"file:{Path(self.path).resolve()}?mode=ro", uri=True, timeout=self.lock_timeout,
+                               isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA cache_size={-1024 * min(self.cache_mb, 16)}")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            conn.execute("BEGIN")  # one snapshot for every query of the read
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def export_edges(self, *, as_of: float | datetime | None = None,
+                     types: Iterable[RelType] | None = None) -> GraphExport:
         ts = to_timestamp(as_of)
-        with self._lock:
-            if ts is None:
-                nodes = self._conn.execute("SELECT id, label, key FROM nodes ORDER BY label, key").fetchall()
-                edges = self._conn.execute("SELECT src, type, dst, at FROM edges").fetchall()
+        codes = None if types is None else sorted({RELATIONSHIP_TYPES[RelType(t)].code for t in types})
+        where: list[str] = []
+        params: list[object] = []
+        if ts is not None:
+            where.append("at <= ?")
+            params.append(ts)
+        if codes is not None:
+            where.append(f"type IN ({', '.join('?' * len(codes))})")
+            params.extend(codes)
+        chosen = f" WHERE {' AND '.join(where)}" if where else ""
+        ends = None if types is None else {end for t in types for end in (RELATIONSHIP_TYPES[RelType(t)].source,
+                                                                          RELATIONSHIP_TYPES[RelType(t)].target)}
+        with self._snapshot() as conn:
+            edges = conn.execute(f"SELECT src, type, dst, at FROM edges{chosen}", params).fetchall()
+            if not where:
+                nodes = conn.execute("SELECT id, label, key FROM nodes ORDER BY label, key").fetchall()
+            elif ts is None and ends is not None:  # the labels at the chosen relationships' ends (an index reads them)
+                codes_of_ends = sorted(NODE_TYPES[end].code for end in ends)
+                nodes = conn.execute(f"SELECT id, label, key FROM nodes WHERE label IN ({', '.join('?' * len(ends))})"
+                                     " ORDER BY label, key", codes_of_ends).fetchall()
             else:
-                edges = self._conn.execute("SELECT src, type, dst, at FROM edges WHERE at <= ?", (ts,)).fetchall()
-                nodes = self._conn.execute(
-                    "SELECT id, label, key FROM nodes WHERE id IN (SELECT src FROM edges WHERE at <= ?1"
-                    " UNION SELECT dst FROM edges WHERE at <= ?1) ORDER BY label, key",
-                    (ts,),
+                nodes = conn.execute(
+                    f"SELECT id, label, key FROM nodes WHERE id IN (SELECT src FROM edges{chosen}"
+                    f" UNION SELECT dst FROM edges{chosen}) ORDER BY label, key",
+                    params * 2,
                 ).fetchall()
             # Deal terms from the Application node; the model from the record for applications
             # stored before the node carried it (COALESCE reads the record only for those), named
             # as tianwang.keys.vehicle_model_name names it.
-            deals = self._conn.execute(
+            deals = conn.execute(
                 "SELECT a.node_id, n.props ->> '$.vehicle_price', COALESCE(n.props ->> '$.vehicle_model',"
                 " (a.record ->> '$.vehicle.brand') || ' ' || (a.record ->> '$.vehicle.model'))"
                 " FROM applications a JOIN nodes n ON n.id = a.node_id"
                 + ("" if ts is None else " WHERE a.submitted_at <= ?"),
                 () if ts is None else (ts,),
             ).fetchall()
-            landlines = self._conn.execute(
+            # which phones are landlines: a read of every phone's properties (seconds at a million
+            # applications), only when phones are exported
+            landlines = conn.execute(
                 "SELECT id FROM nodes WHERE label = ? AND props ->> '$.mobile' = 0", (_PHONE_CODE,)
-            ).fetchall()
+            ).fetchall() if ends is None or Label.PHONE in ends else []
         return build_export(nodes, edges, deals, [row[0] for row in landlines])
 
     def counts(self) -> GraphCounts:

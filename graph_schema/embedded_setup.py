@@ -20,17 +20,20 @@ __all__ = ["check_fingerprint", "configure", "migrate", "migrations_pending"]
 log = logging.getLogger(__name__)
 
 
-def configure(conn: sqlite3.Connection, *, cache_mb: int = 64) -> None:
+def configure(conn: sqlite3.Connection, *, cache_mb: int = 64, mmap_mb: int = 4096) -> None:
     """Per-connection settings (WAL once set stays set: setting it again takes no lock).
 
     ``cache_mb`` bounds this connection's page cache (SQLite's own memory, which a serving
-    process keeps for its life): it fills up to this size, then stays there.
+    process keeps for its life): it fills up to this size, then stays there. ``mmap_mb`` is
+    how much of the file is read through a memory map instead of copies into that cache
+    (0: none); the pages mapped are the operating system's page cache, reclaimable, but a
+    process's resident size counts every one it touched.
     """
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=OFF")
     conn.execute(f"PRAGMA cache_size={-1024 * int(cache_mb)}")  # negative: KiB
-    conn.execute("PRAGMA mmap_size=4294967296")
+    conn.execute(f"PRAGMA mmap_size={1024 * 1024 * int(mmap_mb)}")
     conn.execute("PRAGMA temp_store=MEMORY")
     # Checkpoint every ~40 MiB of WAL instead of 4 MiB: the checkpoint (and its fsync) lands on
     # one request in thousands instead of one in a hundred, which keeps it out of the p99.

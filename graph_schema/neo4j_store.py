@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -363,8 +364,10 @@ class Neo4jGraphStore(GraphStore):
                                           order[pair[0].type]))
         return out
 
-    def export_edges(self, *, as_of: float | datetime | None = None) -> GraphExport:
+    def export_edges(self, *, as_of: float | datetime | None = None,
+                     types: Iterable[RelType] | None = None) -> GraphExport:
         ts = to_timestamp(as_of)
+        chosen = None if types is None else sorted({str(RelType(t)) for t in types})
         ids: dict[str, int] = {}
         nodes: list[tuple[int, int, str]] = []
 
@@ -383,13 +386,13 @@ class Neo4jGraphStore(GraphStore):
                 row["at"],
             )
             for row in self._run(
-                "MATCH (s)-[r]->(d) WHERE r.at <= $ts "
+                "MATCH (s)-[r]->(d) WHERE r.at <= $ts AND ($types IS NULL OR type(r) IN $types) "
                 f"RETURN elementId(s) AS s, labels(s)[0] AS sl, {_key_expr('s')} AS sk, type(r) AS t, "
                 f"elementId(d) AS d, labels(d)[0] AS dl, {_key_expr('d')} AS dk, r.at AS at",
-                ts=_FAR_FUTURE if ts is None else ts,
+                ts=_FAR_FUTURE if ts is None else ts, types=chosen,
             )
         ]
-        if ts is None:
+        if ts is None and chosen is None:
             excluded = " AND ".join(f"NOT n:{label}" for label in _INTERNAL)
             for row in self._run(
                 f"MATCH (n) WHERE {excluded} RETURN elementId(n) AS id, labels(n)[0] AS label, {_key_expr('n')} AS key"

@@ -227,8 +227,12 @@ class GraphStore(ABC):
         return out
 
     @abstractmethod
-    def export_edges(self, *, as_of: float | datetime | None = None) -> GraphExport:
-        """The whole graph (relationships with ``at <= as_of``) as arrays."""
+    def export_edges(self, *, as_of: float | datetime | None = None,
+                     types: Iterable[RelType] | None = None) -> GraphExport:
+        """The whole graph (relationships with ``at <= as_of``) as arrays.
+
+        With ``types``, only relationships of those types and the nodes they join (a reader that needs
+        who applied where reads a fifth of the graph, not all of it)."""
 
     @abstractmethod
     def counts(self) -> GraphCounts:

@@ -8,6 +8,7 @@
 | ``TIANWANG_DB_PATH`` | SQLite file of the embedded store | ``~/.local/share/tianwang/graph.db`` |
 | ``TIANWANG_LOCK_TIMEOUT`` | seconds a write to the embedded store waits for another process's lock | ``30`` |
 | ``TIANWANG_SQLITE_CACHE_MB`` | page cache of each embedded-store connection, MiB | ``64`` |
+| ``TIANWANG_SQLITE_MMAP_MB`` | memory-mapped part of the store file per connection, MiB (0: none) | ``4096`` |
 | ``TIANWANG_NEO4J_URI`` | Bolt URI of Neo4j (``neo4j://`` or ``bolt://``, ``+s`` for TLS) | unset |
 | ``TIANWANG_NEO4J_USER`` / ``_PASSWORD`` | credentials; leave unset for a server with auth off | unset |
 | ``TIANWANG_NEO4J_DATABASE`` | database name | ``neo4j`` |
@@ -105,6 +106,7 @@ class Settings(BaseSettings):
     db_path: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "tianwang" / "graph.db")
     lock_timeout: float = Field(default=30.0, ge=0, le=86_400)
     sqlite_cache_mb: int = Field(default=64, ge=1, le=65_536)
+    sqlite_mmap_mb: int = Field(default=4096, ge=0, le=1_048_576)
     neo4j_uri: str | None = None
     neo4j_user: str | None = None
     neo4j_password: SecretStr | None = None

@@ -67,6 +67,14 @@ class FraudRingDetector(Detector):
         """Read and renew rings from ``store`` (the pipeline calls this with its store)."""
         self._rings.bind(store)
 
+    def succeed(self, previous: object) -> None:
+        """Take over the rings of the instance this one replaces (a bundle or configuration put in force on a
+        running service), where both read the same store and renew alike: the rings in use, or the load in
+        progress, carry on instead of a second export of the whole graph. The pipeline calls this after
+        :meth:`bind`."""
+        if isinstance(previous, FraudRingDetector) and previous.rings.same_renewal(self._rings):
+            self._rings = previous.rings
+
     @property
     def rings(self) -> RingIndexSource:
         """Where the rings come from."""

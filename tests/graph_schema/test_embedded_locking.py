@@ -117,6 +117,24 @@ def test_page_cache_size_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path:
         load_settings()
 
 
+def test_memory_map_size_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                     keyer: PersonalDataKeyer) -> None:
+    """How much of the file each connection maps: 4 GiB asked unless set (SQLite maps at most its build's
+    limit, 2 GiB here), 0 for none."""
+    from graph_schema import open_store
+
+    monkeypatch.setenv("TIANWANG_SQLITE_MMAP_MB", "0")
+    settings = load_settings(db_path=tmp_path / "graph.db", store="embedded")
+    assert settings.sqlite_mmap_mb == 0
+    with open_store(settings) as store:
+        assert store._conn.execute("PRAGMA mmap_size").fetchone()[0] == 0
+    with EmbeddedGraphStore(tmp_path / "other.db", keyer) as store:
+        assert store._conn.execute("PRAGMA mmap_size").fetchone()[0] >= 0x7FFF0000  # SQLite's cap
+    monkeypatch.setenv("TIANWANG_SQLITE_MMAP_MB", "-1")
+    with pytest.raises(ConfigurationError, match="sqlite_mmap_mb"):
+        load_settings()
+
+
 def test_an_ingest_that_cannot_get_the_lock_says_what_it_committed(
     keyer: PersonalDataKeyer, tmp_path: Path
 ) -> None:

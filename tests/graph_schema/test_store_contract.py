@@ -7,6 +7,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from graph_schema.export import GraphExport
 from graph_schema.mapping import application_row, graph_from_row
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
 from graph_schema.store import GraphStore
@@ -256,6 +257,34 @@ def test_export_edges(store: GraphStore) -> None:
         assert label_of[int(export.node_label[src])] is rel.source
         assert label_of[int(export.node_label[dst])] is rel.target
     assert set(np.unique(export.edge_at)) == {a.submitted_ts for a in ring_of_three()}
+
+
+def _triples(export: GraphExport) -> set[tuple[str, int, str]]:
+    keys = export.node_key
+    return {(keys[int(s)], int(t), keys[int(d)])
+            for (s, d), t in zip(export.edge_index.T, export.edge_type, strict=True)}
+
+
+def test_export_of_chosen_relationship_types(store: GraphStore) -> None:
+    """``types``: those relationships only, the nodes at their ends, the same deal terms; as of a moment too."""
+    store.upsert_applications(ring_of_three())
+    chosen = (RelType.SUBMITTED, RelType.AT_DEALER)
+    codes = {RELATIONSHIP_TYPES[t].code for t in chosen}
+    full = store.export_edges()
+    part = store.export_edges(types=chosen)
+    assert set(np.unique(part.edge_type).tolist()) == codes
+    assert _triples(part) == {t for t in _triples(full) if t[1] in codes}
+    ends = {NODE_TYPES[label].code for t in chosen for label in (RELATIONSHIP_TYPES[t].source,
+                                                                 RELATIONSHIP_TYPES[t].target)}
+    assert set(np.unique(part.node_label).tolist()) == ends
+    assert part.deals is not None and full.deals is not None
+    assert sorted(part.node_key[int(n)] for n in part.deals.node) == sorted(full.node_key[int(n)]
+                                                                             for n in full.deals.node)
+    assert part.landline is not None and not part.landline.any()
+    moment = ring_of_three()[1].submitted_ts
+    earlier = store.as_of(moment).export_edges()
+    earlier_part = store.export_edges(as_of=moment, types=chosen)
+    assert _triples(earlier_part) == {t for t in _triples(earlier) if t[1] in codes}
 
 
 def test_export_carries_deal_terms(store: GraphStore) -> None:

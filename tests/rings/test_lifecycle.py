@@ -39,6 +39,26 @@ def test_it_loads_the_stored_rings_once_bound(store: EmbeddedGraphStore) -> None
     assert index is source.index and len(index) == len(store.rings()) >= 1
 
 
+def test_a_reload_exports_the_graph_only_after_new_rings_were_stored(store: EmbeddedGraphStore,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ``reload_seconds`` the service reloads the stored rings; while the batch job has stored no new
+    ones the index in use stays and the graph is not exported again (close to a minute at a million)."""
+    exports: list[object] = []
+    export_edges = store.export_edges
+    monkeypatch.setattr(store, "export_edges", lambda **kw: exports.append(kw) or export_edges(**kw))
+    detect_rings(store, labels={"APP-000001": True}, detected_at=1000.0)
+    exports.clear()  # the detection's own export
+    source = RingIndexSource(store)
+    first = source.load()
+    assert first.detected_at == 1000.0 and len(exports) == 1
+    assert source.load() is first and len(exports) == 1
+    detect_rings(store, labels={"APP-000001": True}, detected_at=2000.0)
+    exports.pop()
+    renewed = source.load()
+    assert renewed is not first and renewed.detected_at == 2000.0 and len(exports) == 2
+    assert len(renewed) == len(store.rings()) >= 1
+
+
 def test_before_its_first_refresh_a_refreshing_source_uses_the_stored_rings(store: EmbeddedGraphStore) -> None:
     """A service on the shipped configuration (``refresh_every``) starts with the rings a batch job stored."""
     empty = RingIndexSource(store, refresh_every=2000)

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from graph_schema.schema import RelType
 from tianwang.rings.index import RingIndex, RingSummary
 from tianwang.rings.job import detect_rings_in_export
 
@@ -109,6 +110,13 @@ class RingIndexSource:
         """Read rings from ``store`` from now on (the index in use stays until renewed)."""
         self._store = store
 
+    def same_renewal(self, other: RingIndexSource) -> bool:
+        """Whether ``other`` reads the same store and renews its rings as this source does."""
+        return (other._store is self._store and other.risky == self.risky and other.resolution == self.resolution
+                and other.min_size == self.min_size and other.refresh_every == self.refresh_every
+                and other.refresh_in_background == self.refresh_in_background
+                and other.reload_seconds == self.reload_seconds)
+
     def use(self, index: RingIndex) -> None:
         """Use ``index`` until the next reload or refresh."""
         self._index = index
@@ -120,16 +128,28 @@ class RingIndexSource:
         return self._store
 
     def load(self) -> RingIndex:
-        """Use the rings the batch job stored (and count dealer exposure over the stored graph)."""
+        """Use the rings the batch job stored (and count dealer exposure over the stored graph).
+
+        When the stored rings are those in use (the same detection: same time and count), the index
+        in use stays: the graph is exported again only after the batch job stored new rings (at a
+        million applications the export is close to a minute of work).
+        """
         store = self._require_store()
-        index = self._build(store, store.rings())
+        records = store.rings()
+        current = self._index
+        if current is not None and records and len(records) == len(current) \
+                and _detected_at(records) == current.detected_at:
+            self.use(current)
+            return current
+        index = self._build(store, records)
         self.use(index)
         return index
 
     def _build(self, store: GraphStore, records: list[RingRecord]) -> RingIndex:
-        detected_at = max((float(r.properties.get("detected_at", 0.0)) for r in records), default=None)
-        return RingIndex.build(store.export_edges(), [RingSummary.of_record(r) for r in records], risky=self.risky,
-                               detected_at=detected_at)
+        # who applied where is all the index counts (dealer exposure, inflated deals): a fifth of the graph
+        export = store.export_edges(types=(RelType.SUBMITTED, RelType.AT_DEALER))
+        return RingIndex.build(export, [RingSummary.of_record(r) for r in records], risky=self.risky,
+                               detected_at=_detected_at(records))
 
     def refresh(self, as_of: float, labels: Mapping[str, bool] | None = None) -> RingIndex:
         """Detect rings over the store as of ``as_of`` (not written back) and use them.
@@ -218,3 +238,8 @@ class RingIndexSource:
                 self._busy.release()
 
         threading.Thread(target=run, name=name, daemon=True).start()
+
+
+def _detected_at(records: list[RingRecord]) -> float | None:
+    """When the stored rings were detected (the latest of their times)."""
+    return max((float(r.properties.get("detected_at", 0.0)) for r in records), default=None)
