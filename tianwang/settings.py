@@ -24,6 +24,7 @@
 | ``TIANWANG_SYNC_SECONDS`` | seconds between a service process's looks for a newly active config or bundle | ``2`` |
 | ``TIANWANG_VAULT`` | keep raw personal values sealed in the vault (``true``/``false``) | ``true`` |
 | ``TIANWANG_VAULT_KEYS`` | the vault's AES-256 keys, ``kid:base64key,...``, first seals | dev key, refused in prod |
+| ``TIANWANG_KAFKA_BOOTSTRAP`` | Kafka brokers of the event stream, ``host:port,...`` (``tianwang stream``) | unset |
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = Field(default=10, ge=1, le=10_000)
     vault: bool = True
     vault_keys: SecretStr | None = None
+    kafka_bootstrap: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
