@@ -43,6 +43,9 @@ class FakeSource:
         self.position += len(batch)
         return batch
 
+    def has_partitions(self) -> bool:
+        return True
+
     def commit(self, next_offsets: dict[tuple[str, int], int]) -> None:
         self.commits += 1
         if self.commits == self.kill_at_commit:

@@ -70,6 +70,10 @@ class ApplicationSource(Protocol):
         """Commit, for each (topic, partition), the offset of the next message to read; synchronous."""
         ...
 
+    def has_partitions(self) -> bool:
+        """Whether partitions are assigned to this reader now (a group hands them out after a join)."""
+        ...
+
 
 class DeadLetterSink(Protocol):
     """Where rejected messages go, with their reason (:class:`~tianwang.stream.publisher.DeadLetterTopic`)."""
@@ -141,7 +145,9 @@ def consume_applications(
     max_messages : int, optional
         Stop after this many messages (all written and committed).
     idle_seconds : float, optional
-        Stop once no message came for this long; by default the loop runs until ``stop``.
+        Stop once no message came for this long while the source held partitions (a consumer that
+        joins its group waits for them first, up to the session timeout of a member that died);
+        by default the loop runs until ``stop``.
     stop : threading.Event, optional
         Once set, the batch in hand is written and committed and the loop returns, ``interrupted`` set.
     poll_seconds : float
@@ -166,7 +172,9 @@ def consume_applications(
             break
         messages = source.poll_batch(wanted, poll_seconds)
         if not messages:
-            if idle_seconds is not None and time.monotonic() - last_message >= idle_seconds:
+            if not source.has_partitions():
+                last_message = time.monotonic()  # still joining its group: not idle yet
+            elif idle_seconds is not None and time.monotonic() - last_message >= idle_seconds:
                 break
             continue
         last_message = time.monotonic()

@@ -116,6 +116,9 @@ class KafkaSource:
             logger.warning("offsets not committed; the batch will be read again",
                            extra={"reason": str(exc.args[0].str() if exc.args else exc)})
 
+    def has_partitions(self) -> bool:
+        return bool(self._consumer.assignment())
+
     def close(self) -> None:
         """Leave the group (its partitions go to the other members at once)."""
         self._consumer.close()
