@@ -16,7 +16,7 @@ from tianwang.errors import ConfigurationError, StreamError
 from tianwang.settings import Settings
 from tianwang.stream.consumer import StreamMessage
 
-__all__ = ["KafkaSource", "bootstrap_servers", "client_logger", "kafka_client"]
+__all__ = ["KafkaSource", "bootstrap_servers", "build", "client_logger", "kafka_client"]
 
 logger = logging.getLogger(__name__)
 #: where librdkafka's own log lines go (instead of raw lines on standard error)
@@ -59,6 +59,23 @@ def bootstrap_servers(settings: Settings, given: str | None = None) -> str:
     return servers
 
 
+def _client_error(error: Any) -> None:
+    """librdkafka's errors outside any message (brokers unreachable, a name that does not resolve): logged."""
+    logger.warning("Kafka client error", extra={"code": error.name(), "reason": error.str()})
+
+
+def build(kind: Any, config: dict[str, Any]) -> Any:
+    """A producer or consumer of ``config``; a setting the client refuses raises :class:`StreamError`.
+
+    Errors the client meets later outside a message (all brokers down, say) are logged as warnings;
+    the client keeps trying to reach them.
+    """
+    try:
+        return kind({"error_cb": _client_error, "logger": client_logger, **config})
+    except (kafka_client().KafkaException, ValueError, TypeError) as exc:
+        raise StreamError(f"the Kafka client refused its settings: {exc}") from None
+
+
 class KafkaSource:
     """The applications topic read by one member of a consumer group, offsets committed by hand.
 
@@ -78,7 +95,7 @@ class KafkaSource:
         client = kafka_client()
         self._client = client
         self.topic = topic
-        self._consumer: Any = client.Consumer({
+        self._consumer: Any = build(client.Consumer, {
             "bootstrap.servers": bootstrap,
             "group.id": group,
             "client.id": client_id,
@@ -87,7 +104,6 @@ class KafkaSource:
             "auto.offset.reset": "earliest",
             # a consumer killed without leaving the group holds its partitions this long
             "session.timeout.ms": session_timeout_ms,
-            "logger": client_logger,
         })
         self._consumer.subscribe([topic])
 

@@ -19,7 +19,7 @@ from tianwang.errors import ApplicationValidationError, StreamError
 from tianwang.ingest import LineError
 from tianwang.ndjson import TOO_LONG, read_lines
 from tianwang.stream.consumer import StreamMessage
-from tianwang.stream.kafka import client_logger, kafka_client
+from tianwang.stream.kafka import build, kafka_client
 from tianwang.stream.topics import APPLICATIONS, DEAD_LETTERS, OUTCOMES, VERDICTS
 
 __all__ = ["DeadLetterTopic", "EventPublisher", "PublishReport", "publish_file"]
@@ -40,12 +40,11 @@ class EventPublisher:
     """
 
     def __init__(self, bootstrap: str, *, client_id: str = "tianwang", linger_ms: int = 20) -> None:
-        self._producer: Any = kafka_client().Producer({
+        self._producer: Any = build(kafka_client().Producer, {
             "bootstrap.servers": bootstrap,
             "client.id": client_id,
             "enable.idempotence": True,
             "linger.ms": linger_ms,
-            "logger": client_logger,
         })
         self._lock = threading.Lock()
         self.delivered = 0
