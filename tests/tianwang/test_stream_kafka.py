@@ -24,6 +24,7 @@ from tianwang.stream.publisher import EventPublisher, publish_file
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 ROOT = Path(__file__).resolve().parents[2]
 N = 3000
+BAD = [b"{not json", b'{"application_id": "APP-BAD-1"}', b"[]"]
 _APPLICATION = NODE_TYPES[Label.APPLICATION].code
 
 
@@ -40,6 +41,26 @@ def _stored(db: Path) -> tuple[int, int]:
     return int(total), int(distinct)
 
 
+def _dead_letters(bootstrap: str, topic: str) -> list[bytes]:
+    """Every message of a dead-letter topic (each with its reason in a header)."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4().hex[:8]}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    values: list[bytes] = []
+    deadline = time.monotonic() + 60
+    try:
+        while len(set(values)) < len(BAD) and time.monotonic() < deadline:
+            for message in consumer.consume(num_messages=100, timeout=1.0):
+                if message.error() is None:
+                    assert dict(message.headers() or [])["tianwang.reason"]
+                    values.append(message.value())
+    finally:
+        consumer.close()
+    return values
+
+
 def test_a_consumer_killed_mid_stream_and_restarted_leaves_every_application_in_the_graph_once(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -47,6 +68,8 @@ def test_a_consumer_killed_mid_stream_and_restarted_leaves_every_application_in_
     applications = tmp_path / "data" / "applications.ndjson"
     topic = f"tianwang.applications.test-{uuid.uuid4().hex[:8]}"
     with EventPublisher(kafka_bootstrap) as publisher:
+        for bad in BAD:  # what another publisher might send: never written, never lost
+            publisher.publish(topic, None, bad)
         published = publish_file(applications, publisher, topic=topic)
     assert (published.published, published.rejected) == (N, 0)
 
@@ -85,7 +108,8 @@ def test_a_consumer_killed_mid_stream_and_restarted_leaves_every_application_in_
 
     assert _stored(db) == (N, N)
     assert new == N - at_kill
-    assert rejected == 0
+    dead = _dead_letters(kafka_bootstrap, f"{topic}.dead-letter")
+    assert sorted(set(dead)) == sorted(BAD), "every bad message is in the dead-letter topic"
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
         stored = {key for (key,) in connection.execute("SELECT key FROM nodes WHERE label = ?", (_APPLICATION,))}
     assert stored == {json.loads(line)["application_id"] for line in applications.read_bytes().splitlines()}
