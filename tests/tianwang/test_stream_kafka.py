@@ -55,7 +55,7 @@ def _dead_letters(bootstrap: str, topic: str) -> list[bytes]:
             for message in consumer.consume(num_messages=100, timeout=1.0):
                 if message.error() is None:
                     assert dict(message.headers() or [])["tianwang.reason"]
-                    values.append(message.value())
+                    values.append(message.value() or b"")
     finally:
         consumer.close()
     return values
