@@ -68,7 +68,7 @@ def _print_consume_report(report: ConsumeReport) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the ``stream`` group (``publish``, ``consume``) to ``app``."""
-    stream = typer.Typer(help="The event stream on Apache Kafka (needs pip install -e '.[stream]').",
+    stream = typer.Typer(help="The event stream on Apache Kafka (needs pip install -e '.\\[stream]').",
                          no_args_is_help=True)
     app.add_typer(stream, name="stream")
 
