@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tianwang.errors import (
@@ -128,6 +129,14 @@ def install_error_handlers(app: FastAPI) -> None:
         extra = {"limit": exc.limit} if isinstance(exc, BodyTooLarge) else {}
         field = "body" if isinstance(exc, BodyTooLarge) else None
         return _answer(exc.status_code, code, message, field, headers=getattr(exc, "headers", None), **extra)
+
+    @app.exception_handler(DataError)
+    async def refused_value(_: Request, exc: DataError) -> JSONResponse:
+        # the operational database refused a value the request carried: PostgreSQL takes no NUL character in
+        # text (SQLite does). Its transaction is rolled back, so nothing is half-written.
+        if "NUL" in str(exc.orig):
+            return _answer(422, "invalid_request", "a text value contains a NUL character (\\u0000)", "body")
+        return await unexpected(_, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

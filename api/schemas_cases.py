@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tianwang.application import APPLICATION_ID_PATTERN
+
 __all__ = ["AssignIn", "CaseDetailOut", "CaseOut", "CloseIn", "NoteIn", "OutcomeIn", "OutcomeOut", "RevealIn",
            "RevealOut", "RingCaseIn", "SnoozeIn", "VerdictIn", "VerdictOut"]
 
@@ -139,7 +141,7 @@ class RevealIn(BaseModel):
         {"application_id": "APP-2026-000123", "field": "applicant.emergency_contacts[0].phone"}]})
 
     application_id: str | None = Field(
-        None, min_length=1, max_length=64,
+        None, min_length=1, max_length=64, pattern=APPLICATION_ID_PATTERN,
         description="The application (default: an application case's own; a ring's case needs a member's).")
     field: str = Field(min_length=1, max_length=64, description=(
         "The field's schema path: `applicant.id_number`, `applicant.name`, `applicant.phone`, "
@@ -192,7 +194,7 @@ class VerdictIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"application_id": "APP-2026-000123", "fraud": True, "typology": "synthetic_identity"}]})
 
-    application_id: str | None = Field(None, min_length=1, max_length=64)
+    application_id: str | None = Field(None, min_length=1, max_length=64, pattern=APPLICATION_ID_PATTERN)
     ring_id: str | None = Field(None, min_length=1, max_length=64)
     fraud: bool
     typology: str | None = Field(None, max_length=64, description="Required when fraud is true.")
@@ -221,7 +223,7 @@ class OutcomeIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"application_id": "APP-2026-000123", "kind": "first_payment_default", "observed_on": "2026-04-15"}]})
 
-    application_id: str = Field(min_length=1, max_length=64)
+    application_id: str = Field(min_length=1, max_length=64, pattern=APPLICATION_ID_PATTERN)
     kind: Literal["first_payment_default", "early_default", "charge_off", "paid_as_agreed"]
     observed_on: date
 

@@ -12,9 +12,9 @@ It samples the server's memory every few seconds. At the end it checks:
 * no error answer (every request answered 2xx);
 * the server's anonymous memory grew by at most ``--max-growth-mb`` between the end of
   the first quarter and the end (the warm-up and the first ring run allocate what they
-  keep; the embedded store's SQLite page cache, up to 256 MiB, fills as the graph is
-  read and counts here). File-backed pages (the store's memory map, which the kernel
-  reclaims under pressure) are reported, not bounded;
+  keep; the embedded store's SQLite page cache, up to ``TIANWANG_SQLITE_CACHE_MB`` (64 MiB)
+  per connection, fills as the graph is read and counts here). File-backed pages (the
+  store's memory map, which the kernel reclaims under pressure) are reported, not bounded;
 * the graph holds the history plus every application scored, each once.
 
 It prints the figures and exits 1 if a check fails. ``tests/bench/test_soak.py`` runs a
@@ -78,13 +78,15 @@ class SoakReport:
         first, last = (self.rss_mb[0][1], self.rss_mb[-1][1]) if self.rss_mb else (0.0, 0.0)
         lines.append(f"  memory (anonymous): {first:.0f} MB after start, {last:.0f} MB at the end, growth after the "
                      f"first quarter {self.growth_mb:+.0f} MB (bound {self.max_growth_mb:.0f} MB; the embedded "
-                     "store's page cache, up to 256 MiB, counts here)")
-        if self.rss_mb:  # the curve, in tenths of the run: a plateau or a slope
-            tenths = [min(self.rss_mb, key=lambda sample: abs(sample[0] - self.seconds * k / 10))[1] for k in range(11)]
-            lines.append("  anonymous MB by tenth of the run: " + " ".join(f"{mb:.0f}" for mb in tenths))
+                     "store's page cache, 64 MiB per connection, counts here)")
+        def by_tenth(samples: list[tuple[float, float]]) -> str:  # the curve: a plateau or a slope
+            return " ".join(f"{min(samples, key=lambda s: abs(s[0] - self.seconds * k / 10))[1]:.0f}"
+                            for k in range(11))
+
+        if self.rss_mb:
+            lines.append("  anonymous MB by tenth of the run: " + by_tenth(self.rss_mb))
         for pool, samples in sorted(self.native_mb.items()):
-            tenths = [min(samples, key=lambda sample: abs(sample[0] - self.seconds * k / 10))[1] for k in range(11)]
-            lines.append(f"  native {pool} MB by tenth: " + " ".join(f"{mb:.0f}" for mb in tenths))
+            lines.append(f"  native {pool} MB by tenth: " + by_tenth(samples))
         if self.file_mb:
             lines.append(f"  memory (file-backed, the store's mapped pages): {self.file_mb[0][1]:.0f} MB after start, "
                          f"{self.file_mb[-1][1]:.0f} MB at the end")

@@ -71,7 +71,7 @@ class EmbeddedGraphStore(GraphStore):
         SQLite's page cache for this connection, in MiB (``TIANWANG_SQLITE_CACHE_MB``). It
         fills as pages are written and read outside the memory map, up to this size; reads
         mostly come through the memory map (file-backed, reclaimable), so a small cache costs
-        little latency. A bulk load into a large store goes faster with a larger one.
+        little latency. A bulk load into a large store may go faster with a larger one.
 
     Opening takes no write lock unless migrations are pending: reading commands work
     while another process writes.

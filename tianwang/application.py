@@ -64,6 +64,7 @@ from tianwang.identifiers import (
 from tianwang.schema_paths import schema_path
 
 __all__ = [
+    "APPLICATION_ID_PATTERN",
     "EARLIEST_YEAR",
     "LATEST_YEAR",
     "SCHEMA_VERSION",
@@ -84,6 +85,8 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+#: what an application id (and other keys) may look like; request fields naming an application use it too
+APPLICATION_ID_PATTERN = _KEY_RE.pattern
 _VIN_RE = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
 _HEX_DIGITS = "0123456789abcdef"
 # A dotted-quad IPv4 address in canonical form (no leading zeros): what str(ip_address(...)) gives back.

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Allow, ServiceDep, request_id
 from api.schemas import ErrorOut
+from tianwang.application import APPLICATION_ID_PATTERN
 from tianwang.service.accounts import Principal
 from tianwang.service.applications import application_details
 
@@ -35,7 +36,8 @@ class ApplicationDetailsOut(BaseModel):
             responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}})
 async def application(request: Request, service: ServiceDep,
                       principal: Annotated[Principal, Depends(Allow("investigator", "analyst"))],
-                      application_id: Annotated[str, Path(max_length=64, examples=["APP-00001296"])]) -> Any:
+                      application_id: Annotated[str, Path(max_length=64, pattern=APPLICATION_ID_PATTERN,
+                                                           examples=["APP-00001296"])]) -> Any:
     """The stored application, personal fields masked (investigators) or left out (analysts); audited."""
     return await run_in_threadpool(application_details, service, principal, application_id,
                                    request_id=request_id(request))

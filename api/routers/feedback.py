@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Allow, ServiceDep, request_id
 from api.schemas import ErrorOut, Page
 from api.schemas_cases import OutcomeIn, OutcomeOut, VerdictIn, VerdictOut
+from tianwang.application import APPLICATION_ID_PATTERN
 from tianwang.service import feedback
 from tianwang.service.accounts import Principal
 
@@ -37,7 +38,7 @@ async def post_verdict(body: VerdictIn, request: Request, service: ServiceDep,
 
 @router.get("/v1/verdicts", response_model=Page[VerdictOut], responses=_ERRORS)
 def list_verdicts(service: ServiceDep, _: Annotated[Principal, Depends(Allow("investigator", "analyst"))],
-                  application_id: Annotated[str | None, Query(max_length=64)] = None,
+                  application_id: Annotated[str | None, Query(max_length=64, pattern=APPLICATION_ID_PATTERN)] = None,
                   ring_id: Annotated[str | None, Query(max_length=64)] = None,
                   cursor: Annotated[str | None, Query(max_length=512)] = None,
                   limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Any:

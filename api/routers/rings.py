@@ -34,6 +34,7 @@ from api.schemas_rings import (
     RingOut,
     RingRefreshOut,
 )
+from tianwang.application import APPLICATION_ID_PATTERN
 from tianwang.service.accounts import Principal
 from tianwang.service.network import network, node_neighbours, shortest_path
 from tianwang.service.rings import dealer_scorecard, get_ring, list_dealers, list_rings, refresh_rings
@@ -44,7 +45,7 @@ Reader = Annotated[Principal, Depends(Allow("investigator", "analyst"))]
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorOut}, 403: {"model": ErrorOut},
                                             422: {"model": ErrorOut}}
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {**_ERRORS, 404: {"model": ErrorOut}}
-_APP_ID = Path(max_length=64, examples=["APP-000001"])
+_APP_ID = Path(max_length=64, pattern=APPLICATION_ID_PATTERN, examples=["APP-000001"])
 
 
 def _ring_links(ring_id: str) -> dict[str, dict[str, Any]]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import orjson
+from sqlalchemy import func, select
 
 from tests import builders
 from tests.api.test_cases_rings import score, shared
+from tianwang.opsdb.models import Verdict
 from tianwang.service.feedback import labels, post_outcome
 
 
@@ -74,6 +76,12 @@ def test_outcomes_are_recorded_by_the_servicing_system(client, headers):
     assert client.post("/v1/outcomes", json={**body, "application_id": "APP-404"},
                        headers=headers["scorer"]).status_code == 404
     assert client.post("/v1/outcomes", json=body, headers=headers["analyst"]).status_code == 403
+    # an id no application can have (a NUL byte, which PostgreSQL refuses in text) is a 422 naming the field
+    for bad in ("\u00c9-\u0000", "APP 1", "-APP"):
+        for path, payload in (("/v1/outcomes", {**body, "application_id": bad}),
+                              ("/v1/verdicts", {"application_id": bad, "fraud": False})):
+            r = client.post(path, json=payload, headers=headers["investigator"])
+            assert r.status_code == 422 and "application_id" in r.text, (path, bad, r.text)
 
 
 def test_labels_a_verdict_wins_and_only_first_payment_default_is_fraud(client, headers, service):
@@ -116,3 +124,18 @@ def test_a_first_payment_default_reaches_the_detectors_unless_an_investigator_ju
                 headers=headers["investigator"])
     r = client.post("/v1/outcomes", json={**body, "application_id": "APP-000002"}, headers=headers["scorer"])
     assert r.json()["detectors_informed"] == 0 and "APP-000002" not in fraud_ring.confirmed_fraud
+
+
+def test_a_nul_character_in_a_text_field_is_refused_or_kept_never_a_server_error(client, headers, service,
+                                                                                   ops_url):
+    """PostgreSQL takes no NUL in text: its refusal is a 422 and nothing is written; SQLite keeps it."""
+    score(client, headers, builders.application(1))
+    r = client.post("/v1/verdicts", json={"application_id": "APP-000001", "fraud": True, "typology": "x\u0000y"},
+                    headers=headers["investigator"])
+    with service.ops.session() as session:
+        written = session.scalar(select(func.count()).select_from(Verdict))
+    if ops_url.startswith("postgresql"):
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request", r.text
+        assert "NUL" in r.json()["error"]["message"] and written == 0
+    else:
+        assert r.status_code == 201 and written == 1
