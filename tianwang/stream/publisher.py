@@ -49,6 +49,8 @@ class EventPublisher:
         self._lock = threading.Lock()
         self.delivered = 0
         self.failed = 0
+        #: events that could not be delivered since the publisher was made (:attr:`failed` resets at each flush)
+        self.failed_total = 0
         self._first_failure: str | None = None
 
     def publish(self, topic: str, key: str | bytes | None, value: bytes,
@@ -60,6 +62,24 @@ class EventPublisher:
                 break
             except BufferError:  # the local queue is full: serve delivery reports until there is room
                 self._producer.poll(0.5)
+        self._producer.poll(0)
+
+    def offer(self, topic: str, key: str | bytes | None, value: bytes) -> bool:
+        """Queue one event if the local queue has room, without waiting; whether it was queued.
+
+        For a caller that must not wait on the broker (a request being answered): with the broker
+        away, librdkafka queues up to ``queue.buffering.max.messages`` events and retries them;
+        past that an event is refused here, and the caller counts it.
+        """
+        try:
+            self._producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
+        except BufferError:
+            return False
+        self._producer.poll(0)
+        return True
+
+    def serve(self) -> None:
+        """Serve delivery reports waiting (the counters catch up) without blocking."""
         self._producer.poll(0)
 
     def application(self, application_id: str, application_json: bytes) -> None:
@@ -108,6 +128,7 @@ class EventPublisher:
                 self.delivered += 1
             else:
                 self.failed += 1
+                self.failed_total += 1
                 if self._first_failure is None:
                     self._first_failure = f"{message.topic()}: {error.str()}"
 
