@@ -1,11 +1,11 @@
 # The two commands of the README. Both install what they need on a fresh machine.
-.PHONY: demo test bench neo4j-start neo4j-stop lint help
+.PHONY: demo test bench neo4j-start neo4j-stop kafka-start kafka-stop lint help
 
 VENV ?= $(or $(TIANWANG_VENV),$(HOME)/.cache/tianwang/venv)
 
 help:
 	@echo "make demo   install, then run the demo on the embedded store"
-	@echo "make test   install, start the dev Neo4j, run every test, stop Neo4j"
+	@echo "make test   install, start the dev Neo4j (and Kafka with the stream extra), run every test, stop them"
 	@echo "make bench  the benchmark suite at 10k, 100k and 1M (BENCH_ARGS=... to change; docs/benchmarks.md)"
 
 demo:
@@ -31,3 +31,9 @@ neo4j-start:
 
 neo4j-stop:
 	@scripts/neo4j-dev.sh stop
+
+kafka-start:
+	@scripts/kafka-dev.sh start
+
+kafka-stop:
+	@scripts/kafka-dev.sh stop

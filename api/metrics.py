@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -77,7 +77,7 @@ class _QueueCollector(Collector):
     def __init__(self, service: Service) -> None:
         self.service = service
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         with self.service.ops.session() as session:
             open_cases = session.scalar(select(func.count()).select_from(Case).where(Case.status != "closed"))
             backlog = session.scalar(select(func.count()).select_from(OutboxEvent)
@@ -98,6 +98,14 @@ class _QueueCollector(Collector):
             if value is not None:
                 pools.add_metric([pool], value)
         yield pools
+        events = self.service.extras.get("events")
+        if events is not None:  # TIANWANG_KAFKA_BOOTSTRAP set: what this process published (tianwang.service.events)
+            published = CounterMetricFamily("tianwang_stream_events", "Events of the process that answered, by "
+                                            "outcome: queued for Kafka, refused (client queue full), delivered and "
+                                            "failed (not acknowledged by the broker).", labels=["outcome"])
+            for outcome, count in events.counts().items():
+                published.add_metric([outcome], count)
+            yield published
 
 
 def render(service: Service) -> bytes:

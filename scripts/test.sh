@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need, starts the dev Neo4j unless
 # TIANWANG_NEO4J_URI points at one and the dev PostgreSQL unless TIANWANG_TEST_POSTGRES_URL points at one,
+# starts the dev Kafka broker unless TIANWANG_KAFKA_BOOTSTRAP points at one, when the stream extra
+# (confluent-kafka) is installed (CI=true installs it; elsewhere the Kafka tests skip without it),
 # installs Debian's chromium for the workbench's browser test unless TIANWANG_CHROMIUM names one,
 # lints (ruff, mypy), checks the import contracts (layers), runs every test (slow, Neo4j and PostgreSQL ones
 # included), and stops what it started. Extra arguments go to pytest.
@@ -14,9 +16,11 @@ export PATH="$venv/bin:$PATH"
 
 started_neo4j=""
 started_postgres=""
+started_kafka=""
 cleanup() {
   if [ -n "$started_neo4j" ]; then "$here/scripts/neo4j-dev.sh" stop || true; fi
   if [ -n "$started_postgres" ]; then "$here/scripts/postgres-dev.sh" stop || true; fi
+  if [ -n "$started_kafka" ]; then "$here/scripts/kafka-dev.sh" stop || true; fi
 }
 trap cleanup EXIT
 
@@ -44,6 +48,30 @@ if [ -z "${TIANWANG_TEST_POSTGRES_URL:-}" ]; then
   fi
 fi
 
+# The event stream's extra is optional (the quick start installs neither it nor a broker); CI runs its tests.
+has_kafka_client() { "$venv/bin/python" -c 'import confluent_kafka' 2>/dev/null; }
+if [ "${CI:-}" = "true" ] && ! has_kafka_client; then
+  echo "test: installing the stream extra (confluent-kafka) for the Kafka tests" >&2
+  if [ -x "$venv/bin/uv" ]; then
+    VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -e "$here[stream]" >&2
+  else
+    "$venv/bin/python" -m pip install --quiet -e "$here[stream]" >&2
+  fi
+fi
+if [ -z "${TIANWANG_KAFKA_BOOTSTRAP:-}" ]; then
+  if ! has_kafka_client; then
+    echo "test: the stream extra is not installed (pip install -e '.[stream]'), Kafka tests will skip" >&2
+  elif [ -n "${TIANWANG_NO_KAFKA:-}" ] && [ "${CI:-}" != "true" ]; then
+    echo "test: TIANWANG_NO_KAFKA is set, Kafka tests will skip" >&2
+  else
+    already_running=""
+    "$here/scripts/kafka-dev.sh" status >/dev/null 2>&1 && already_running=1
+    line=$("$here/scripts/kafka-dev.sh" start) || { echo "test: the dev Kafka broker did not start" >&2; exit 1; }
+    [ -n "$already_running" ] || started_kafka=1
+    export "${line?}"
+  fi
+fi
+
 if [ -z "${TIANWANG_CHROMIUM:-}" ]; then
   if [ -n "${TIANWANG_NO_BROWSER:-}" ] && [ "${CI:-}" != "true" ]; then
     echo "test: TIANWANG_NO_BROWSER is set, browser tests will skip" >&2
@@ -60,7 +88,8 @@ lint-imports
 echo "test: mypy" >&2
 mypy
 echo "test: pytest (TIANWANG_NEO4J_URI=${TIANWANG_NEO4J_URI:-unset}," \
-  "TIANWANG_TEST_POSTGRES_URL=${TIANWANG_TEST_POSTGRES_URL:-unset})" >&2
+  "TIANWANG_TEST_POSTGRES_URL=${TIANWANG_TEST_POSTGRES_URL:-unset}," \
+  "TIANWANG_KAFKA_BOOTSTRAP=${TIANWANG_KAFKA_BOOTSTRAP:-unset})" >&2
 # migrations/env.py runs only inside Alembic: not a module to import for doctests
 python -m pytest -m "" --doctest-modules --ignore=tianwang/opsdb/migrations \
     tianwang graph_schema fixtures detectors embeddings api tests "$@"

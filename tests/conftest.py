@@ -5,15 +5,19 @@ Neo4j tests need ``TIANWANG_NEO4J_URI`` (``make test`` starts a dev server). Wit
 they skip with a reason, except in CI (``CI=true``), where they fail: CI must run them.
 PostgreSQL tests need ``TIANWANG_TEST_POSTGRES_URL`` the same way (``make test`` starts
 ``scripts/postgres-dev.sh``); each test gets a schema of its own there, dropped after it.
+Kafka tests use the broker of ``TIANWANG_KAFKA_BOOTSTRAP`` when it is set, else start a dev broker
+of the session's own (``scripts/kafka-dev.sh``); without the ``stream`` extra or a broker that
+starts they skip with the reason, and fail in CI.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -30,6 +34,9 @@ NEO4J_URI = os.environ.pop("TIANWANG_NEO4J_URI", None)
 # The same for the operational database: tests get it from ``ops_url``/``postgres_url``.
 POSTGRES_URL = os.environ.get("TIANWANG_TEST_POSTGRES_URL")
 os.environ.pop("TIANWANG_DATABASE_URL", None)
+# The same for Kafka: tests get the brokers from ``kafka_bootstrap``.
+KAFKA_BOOTSTRAP = os.environ.pop("TIANWANG_KAFKA_BOOTSTRAP", None)
+KAFKA_DEV = Path(__file__).resolve().parents[1] / "scripts" / "kafka-dev.sh"
 
 
 @pytest.fixture(autouse=True)
@@ -109,6 +116,38 @@ def neo4j_uri_or_skip() -> str:
 @pytest.fixture(scope="session")
 def neo4j_uri() -> str:
     return neo4j_uri_or_skip()
+
+
+def _kafka_unavailable(reason: str) -> NoReturn:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but {reason}: the Kafka tests must run in CI (`make test` installs the stream extra "
+                    "and starts scripts/kafka-dev.sh)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Kafka brokers: ``TIANWANG_KAFKA_BOOTSTRAP``, else a dev broker of this session's own, stopped at its end."""
+    try:
+        import confluent_kafka  # noqa: F401
+    except ImportError:
+        _kafka_unavailable("the Kafka client is not installed (pip install -e '.[stream]')")
+    if KAFKA_BOOTSTRAP:
+        yield KAFKA_BOOTSTRAP
+        return
+    if os.environ.get("TIANWANG_NO_KAFKA"):
+        _kafka_unavailable("TIANWANG_NO_KAFKA is set: no dev Kafka broker is started")
+    env = {**os.environ, "TIANWANG_KAFKA_STATE": str(tmp_path_factory.mktemp("kafka-state"))}
+    env.pop("TIANWANG_KAFKA_PORT", None)
+    started = subprocess.run(["bash", str(KAFKA_DEV), "start"], env=env, capture_output=True, text=True,
+                             timeout=600)
+    if started.returncode != 0:
+        _kafka_unavailable(f"the dev Kafka broker did not start (scripts/kafka-dev.sh start):\n"
+                           f"{started.stderr[-3000:]}")
+    try:
+        yield started.stdout.strip().rsplit("=", 1)[1]
+    finally:
+        subprocess.run(["bash", str(KAFKA_DEV), "stop"], env=env, capture_output=True, timeout=120)
 
 
 @pytest.fixture(params=["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])

@@ -25,6 +25,7 @@ __all__ = [
     "StateConflictError",
     "StoreError",
     "StoreUnavailableError",
+    "StreamError",
     "TianwangError",
     "shown_id",
 ]
@@ -180,3 +181,7 @@ class PayloadTooLargeError(TianwangError):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"the request body is over {limit} bytes")
+
+
+class StreamError(TianwangError):
+    """The event stream (Kafka) failed: a message could not be delivered, or the client stopped for good."""

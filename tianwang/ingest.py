@@ -59,7 +59,7 @@ from tianwang.ndjson import TOO_LONG, read_lines
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.workers import start_worker
 
-__all__ = ["IngestReport", "LineError", "OnError", "RowWriter", "ingest_file"]
+__all__ = ["IngestReport", "LineError", "OnError", "RowWriter", "ingest_file", "map_line"]
 
 OnError = Literal["skip", "stop"]
 
@@ -293,22 +293,28 @@ def _map_lines(
             continue
         if not raw.strip():
             continue
-        try:
-            application = parse_application(raw)
-        except ApplicationValidationError as exc:
-            mapped.append((number, LineError(number, _reason(exc), exc.application_id)))
-            continue
-        try:
-            row = application_row(application, keyer)
-        except ApplicationValidationError as exc:
-            mapped.append((number, LineError(number, _reason(exc), application.application_id)))
-            continue
-        except Exception as exc:  # whatever the mapping cannot key costs its line, not the batch
-            reason = f"(application): cannot be mapped to the graph ({type(exc).__name__})"
-            mapped.append((number, LineError(number, reason, application.application_id)))
-            continue
-        mapped.append((number, row))
+        mapped.append((number, map_line(number, raw, keyer)))
     return mapped
+
+
+def map_line(number: int, raw: bytes, keyer: PersonalDataKeyer) -> ApplicationRow | LineError:
+    """Validate one JSON application and map it to its graph row, or say why it cannot be ingested.
+
+    ``number`` only labels the :class:`LineError` (a line of a file, an offset of a stream). The
+    reason names fields, never their values. Nothing raises: a line the mapping cannot key is
+    rejected like an invalid one.
+    """
+    try:
+        application = parse_application(raw)
+    except ApplicationValidationError as exc:
+        return LineError(number, _reason(exc), exc.application_id)
+    try:
+        return application_row(application, keyer)
+    except ApplicationValidationError as exc:
+        return LineError(number, _reason(exc), application.application_id)
+    except Exception as exc:  # whatever the mapping cannot key costs its line, not the batch
+        reason = f"(application): cannot be mapped to the graph ({type(exc).__name__})"
+        return LineError(number, reason, application.application_id)
 
 
 def _mapped_chunks(

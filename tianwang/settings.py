@@ -25,6 +25,7 @@
 | ``TIANWANG_SYNC_SECONDS`` | seconds between a service process's looks for a newly active config or bundle | ``2`` |
 | ``TIANWANG_VAULT`` | keep raw personal values sealed in the vault (``true``/``false``) | ``true`` |
 | ``TIANWANG_VAULT_KEYS`` | the vault's AES-256 keys, ``kid:base64key,...``, first seals | dev key, refused in prod |
+| ``TIANWANG_KAFKA_BOOTSTRAP`` | Kafka brokers of the event stream, ``host:port,...`` (``tianwang stream``; a service publishes what it accepts there) | unset |
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = Field(default=10, ge=1, le=10_000)
     vault: bool = True
     vault_keys: SecretStr | None = None
+    kafka_bootstrap: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -20,6 +20,7 @@ lists them. Every command has ``--help``. Store selection follows the settings
 | :mod:`tianwang.cli.service` | ``serve``, ``keys create/list/revoke``, ``users add``, ``audit verify`` |
 | :mod:`tianwang.cli.vault` | ``vault status``, ``vault rotate``, ``vault new-key`` |
 | :mod:`tianwang.cli.rekey` | ``rekey`` |
+| :mod:`tianwang.cli.stream` | ``stream publish``, ``stream consume`` (Kafka; the ``stream`` extra) |
 """
 
 from __future__ import annotations
@@ -28,7 +29,20 @@ from typing import Annotated
 
 import typer
 
-from tianwang.cli import backup, demo, fixtures, graph, rekey, rings, scoring, service, similarity, train, vault
+from tianwang.cli import (
+    backup,
+    demo,
+    fixtures,
+    graph,
+    rekey,
+    rings,
+    scoring,
+    service,
+    similarity,
+    stream,
+    train,
+    vault,
+)
 from tianwang.logs import configure_logging
 
 __all__ = ["app"]
@@ -50,5 +64,5 @@ def main(
     configure_logging(log_level)
 
 
-for _commands in (graph, backup, demo, fixtures, scoring, train, rings, similarity, service, vault, rekey):
+for _commands in (graph, backup, demo, fixtures, scoring, train, rings, similarity, service, vault, rekey, stream):
     _commands.register(app)

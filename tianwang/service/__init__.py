@@ -2,8 +2,9 @@
 
 :func:`open_service` is the composition root of a service process: it opens the
 runtime (store, records, pipeline; :func:`tianwang.runtime.open_runtime`) and the
-operational database (:class:`tianwang.opsdb.OpsDB`), and builds the accounts and the
-vault (:mod:`tianwang.vault`, from ``TIANWANG_VAULT_KEYS``). The
+operational database (:class:`tianwang.opsdb.OpsDB`), and builds the accounts, the
+vault (:mod:`tianwang.vault`, from ``TIANWANG_VAULT_KEYS``) and, with
+``TIANWANG_KAFKA_BOOTSTRAP`` set, the event publisher (:mod:`tianwang.service.events`). The
 modules beside it hold one use case each (scoring, cases, feedback, rings, analysts,
 jobs, webhooks); ``api/`` only translates HTTP to calls of these and back.
 """
@@ -18,6 +19,7 @@ from typing import Any, Self
 from tianwang.opsdb import OpsDB
 from tianwang.runtime import Runtime, open_runtime
 from tianwang.service.accounts import Accounts
+from tianwang.service.events import events_from_settings
 from tianwang.settings import Settings, load_settings
 from tianwang.vault import Vault, vault_from_settings
 
@@ -76,10 +78,16 @@ def open_service(settings: Settings | None = None, *, store: str | None = None, 
         resources.callback(ops.close)
         accounts = Accounts(ops, settings.secret_bytes, token_ttl=settings.token_ttl)
         vault = vault_from_settings(settings)
+        events = events_from_settings(settings)  # TIANWANG_KAFKA_BOOTSTRAP: publish what is accepted
+        if events is not None:
+            resources.callback(events.close)
     except BaseException:
         resources.close()
         raise
     rings = getattr(runtime.pipeline.loaded.detectors.get("fraud_ring"), "rings", None)
     if rings is not None:  # the rings a batch job stored, in use from the first request (loaded in the background)
         rings.maybe_reload()
-    return Service(settings, runtime, ops, accounts, vault, _resources=resources)
+    service = Service(settings, runtime, ops, accounts, vault, _resources=resources)
+    if events is not None:
+        service.extras["events"] = events
+    return service

@@ -34,7 +34,8 @@ from tianwang.opsdb.pagination import paginate
 from tianwang.service import Service
 from tianwang.service.actions import VERIFICATION_TASKS, Action
 from tianwang.service.audit import audit
-from tianwang.service.feedback import apply_verdict, record_verdict
+from tianwang.service.events import publish_verdict
+from tianwang.service.feedback import apply_verdict, record_verdict, verdict_view
 from tianwang.service.network import adjacent, node_label
 from tianwang.service.ring_members import current_ring, describe_members, member_applications
 from tianwang.service.webhooks import enqueue
@@ -424,6 +425,7 @@ def close_case(service: Service, caller: Any, case_id: str, outcome: str, *, typ
         view = case_view(case, now)
     view["verdict_id"], view["event_id"] = verdict.id, event_id
     apply_verdict(service, apps, fraud, typology if fraud else None)
+    publish_verdict(service.extras, verdict_view(verdict), apps)
     return view
 
 

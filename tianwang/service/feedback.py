@@ -38,6 +38,7 @@ from tianwang.opsdb.models import DecisionRow, Outcome, Verdict, utcnow
 from tianwang.opsdb.pagination import paginate
 from tianwang.service import Service
 from tianwang.service.audit import audit
+from tianwang.service.events import publish_outcome, publish_verdict
 from tianwang.service.ring_members import current_ring, member_applications
 
 __all__ = ["OUTCOME_KINDS", "apply_verdict", "labels", "list_verdicts", "post_outcome", "post_verdict",
@@ -105,6 +106,7 @@ def post_verdict(service: Service, actor: Any, *, fraud: bool, typology: str | N
                              application_id=application_id, ring_id=ring_id)
         view = verdict_view(row)
     view["detectors_informed"] = apply_verdict(service, apps, fraud, typology)
+    publish_verdict(service.extras, view, apps)
     return view
 
 
@@ -142,6 +144,7 @@ def post_outcome(service: Service, actor: Any, *, application_id: str, kind: str
     if kind in FRAUD_OUTCOMES and judged is None:
         informed = apply_verdict(service, [application_id], True, kind)
     view["detectors_informed"] = informed
+    publish_outcome(service.extras, view)
     return view
 
 

@@ -33,6 +33,7 @@ from tianwang.service import Service
 from tianwang.service.actions import choose_action
 from tianwang.service.audit import audit
 from tianwang.service.cases import open_case_for_decision
+from tianwang.service.events import publish_application
 from tianwang.service.vault import vault_rows
 
 __all__ = ["decision_view", "differing_fields", "get_decision", "score_application"]
@@ -190,4 +191,5 @@ def score_application(service: Service, payload: Application | bytes | str | Map
         if won is None:
             raise
         return decision_view(won), False
+    publish_application(service.extras, app)
     return decision_view(row), True
