@@ -25,7 +25,7 @@
 | ``TIANWANG_SYNC_SECONDS`` | seconds between a service process's looks for a newly active config or bundle | ``2`` |
 | ``TIANWANG_VAULT`` | keep raw personal values sealed in the vault (``true``/``false``) | ``true`` |
 | ``TIANWANG_VAULT_KEYS`` | the vault's AES-256 keys, ``kid:base64key,...``, first seals | dev key, refused in prod |
-| ``TIANWANG_KAFKA_BOOTSTRAP`` | Kafka brokers, ``host:port,...``: ``tianwang stream``; the service publishes there | unset |
+| ``TIANWANG_KAFKA_BOOTSTRAP`` | Kafka brokers ``host:port,...`` (``tianwang stream``, service events) | unset |
 """
 
 from __future__ import annotations
