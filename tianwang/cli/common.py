@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -19,7 +21,7 @@ from tianwang.runtime import open_graph
 from tianwang.settings import Settings, load_settings
 
 __all__ = ["DbOption", "StoreKind", "StoreOption", "console", "fail_cleanly", "open_graph_for", "out", "progress",
-           "settings_for"]
+           "settings_for", "stop_on_signals"]
 
 console = Console(stderr=True)
 out = Console()
@@ -79,3 +81,24 @@ def progress(what: str) -> Progress:
         disable=not console.is_terminal,
         transient=False,
     )
+
+
+@contextmanager
+def stop_on_signals(*signals: signal.Signals) -> Iterator[threading.Event]:
+    """An event set by the first of ``signals`` (a second one ends the process at once), in the main thread only:
+    a long command finishes the batch in hand and says how far it got."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def asked_to_stop(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signum, signal.SIG_DFL)
+
+    previous = {number: signal.signal(number, asked_to_stop) for number in signals}
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

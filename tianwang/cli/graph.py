@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -24,6 +21,7 @@ from tianwang.cli.common import (
     out,
     progress,
     settings_for,
+    stop_on_signals,
 )
 from tianwang.cli.terminal import safe
 from tianwang.errors import ConfigurationError
@@ -49,7 +47,7 @@ def ingest_into(
     path: Path, store: GraphStore, on_error: OnError, batch_size: int, workers: int | None = None
 ) -> IngestReport:
     size = path.stat().st_size
-    with progress(f"ingest {safe(path.name)}") as bar, _stop_on_sigterm() as stop:
+    with progress(f"ingest {safe(path.name)}") as bar, stop_on_signals(signal.SIGTERM) as stop:
         task = bar.add_task("ingest", total=size)
         return ingest_file(
             path,
@@ -68,7 +66,7 @@ def bulk_import_into(
     from tianwang.bulk_import import bulk_import_file
 
     size = path.stat().st_size
-    with progress(f"bulk import {safe(path.name)}") as bar, _stop_on_sigterm() as stop:
+    with progress(f"bulk import {safe(path.name)}") as bar, stop_on_signals(signal.SIGTERM) as stop:
         task = bar.add_task("files", total=size)
         return bulk_import_file(
             path,
@@ -81,25 +79,6 @@ def bulk_import_into(
             progress=lambda n: bar.advance(task, n),
             stop=stop,
         )
-
-
-@contextmanager
-def _stop_on_sigterm() -> Iterator[threading.Event]:
-    """An event set by the first SIGTERM (a second one ends the process at once), in the main thread only."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def asked_to_stop(signum: int, frame: object) -> None:
-        stop.set()
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-    previous = signal.signal(signal.SIGTERM, asked_to_stop)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def print_report(report: IngestReport) -> None:

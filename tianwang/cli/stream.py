@@ -7,15 +7,22 @@ Both need the ``stream`` extra (``pip install -e '.[stream]'``) and the brokers 
 from __future__ import annotations
 
 import signal
-import threading
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tianwang.cli.common import DbOption, StoreOption, console, fail_cleanly, open_graph_for, out, settings_for
+from tianwang.cli.common import (
+    DbOption,
+    StoreOption,
+    console,
+    fail_cleanly,
+    open_graph_for,
+    out,
+    settings_for,
+    stop_on_signals,
+)
 from tianwang.cli.terminal import safe
 from tianwang.stream.consumer import ConsumeReport, consume_applications
 from tianwang.stream.kafka import KafkaSource, bootstrap_servers
@@ -31,26 +38,6 @@ BootstrapOption = Annotated[
     typer.Option("--bootstrap", help="Kafka brokers, host:port[,host:port...]; default TIANWANG_KAFKA_BOOTSTRAP."),
 ]
 TopicOption = Annotated[str, typer.Option("--topic", help="The applications topic.")]
-
-
-@contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """An event set by the first SIGTERM or SIGINT (a second one ends the process at once), main thread only."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def asked_to_stop(signum: int, frame: object) -> None:
-        stop.set()
-        signal.signal(signum, signal.SIG_DFL)
-
-    previous = {s: signal.signal(s, asked_to_stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def _print_consume_report(report: ConsumeReport) -> None:
@@ -136,7 +123,7 @@ def register(app: typer.Typer) -> None:
             graph = open_graph_for(store, db)
             stack.callback(graph.close)
             publisher = stack.enter_context(EventPublisher(servers, client_id="tianwang-dead-letters"))
-            stop = stack.enter_context(_stop_on_signals())
+            stop = stack.enter_context(stop_on_signals(signal.SIGTERM, signal.SIGINT))
             report = consume_applications(
                 source, graph, dead_letters=DeadLetterTopic(publisher, dead_letter_topic), batch_size=batch_size,
                 max_messages=max_messages, idle_seconds=idle_exit, stop=stop)
