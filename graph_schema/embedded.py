@@ -390,7 +390,7 @@ class EmbeddedGraphStore(GraphStore):
             with self._lock:
                 yield self._conn
             return
-        conn = sqlite3.connect(f"file:{Path(self.path).resolve()}?mode=ro", uri=True, timeout=self.lock_timeout,
+        conn = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True, timeout=self.lock_timeout,
                                isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA cache_size={-1024 * min(self.cache_mb, 16)}")

@@ -179,3 +179,27 @@ def test_cli_ingest_against_a_held_lock_fails_cleanly(tmp_path: Path, monkeypatc
     output = " ".join(result.output.split())
     assert "database is locked" in output and "TIANWANG_LOCK_TIMEOUT" in output
     assert "0 new applications were committed" in output and "rerun the same file to resume" in output
+
+
+def test_an_export_reads_beside_the_requests_on_a_file_with_any_name(keyer: PersonalDataKeyer, tmp_path: Path) -> None:
+    """The export's own read-only connection opens the file by URI: spaces, '#', '%' and '?' in its path are fine,
+    and it reads while another connection holds the write lock."""
+    from tianwang.application import parse_application
+
+    db = tmp_path / "a folder #1 %20?" / "graph.db"
+    with EmbeddedGraphStore(db, keyer) as store:
+        store.upsert_application(parse_application(application(1)))
+        holder = sqlite3.connect(db, isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")  # another process's write in progress
+            export = store.export_edges()
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    assert export.num_nodes == store_nodes(db)
+
+
+def store_nodes(db: Path) -> int:
+    """Nodes in the store file, counted on a connection of its own."""
+    with sqlite3.connect(db) as connection:
+        return int(connection.execute("SELECT COUNT(*) FROM nodes").fetchone()[0])
