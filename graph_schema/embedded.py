@@ -20,8 +20,9 @@ from pathlib import Path
 
 import orjson
 
+from graph_schema.embedded_export import export_graph, read_snapshot
 from graph_schema.embedded_setup import check_fingerprint, configure, migrate, migrations_pending
-from graph_schema.export import GraphExport, build_export
+from graph_schema.export import GraphExport
 from graph_schema.mapping import ApplicationRow
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType, label_from_code, rel_type_from_code
 from graph_schema.store import GraphStore
@@ -47,7 +48,6 @@ _APPLICATION_CODE = NODE_TYPES[Label.APPLICATION].code
 _SUBMITTED_CODE = RELATIONSHIP_TYPES[RelType.SUBMITTED].code
 _PERSON_CODE = NODE_TYPES[Label.PERSON].code
 _RING_CODE = NODE_TYPES[Label.RING].code
-_PHONE_CODE = NODE_TYPES[Label.PHONE].code
 _MEMBER_OF_CODE = RELATIONSHIP_TYPES[RelType.MEMBER_OF].code
 _FAR_FUTURE = float("inf")
 _SQL_VARIABLES = 900
@@ -376,78 +376,13 @@ class EmbeddedGraphStore(GraphStore):
             out[i].append((rel, other))
         return out
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction for a whole-graph read (an export), beside the requests.
-
-        The store's own connection serves every request under one lock; a read of the whole
-        graph there (seconds at a million applications) would make every request wait for it.
-        A file store reads on a connection of its own instead (read-only, WAL: it sees one
-        committed state throughout and blocks no writer); an in-memory store has no second
-        connection and reads under the lock.
-        """
-        if self.path == ":memory:" or self.path.startswith("file:"):
-            with self._lock:
-                yield self._conn
-            return
-        conn = sqlite3.connect(f"{Path(self.path).resolve().as_uri()}?mode=ro", uri=True, timeout=self.lock_timeout,
-                               isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute(f"PRAGMA cache_size={-1024 * min(self.cache_mb, 16)}")
-            conn.execute("PRAGMA temp_store=MEMORY")
-            conn.execute("BEGIN")  # one snapshot for every query of the read
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
-        finally:
-            conn.close()
-
     def export_edges(self, *, as_of: float | datetime | None = None,
                      types: Iterable[RelType] | None = None) -> GraphExport:
-        ts = to_timestamp(as_of)
-        codes = None if types is None else sorted({RELATIONSHIP_TYPES[RelType(t)].code for t in types})
-        where: list[str] = []
-        params: list[object] = []
-        if ts is not None:
-            where.append("at <= ?")
-            params.append(ts)
-        if codes is not None:
-            where.append(f"type IN ({', '.join('?' * len(codes))})")
-            params.extend(codes)
-        chosen = f" WHERE {' AND '.join(where)}" if where else ""
-        ends = None if types is None else {end for t in types for end in (RELATIONSHIP_TYPES[RelType(t)].source,
-                                                                          RELATIONSHIP_TYPES[RelType(t)].target)}
-        with self._snapshot() as conn:
-            edges = conn.execute(f"SELECT src, type, dst, at FROM edges{chosen}", params).fetchall()
-            if not where:
-                nodes = conn.execute("SELECT id, label, key FROM nodes ORDER BY label, key").fetchall()
-            elif ts is None and ends is not None:  # the labels at the chosen relationships' ends (an index reads them)
-                codes_of_ends = sorted(NODE_TYPES[end].code for end in ends)
-                nodes = conn.execute(f"SELECT id, label, key FROM nodes WHERE label IN ({', '.join('?' * len(ends))})"
-                                     " ORDER BY label, key", codes_of_ends).fetchall()
-            else:
-                nodes = conn.execute(
-                    f"SELECT id, label, key FROM nodes WHERE id IN (SELECT src FROM edges{chosen}"
-                    f" UNION SELECT dst FROM edges{chosen}) ORDER BY label, key",
-                    params * 2,
-                ).fetchall()
-            # Deal terms from the Application node; the model from the record for applications
-            # stored before the node carried it (COALESCE reads the record only for those), named
-            # as tianwang.keys.vehicle_model_name names it.
-            deals = conn.execute(
-                "SELECT a.node_id, n.props ->> '$.vehicle_price', COALESCE(n.props ->> '$.vehicle_model',"
-                " (a.record ->> '$.vehicle.brand') || ' ' || (a.record ->> '$.vehicle.model'))"
-                " FROM applications a JOIN nodes n ON n.id = a.node_id"
-                + ("" if ts is None else " WHERE a.submitted_at <= ?"),
-                () if ts is None else (ts,),
-            ).fetchall()
-            # which phones are landlines: a read of every phone's properties (seconds at a million
-            # applications), only when phones are exported
-            landlines = conn.execute(
-                "SELECT id FROM nodes WHERE label = ? AND props ->> '$.mobile' = 0", (_PHONE_CODE,)
-            ).fetchall() if ends is None or Label.PHONE in ends else []
-        return build_export(nodes, edges, deals, [row[0] for row in landlines])
+        if self.path == ":memory:" or self.path.startswith("file:"):  # no second connection: under the lock
+            with self._lock:
+                return export_graph(self._conn, to_timestamp(as_of), types)
+        with read_snapshot(self.path, timeout=self.lock_timeout, cache_mb=min(self.cache_mb, 16)) as conn:
+            return export_graph(conn, to_timestamp(as_of), types)
 
     def counts(self) -> GraphCounts:
         nodes = self._query("SELECT label, COUNT(*) FROM nodes GROUP BY label")

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from detectors.base import Detector
 from detectors.registry import DetectorRegistry, UnknownDetectorError
+from graph_schema.store import GraphStore
 from tianwang.errors import ConfigurationError
 from tianwang.scoring.errors import ScoringConfigError
 
@@ -167,6 +168,17 @@ class LoadedConfig:
     version: str
     source: str
     loaded_at: float = field(default_factory=time.time)
+
+    def bind(self, store: GraphStore, replacing: LoadedConfig | None = None) -> None:
+        """Have every detector read ``store``; one that replaces a detector of ``replacing`` (a configuration
+        or bundle put in force on a running service) may take state over from it (``succeed``)."""
+        before = replacing.detectors if replacing is not None else {}
+        for name, detector in self.detectors.items():
+            detector.bind(store)
+            previous = before.get(name)
+            succeed = getattr(detector, "succeed", None)
+            if previous is not None and previous is not detector and callable(succeed):
+                succeed(previous)
 
 
 def _pydantic_reasons(exc: ValidationError) -> str:

@@ -108,13 +108,7 @@ class ScoringPipeline:
         loaded = self._source.current() if self._source is not None else self._fixed
         assert loaded is not None
         if loaded is not self._bound:  # a configuration seen for the first time: its detectors read this store
-            before = self._bound.detectors if self._bound is not None else {}
-            for name, detector in loaded.detectors.items():
-                detector.bind(self.store)
-                previous = before.get(name)
-                succeed = getattr(detector, "succeed", None)  # state a new instance may take from the one it replaces
-                if previous is not None and previous is not detector and callable(succeed):
-                    succeed(previous)
+            loaded.bind(self.store, replacing=self._bound)
             self._bound = loaded
         return loaded
 
