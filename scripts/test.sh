@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: installs what the tests need, starts the dev Neo4j unless
 # TIANWANG_NEO4J_URI points at one and the dev PostgreSQL unless TIANWANG_TEST_POSTGRES_URL points at one,
 # starts the dev Kafka broker unless TIANWANG_KAFKA_BOOTSTRAP points at one, when the stream extra
-# (confluent-kafka) is installed (CI=true installs it; elsewhere the Kafka tests skip without it),
+# (confluent-kafka) is installed (CI=true installs it and the spark extra; elsewhere the Kafka and Spark
+# tests skip without them),
 # installs Debian's chromium for the workbench's browser test unless TIANWANG_CHROMIUM names one,
 # lints (ruff, mypy), checks the import contracts (layers), runs every test (slow, Neo4j and PostgreSQL ones
 # included), and stops what it started. Extra arguments go to pytest.
@@ -48,16 +49,19 @@ if [ -z "${TIANWANG_TEST_POSTGRES_URL:-}" ]; then
   fi
 fi
 
-# The event stream's extra is optional (the quick start installs neither it nor a broker); CI runs its tests.
+# The event stream's and Spark's extras are optional (the quick start installs neither, nor a broker);
+# CI runs their tests.
 has_kafka_client() { "$venv/bin/python" -c 'import confluent_kafka' 2>/dev/null; }
-if [ "${CI:-}" = "true" ] && ! has_kafka_client; then
-  echo "test: installing the stream extra (confluent-kafka) for the Kafka tests" >&2
+has_spark() { "$venv/bin/python" -c 'import pyspark, pyarrow, pandas' 2>/dev/null; }
+if [ "${CI:-}" = "true" ] && { ! has_kafka_client || ! has_spark; }; then
+  echo "test: installing the stream and spark extras (confluent-kafka, pyspark) for the Kafka and Spark tests" >&2
   if [ -x "$venv/bin/uv" ]; then
-    VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -e "$here[stream]" >&2
+    VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" -e "$here[stream,spark]" >&2
   else
-    "$venv/bin/python" -m pip install --quiet -e "$here[stream]" >&2
+    "$venv/bin/python" -m pip install --quiet -e "$here[stream,spark]" >&2
   fi
 fi
+has_spark || echo "test: the spark extra is not installed (pip install -e '.[spark]'), Spark tests will skip" >&2
 if [ -z "${TIANWANG_KAFKA_BOOTSTRAP:-}" ]; then
   if ! has_kafka_client; then
     echo "test: the stream extra is not installed (pip install -e '.[stream]'), Kafka tests will skip" >&2

@@ -84,10 +84,20 @@ def register(app: typer.Typer) -> None:
         min_size: Annotated[int, typer.Option(help="Smallest ring, in applicants.")] = 3,
         top: Annotated[int, typer.Option(help="Rings to show, highest risk first.")] = 20,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Detect and show, write nothing.")] = False,
+        engine: Annotated[
+            str,
+            typer.Option(help="Where the projection and Leiden run: local (this process) or spark "
+                              "(pyspark, the spark extra; same rings)."),
+        ] = "local",
+        spark_master: Annotated[
+            str | None,
+            typer.Option(help="Spark master URL for --engine spark (default: TIANWANG_SPARK_MASTER, else local[*])."),
+        ] = None,
     ) -> None:
         """Detect rings (Leiden on the projected applicant graph) and write them back to the store.
 
-        Ring ids of the rings stored now are kept where a ring mostly keeps its members.
+        Ring ids of the rings stored now are kept where a ring mostly keeps its members. With
+        --engine spark the projection, connected components and Leiden run on Spark; the rings are the same.
         """
         from tianwang.cli.terminal import safe
         from tianwang.errors import TianwangError
@@ -108,8 +118,10 @@ def register(app: typer.Typer) -> None:
                     resolution=resolution,
                     min_size=min_size,
                     write=not dry_run,
+                    engine=engine,
+                    spark_master=spark_master,
                 )
-        except (TianwangError, ValueError) as exc:
+        except (TianwangError, ValueError, ImportError) as exc:
             console.print(f"[red]error:[/red] {safe(exc)}")
             raise typer.Exit(2) from None
         out.print(ring_table(report, top))
