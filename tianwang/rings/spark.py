@@ -31,8 +31,10 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -111,9 +113,19 @@ def _first(frame: DataFrame) -> Any:
 
 
 def _frame(spark: SparkSession, columns: Mapping[str, np.ndarray], schema: str) -> DataFrame:
-    import pandas as pd
+    """Arrays as a DataFrame, through a Parquet file in the session's scratch directory.
 
-    return spark.createDataFrame(pd.DataFrame({name: np.asarray(v) for name, v in columns.items()}), schema)
+    Spark reads Parquet in parallel; ``createDataFrame`` of a million-row pandas frame takes ten
+    seconds here. On a cluster the export would be such files on shared storage.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    scratch = Path(spark.conf.get("spark.local.dir") or tempfile.gettempdir()) / "tables"
+    scratch.mkdir(parents=True, exist_ok=True)
+    path = scratch / f"{uuid.uuid4().hex}.parquet"
+    pq.write_table(pa.table({name: np.asarray(v) for name, v in columns.items()}), path)
+    return spark.read.schema(schema).parquet(str(path))
 
 
 def _pairs(spark: SparkSession, export: GraphExport, settings: ProjectionSettings) -> DataFrame:
@@ -284,31 +296,40 @@ def connected_components(links: DataFrame, *, max_rounds: int = 100) -> DataFram
     raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
 
 
+def _leiden_component(edges: pd.DataFrame, objective: str, resolution: float, total: float, seed: int) -> Any:
+    """Leiden on one component's links: ``(vertices, membership)``."""
+    import igraph as ig
+    import leidenalg
+
+    vertices, ends = np.unique(
+        np.concatenate([edges["source"].to_numpy(), edges["target"].to_numpy()]), return_inverse=True
+    )
+    m = len(edges)
+    order = np.lexsort((ends[m:], ends[:m]))
+    graph = ig.Graph(n=len(vertices), edges=np.column_stack([ends[:m][order], ends[m:][order]]).tolist())
+    weights = edges["weight"].to_numpy()[order]
+    if objective == "cpm":
+        kind, scaled = leidenalg.CPMVertexPartition, resolution
+    else:
+        kind, scaled = leidenalg.RBConfigurationVertexPartition, resolution * float(weights.sum()) / total
+    partition = leidenalg.find_partition(
+        graph, kind, weights=weights.tolist(), resolution_parameter=scaled, n_iterations=2, seed=seed
+    )
+    return vertices, np.asarray(partition.membership, dtype=np.int64)
+
+
 def _leiden_group(objective: str, resolution: float, total: float, seed: int) -> Any:
+    """The ``applyInPandas`` function: Leiden on each component of a bucket of components, one at a time."""
+
     def run(edges: pd.DataFrame) -> pd.DataFrame:
-        import igraph as ig
-        import leidenalg
         import pandas as pd
 
-        vertices, ends = np.unique(
-            np.concatenate([edges["source"].to_numpy(), edges["target"].to_numpy()]), return_inverse=True
-        )
-        m = len(edges)
-        order = np.lexsort((ends[m:], ends[:m]))
-        graph = ig.Graph(n=len(vertices), edges=np.column_stack([ends[:m][order], ends[m:][order]]).tolist())
-        weights = edges["weight"].to_numpy()[order]
-        if objective == "cpm":
-            kind, scaled = leidenalg.CPMVertexPartition, resolution
-        else:
-            kind, scaled = leidenalg.RBConfigurationVertexPartition, resolution * float(weights.sum()) / total
-        partition = leidenalg.find_partition(
-            graph, kind, weights=weights.tolist(), resolution_parameter=scaled, n_iterations=2, seed=seed
-        )
-        return pd.DataFrame({
-            "component": np.full(len(vertices), int(edges["component"].iloc[0]), dtype=np.int64),
-            "vertex": vertices.astype(np.int64),
-            "local": np.asarray(partition.membership, dtype=np.int64),
-        })
+        parts = []
+        for component, links in edges.groupby("component", sort=True):
+            vertices, membership = _leiden_component(links, objective, resolution, total, seed)
+            parts.append(pd.DataFrame({"component": np.full(len(vertices), component, dtype=np.int64),
+                                       "vertex": vertices.astype(np.int64), "local": membership}))
+        return pd.concat(parts, ignore_index=True)
 
     return run
 
@@ -336,9 +357,14 @@ def communities_spark(
     if not total:
         return pd.DataFrame({"vertex": np.empty(0, np.int64), "community": np.empty(0, np.int64)}), 0
     components = connected_components(links)
-    grouped = links.join(components.withColumnRenamed("vertex", "source"), "source")
+    # Small components by the thousand: a Python call per component would cost more than its Leiden, so
+    # components are dealt into buckets (one pandas call each) and a bucket runs its components one by one.
+    buckets = max(1, 8 * links.sparkSession.sparkContext.defaultParallelism)
+    grouped = links.join(components.withColumnRenamed("vertex", "source"), "source").withColumn(
+        "bucket", F.pmod(F.xxhash64("component"), F.lit(buckets))
+    )
     found: pd.DataFrame = (
-        grouped.groupBy("component")
+        grouped.groupBy("bucket")
         .applyInPandas(_leiden_group(kind, resolution, float(total), seed), "component long, vertex long, local long")
         .toPandas()
     )
