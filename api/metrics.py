@@ -11,6 +11,9 @@
 | ``tianwang_graph_outbox_pending`` | gauge | (applications waiting for the graph store) |
 | ``tianwang_graph_store_up`` | gauge | (1 while the answering process counts the graph store as up) |
 | ``tianwang_native_memory_bytes`` | gauge | ``pool``: ``sqlite``, ``malloc_in_use``, ``malloc_free`` |
+| ``tianwang_stream_events_total`` | counter | ``outcome`` (with ``TIANWANG_KAFKA_BOOTSTRAP``: events published) |
+| ``tianwang_replica_feed_events_total`` | counter | ``kind``: ``applications``, ``verdicts``, ``own``, ``unknown``... |
+| ``tianwang_replica_feed_lag_seconds`` | gauge | (publication to observation of the latest followed event) |
 
 Labels never hold a raw path, an application id or any personal value: routes are
 named by their template (``/v1/decisions/{decision_id}``), requests that match no route
@@ -106,6 +109,17 @@ class _QueueCollector(Collector):
             for outcome, count in events.counts().items():
                 published.add_metric([outcome], count)
             yield published
+        feed = self.service.extras.get("replica_feed")
+        if feed is not None:  # what this process followed of the other replicas (tianwang.service.replicas)
+            state = feed.snapshot()
+            followed = CounterMetricFamily("tianwang_replica_feed_events", "Events of other processes this process "
+                                           "followed, by kind; skipped: its own (own) and those of applications "
+                                           "not in its store (unknown); failed.", labels=["kind"])
+            for kind in ("applications", "verdicts", "own", "unknown", "failed"):
+                followed.add_metric([kind], state[kind])
+            yield followed
+            yield GaugeMetricFamily("tianwang_replica_feed_lag_seconds", "Seconds from the publication of the "
+                                    "latest followed event to its observation here.", value=state["lag_seconds"])
 
 
 def render(service: Service) -> bytes:

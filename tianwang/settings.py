@@ -26,6 +26,7 @@
 | ``TIANWANG_VAULT`` | keep raw personal values sealed in the vault (``true``/``false``) | ``true`` |
 | ``TIANWANG_VAULT_KEYS`` | the vault's AES-256 keys, ``kid:base64key,...``, first seals | dev key, refused in prod |
 | ``TIANWANG_KAFKA_BOOTSTRAP`` | Kafka brokers ``host:port,...`` (``tianwang stream``, service events) | unset |
+| ``TIANWANG_KAFKA_FOLLOW`` | a service with Kafka follows the other replicas' applications and verdicts | ``true`` |
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ class Settings(BaseSettings):
     vault: bool = True
     vault_keys: SecretStr | None = None
     kafka_bootstrap: str | None = None
+    kafka_follow: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

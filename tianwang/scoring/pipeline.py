@@ -1,17 +1,15 @@
 """The scoring pipeline: one application in, one explained decision out.
 
-Steps, each timed: **validate** (schema v1), **upsert** into the graph store
-(idempotent), **context** (the application's graph links as of its own time),
-**fast** layer, **deep** layer, **vote**, **decide**, **record**.
+Steps, each timed: **validate** (schema v1), **upsert** into the graph store (idempotent), **context** (the
+application's graph links as of its own time), **fast** layer, **deep** layer, **vote**, **decide**, **record**.
 
-Every detector runs in a thread pool under its own time budget. The pipeline waits
-for a detector at most until its budget is spent; one that is late or raises is left
-out of the vote, and the decision says which and why (the late thread may finish in
-the background; a detector with too many calls still running is skipped until they
-finish, so a hung detector cannot exhaust the pool). A hard vote from the fast layer
-(a watchlisted identity) decides alone and the deep layer is skipped. Shadow
-detectors run and are recorded but do not vote. The configuration comes from a
-:class:`~tianwang.scoring.config.ConfigSource` and is reloaded when its file changes.
+Every detector runs in a thread pool under its own time budget. The pipeline waits for a detector at most
+until its budget is spent; one that is late or raises is left out of the vote, and the decision says which and
+why (the late thread may finish in the background; a detector with too many calls still running is skipped
+until they finish, so a hung detector cannot exhaust the pool). A hard vote from the fast layer (a watchlisted
+identity) decides alone and the deep layer is skipped. Shadow detectors run and are recorded but do not vote.
+The configuration comes from a :class:`~tianwang.scoring.config.ConfigSource` and is reloaded when its file
+changes.
 """
 
 from __future__ import annotations
@@ -58,8 +56,7 @@ class ScoringPipeline:
     store : GraphStore
         Where applications are upserted and graph links read.
     config : ConfigSource or LoadedConfig
-        A source is checked for changes on every call (cheaply); a loaded
-        configuration is fixed.
+        A source is checked for changes on every call (cheaply); a loaded configuration is fixed.
     records : ScoringRecords
         The watchlist, document index and decision log it reads and writes: durable
         ones (:meth:`ScoringRecords.open`) for a service, in-memory ones only where the
@@ -67,8 +64,7 @@ class ScoringPipeline:
     max_workers : int
         Threads that run detectors.
     max_backlog : int
-        Calls of one detector still running past their budget after which it is
-        skipped until they finish.
+        Calls of one detector still running past their budget after which it is skipped until they finish.
     gate : GraphGate, optional
         Runs the graph write and reads under a deadline and keeps the write in a
         durable outbox when the store is down or slow (:mod:`tianwang.scoring.outbox`);
@@ -127,14 +123,12 @@ class ScoringPipeline:
                 keys: PersonalKeys | None = None, graph: bool = True) -> ScoringContext:
         """The context of a stored application, as the graph stood at its submission.
 
-        ``keys`` are its :func:`~tianwang.keys.personal_keys` when already computed; with
-        ``graph=False`` it has no graph links (the store is unavailable).
-        """
+        ``keys`` are its :func:`~tianwang.keys.personal_keys` when already computed; with ``graph=False`` it
+        has no graph links (the store is unavailable)."""
         window = timedelta(days=self.loaded.config.velocity_window_days)
         view = self.store.as_of(application.submitted_ts) if graph else None
-        context = build_context(application, self.keyer, keys=keys, view=view,
-                                window=window, watchlist=self.watchlist, documents=self.documents,
-                                attachments=attachments, applicants=self.applicants)
+        context = build_context(application, self.keyer, keys=keys, view=view, window=window, watchlist=self.watchlist,
+                                documents=self.documents, attachments=attachments, applicants=self.applicants)
         self.applicants.remember(application.application_id, context.keys.id_hash)
         return context
 
@@ -147,6 +141,12 @@ class ScoringPipeline:
         self._observe(context, self.loaded)
         return context
 
+    def follow(self, application: Application) -> ScoringContext:
+        """Observe an application another process scored (in the shared store): state as if scored here."""
+        context = self.context(application)
+        self._observe(context, self.loaded)
+        return context
+
     def _observe(self, context: ScoringContext, loaded: LoadedConfig) -> None:
         for name, detector in loaded.detectors.items():
             try:
@@ -156,8 +156,8 @@ class ScoringPipeline:
                                                                  "application_id": context.application_id})
 
     def settle(self) -> None:
-        """Wait for the background work detectors started (ring refreshes): backtests call it after
-        each application so that a replay repeats; a service never does, so no request waits."""
+        """Wait for the background work detectors started (ring refreshes): backtests call it after each
+        application so that a replay repeats; a service never does, so no request waits."""
         for detector in self.loaded.detectors.values():
             detector.settle()
 
@@ -241,8 +241,8 @@ class ScoringPipeline:
     def verdict(self, application_id: str, fraud: bool, typology: str | None = None) -> list[str]:
         """Hand an investigator's verdict to every detector; return those that took it in.
 
-        The known-fraud index takes a confirmed case in at once, the ring detector counts
-        it towards its applicant's ring; labels for the next training are kept elsewhere.
+        The known-fraud index takes a confirmed case in at once, the ring detector counts it towards its
+        applicant's ring; labels for the next training are kept elsewhere.
         """
         used = []
         for name, detector in self.loaded.detectors.items():
@@ -340,9 +340,9 @@ class ScoringPipeline:
         return context
 
     def warm_up(self, application: Application) -> float:
-        """Rehearse ``application``'s graph write (rolled back) and read its links, so that the
-        store's first real request does not pay for compiling its queries (a cold Neo4j takes
-        seconds, past the gate's deadline); nothing is written or remembered. Returns seconds."""
+        """Rehearse ``application``'s graph write (rolled back) and read its links, so that the store's first
+        real request does not pay for compiling its queries (a cold Neo4j takes seconds, past the gate's
+        deadline); nothing is written or remembered. Returns seconds."""
         started = time.perf_counter()
         keys = personal_keys(application, self.keyer)
         row = application_row(application, self.keyer, keys)

@@ -20,6 +20,7 @@ from tianwang.opsdb import OpsDB
 from tianwang.runtime import Runtime, open_runtime
 from tianwang.service.accounts import Accounts
 from tianwang.service.events import events_from_settings
+from tianwang.service.replicas import ReplicaFeed
 from tianwang.settings import Settings, load_settings
 from tianwang.vault import Vault, vault_from_settings
 
@@ -81,6 +82,10 @@ def open_service(settings: Settings | None = None, *, store: str | None = None, 
         events = events_from_settings(settings)  # TIANWANG_KAFKA_BOOTSTRAP: publish what is accepted
         if events is not None:
             resources.callback(events.close)
+        feed = None
+        if events is not None and settings.kafka_follow:  # and follow what the other replicas accepted
+            feed = ReplicaFeed(settings.kafka_bootstrap or "", events.origin, runtime.pipeline).start()
+            resources.callback(feed.stop)
     except BaseException:
         resources.close()
         raise
@@ -90,4 +95,6 @@ def open_service(settings: Settings | None = None, *, store: str | None = None, 
     service = Service(settings, runtime, ops, accounts, vault, _resources=resources)
     if events is not None:
         service.extras["events"] = events
+    if feed is not None:
+        service.extras["replica_feed"] = feed
     return service

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -34,13 +35,15 @@ from tianwang.settings import Settings
 from tianwang.stream.publisher import EventPublisher
 from tianwang.stream.topics import APPLICATIONS, OUTCOMES, VERDICTS
 
-__all__ = ["FLUSH_SECONDS", "ServiceEvents", "events_from_settings", "publish_application", "publish_outcome",
-           "publish_verdict"]
+__all__ = ["FLUSH_SECONDS", "ORIGIN_HEADER", "ServiceEvents", "events_from_settings", "publish_application",
+           "publish_outcome", "publish_verdict"]
 
 log = logging.getLogger(__name__)
 
 #: how long a stopping service waits for the broker to acknowledge what is queued
 FLUSH_SECONDS = 10.0
+#: the header naming the process that published an event
+ORIGIN_HEADER = "tianwang-origin"
 
 
 class ServiceEvents:
@@ -48,13 +51,17 @@ class ServiceEvents:
 
     def __init__(self, publisher: EventPublisher) -> None:
         self.publisher = publisher
+        #: names this process on every event it publishes (header ``tianwang-origin``), so that a replica
+        #: following the stream (:mod:`tianwang.service.replicas`) skips what it published itself
+        self.origin = uuid.uuid4().hex
+        self._headers = [(ORIGIN_HEADER, self.origin.encode())]
         self._lock = threading.Lock()
         self.queued: dict[str, int] = {APPLICATIONS: 0, VERDICTS: 0, OUTCOMES: 0}
         self.refused: dict[str, int] = {APPLICATIONS: 0, VERDICTS: 0, OUTCOMES: 0}
 
     def offer(self, topic: str, application_id: str, value: bytes) -> bool:
         """Queue one event keyed by ``application_id``; ``False`` (counted, logged) when the queue is full."""
-        queued = self.publisher.offer(topic, application_id, value)
+        queued = self.publisher.offer(topic, application_id, value, self._headers)
         with self._lock:
             (self.queued if queued else self.refused)[topic] += 1
         if not queued:

@@ -64,7 +64,8 @@ class EventPublisher:
                 self._producer.poll(0.5)
         self._producer.poll(0)
 
-    def offer(self, topic: str, key: str | bytes | None, value: bytes) -> bool:
+    def offer(self, topic: str, key: str | bytes | None, value: bytes,
+              headers: list[tuple[str, bytes]] | None = None) -> bool:
         """Queue one event if the local queue has room, without waiting; whether it was queued.
 
         For a caller that must not wait on the broker (a request being answered): with the broker
@@ -72,7 +73,7 @@ class EventPublisher:
         past that an event is refused here, and the caller counts it.
         """
         try:
-            self._producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
+            self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._delivered)
         except BufferError:
             return False
         self._producer.poll(0)
