@@ -14,6 +14,7 @@
 | ``tianwang_stream_events_total`` | counter | ``outcome`` (with ``TIANWANG_KAFKA_BOOTSTRAP``: events published) |
 | ``tianwang_replica_feed_events_total`` | counter | ``kind``: ``applications``, ``verdicts``, ``own``, ``unknown``... |
 | ``tianwang_replica_feed_lag_seconds`` | gauge | (publication to observation of the latest followed event) |
+| ``tianwang_replica_feed_assigned`` | gauge | (1 once the feed's consumer has its partitions) |
 
 Labels never hold a raw path, an application id or any personal value: routes are
 named by their template (``/v1/decisions/{decision_id}``), requests that match no route
@@ -120,6 +121,8 @@ class _QueueCollector(Collector):
             yield followed
             yield GaugeMetricFamily("tianwang_replica_feed_lag_seconds", "Seconds from the publication of the "
                                     "latest followed event to its observation here.", value=state["lag_seconds"])
+            yield GaugeMetricFamily("tianwang_replica_feed_assigned", "1 once the feed's consumer has its partitions "
+                                    "(it follows nothing before).", value=1.0 if state["assigned"] else 0.0)
 
 
 def render(service: Service) -> bytes:

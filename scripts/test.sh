@@ -4,7 +4,8 @@
 # starts the dev Kafka broker unless TIANWANG_KAFKA_BOOTSTRAP points at one, when the stream extra
 # (confluent-kafka) is installed (CI=true installs it and the spark extra; elsewhere the Kafka and Spark
 # tests skip without them),
-# installs Debian's chromium for the workbench's browser test unless TIANWANG_CHROMIUM names one,
+# installs Debian's chromium for the workbench's browser test unless TIANWANG_CHROMIUM names one, and
+# Debian's nginx for the replica test behind a load balancer unless TIANWANG_NGINX names one,
 # lints (ruff, mypy), checks the import contracts (layers), runs every test (slow, Neo4j and PostgreSQL ones
 # included), and stops what it started. Extra arguments go to pytest.
 set -euo pipefail
@@ -81,6 +82,15 @@ if [ -z "${TIANWANG_CHROMIUM:-}" ]; then
     echo "test: TIANWANG_NO_BROWSER is set, browser tests will skip" >&2
   else
     line=$("$here/scripts/browser-dev.sh" ensure) || { echo "test: chromium could not be installed" >&2; exit 1; }
+    export "${line?}"
+  fi
+fi
+
+if [ -z "${TIANWANG_NGINX:-}" ]; then
+  if [ -n "${TIANWANG_NO_NGINX:-}" ] && [ "${CI:-}" != "true" ]; then
+    echo "test: TIANWANG_NO_NGINX is set, the replica test behind nginx will skip" >&2
+  else
+    line=$("$here/scripts/nginx-dev.sh" ensure) || { echo "test: nginx could not be installed" >&2; exit 1; }
     export "${line?}"
   fi
 fi

@@ -168,9 +168,9 @@ class ReplicaFeed:
 
     def snapshot(self) -> dict[str, Any]:
         """Events followed by kind (``applications``, ``verdicts``), skipped (``own``, ``unknown``), ``failed``;
-        the lag."""
+        the lag; whether the consumer has its partitions (``assigned``)."""
         with self._lock:
-            return {**self.counts, "lag_seconds": self.lag_seconds}
+            return {**self.counts, "lag_seconds": self.lag_seconds, "assigned": self._assigned.is_set()}
 
     def stop(self) -> None:
         """Stop reading and leave the group (nothing to commit: the feed keeps no offsets)."""
