@@ -1,10 +1,11 @@
 """Two ``tianwang serve`` processes behind Debian's nginx (round-robin on loopback) decide as one does.
 
-Issue 15, item 1, end to end: real service processes on one graph store and one operational
-database, following each other on a real Kafka broker, with nginx dealing the requests. The
-same generated traffic, in time order, goes once to a single process and once through nginx;
-each request goes out once both replicas have seen the previous application (each counts it
-as its own or as followed, on ``/metrics``). The decisions are compared one by one.
+Issue 15, item 1, end to end: real service processes on one graph store (the embedded file, and
+one Neo4j) and one operational database, following each other on a real Kafka broker, with
+nginx dealing the requests. The same generated traffic, in time order, goes once to a single
+process and once through nginx; each request goes out once both replicas have seen the previous
+application (each counts it as its own or as followed, on ``/metrics``). The decisions are
+compared one by one.
 
 ``make test`` installs nginx (``scripts/nginx-dev.sh ensure``) and gives its path as
 ``TIANWANG_NGINX``; without nginx this skips, except in CI, where it fails.
@@ -28,11 +29,12 @@ import httpx
 import pytest
 
 from fixtures.generator import generate
+from tests.conftest import TEST_SECRET
+from tianwang.privacy import PersonalDataKeyer
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "tianwang-replica-nginx-test-secret-012345"
 N = 240
 
 
@@ -53,13 +55,16 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _env(folder: Path, kafka: str | None) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TIANWANG_SECRET": SECRET, "TIANWANG_STORE": "embedded",
-           "TIANWANG_DB_PATH": str(folder / "graph.db"), "TIANWANG_BUNDLE_DIR": str(folder / "bundles")}
+def _env(folder: Path, kafka: str | None, neo4j: str | None) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TIANWANG_SECRET": TEST_SECRET.decode(),
+           "TIANWANG_STORE": "embedded", "TIANWANG_DB_PATH": str(folder / "graph.db"),
+           "TIANWANG_BUNDLE_DIR": str(folder / "bundles")}
     for name in ("TIANWANG_NEO4J_URI", "TIANWANG_DATABASE_URL", "TIANWANG_SCORING_CONFIG", "TIANWANG_KAFKA_BOOTSTRAP"):
         env.pop(name, None)
     if kafka:
         env["TIANWANG_KAFKA_BOOTSTRAP"] = kafka
+    if neo4j:  # one Neo4j for all the processes; the operational database stays beside TIANWANG_DB_PATH
+        env.update({"TIANWANG_STORE": "neo4j", "TIANWANG_NEO4J_URI": neo4j})
     return env
 
 
@@ -79,13 +84,19 @@ def _ready(base: str, process: subprocess.Popen[bytes], log: Path, *, feed: bool
 
 
 @contextmanager
-def _serving(folder: Path, count: int, kafka: str | None) -> Iterator[tuple[list[str], str]]:
-    """``count`` ``tianwang serve`` processes on one store in ``folder``: their base URLs and a scorer key."""
+def _serving(folder: Path, count: int, kafka: str | None,
+             neo4j: str | None) -> Iterator[tuple[list[str], str]]:
+    """``count`` ``tianwang serve`` processes on one store (in ``folder``, or the Neo4j at ``neo4j``, emptied
+    first): their base URLs and a scorer key."""
     folder.mkdir(parents=True)
-    env = _env(folder, kafka)
+    env = _env(folder, kafka, neo4j)
+    if neo4j:
+        _clear(neo4j)
     key = subprocess.run([sys.executable, "-m", "tianwang.cli", "keys", "create", "--client", "test", "--role",
                           "scorer"], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     with ExitStack() as stack:
+        if neo4j:  # registered first, so run last (after the processes stop): the next Neo4j test finds it empty
+            stack.callback(_clear, neo4j)
         bases = []
         for k in range(count):
             port, log = _port(), folder / f"serve-{k}.log"
@@ -96,6 +107,13 @@ def _serving(folder: Path, count: int, kafka: str | None) -> Iterator[tuple[list
             bases.append(f"http://127.0.0.1:{port}")
             _ready(bases[-1], process, log, feed=kafka is not None)
         yield bases, key.stdout.strip().splitlines()[-1]
+
+
+def _clear(neo4j: str) -> None:
+    from graph_schema.neo4j_store import Neo4jGraphStore
+
+    with Neo4jGraphStore(neo4j, PersonalDataKeyer(TEST_SECRET)) as graph:
+        graph.clear()
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -178,14 +196,18 @@ def _replay(base: str, key: str, rows: list[dict[str, Any]], replicas: list[str]
     return decisions
 
 
-def test_two_serve_processes_behind_nginx_decide_as_one(tmp_path: Path, kafka_bootstrap: str) -> None:
+@pytest.mark.parametrize("store", ["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def test_two_serve_processes_behind_nginx_decide_as_one(
+    tmp_path: Path, kafka_bootstrap: str, store: str, request: pytest.FixtureRequest
+) -> None:
     _nginx()
+    neo4j = request.getfixturevalue("neo4j_uri") if store == "neo4j" else None
     generate(N, 29, tmp_path / "data")
     rows = sorted((json.loads(line) for line in (tmp_path / "data" / "applications.ndjson").read_text().splitlines()
                    if line), key=lambda row: row["submitted_at"])
-    with _serving(tmp_path / "single", 1, None) as (bases, key):
+    with _serving(tmp_path / "single", 1, None, neo4j) as (bases, key):
         expected = _replay(bases[0], key, rows)
-    with _serving(tmp_path / "replicas", 2, kafka_bootstrap) as (bases, key), \
+    with _serving(tmp_path / "replicas", 2, kafka_bootstrap, neo4j) as (bases, key), \
             _balancer(tmp_path / "nginx", bases) as balancer:
         decided = _replay(balancer, key, rows, replicas=bases)
         shares = [_seen(base).get("own", 0) for base in bases]
