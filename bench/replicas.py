@@ -14,6 +14,9 @@ database:
    The requests do not wait for the feed, so what still differs is what the feed's lag lets
    through at this pace.
 
+Last, it measures in one process what following costs: the CPU of scoring each application
+in one service, and of following it in a second service on the same store.
+
 The two runs see the same graph, the same decision log and the same configuration, and
 the requests come one at a time. Any difference in a decision therefore comes from state
 that lives in only one process's memory: ``fraud_ring``'s online graph of recent
@@ -161,7 +164,9 @@ def _contributions(body: dict[str, Any]) -> dict[str, float]:
 
 def compare(one: dict[str, dict[str, Any]], many: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """How the replicas' decisions differ from the single process's, application by application."""
-    bands, scores, detectors = Counter(), [], Counter()
+    bands: Counter[str] = Counter()
+    detectors: Counter[str] = Counter()
+    scores: list[int] = []
     for app_id, single in one.items():
         other = many[app_id]
         if single["band"] != other["band"]:
@@ -181,6 +186,35 @@ def compare(one: dict[str, dict[str, Any]], many: dict[str, dict[str, Any]]) -> 
         "mean_score_difference_where_different": (sum(scores) / differ) if differ else 0.0,
         "detectors_whose_vote_differs": dict(detectors.most_common()),
     }
+
+
+def follow_cost(rows: list[dict[str, Any]]) -> tuple[float, float]:
+    """CPU ms per application (mean) of scoring it in one service and of following it in another on the same
+    store (``ScoringPipeline.follow``, what a replica's feed does per application of another process)."""
+    import statistics
+
+    from tianwang.service import open_service
+    from tianwang.service.scoring import score_application
+    from tianwang.settings import load_settings
+
+    with tempfile.TemporaryDirectory(prefix="tianwang-follow-") as tmp:
+        settings = load_settings(db_path=Path(tmp) / "graph.db", store="embedded", secret=SECRET)
+        with open_service(settings) as scorer, open_service(settings) as follower:
+            scored, followed = [], []
+            for row in rows:
+                started = time.process_time()
+                score_application(scorer, row)
+                scored.append(time.process_time() - started)
+                started = time.process_time()
+                follower.runtime.pipeline.follow(_parse(row))
+                followed.append(time.process_time() - started)
+    return statistics.mean(scored) * 1000, statistics.mean(followed) * 1000
+
+
+def _parse(row: dict[str, Any]) -> Any:
+    from tianwang.application import parse_application
+
+    return parse_application(row)
 
 
 def main() -> None:
@@ -223,6 +257,10 @@ def main() -> None:
                   f"{feed.get('own', 0):.0f} of its own, failed {feed.get('failed', 0):.0f}, last lag "
                   f"{feed.get('lag_seconds', 0) * 1000:.0f} ms")
         results[label.replace(" ", "_")] = {**figures, "seconds": round(many_s, 2), "feeds": feeds}
+    score_ms, follow_ms = follow_cost(rows)
+    print(f"  CPU per application, in process: scoring {score_ms:.2f} ms, following it in another process "
+          f"{follow_ms:.2f} ms (each of P processes follows the other P - 1's applications)")
+    results["cpu_ms"] = {"score": round(score_ms, 3), "follow": round(follow_ms, 3)}
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
