@@ -116,7 +116,7 @@ class _QueueCollector(Collector):
             followed = CounterMetricFamily("tianwang_replica_feed_events", "Events of other processes this process "
                                            "followed, by kind; skipped: its own (own) and those of applications "
                                            "not in its store (unknown); failed.", labels=["kind"])
-            for kind in ("applications", "verdicts", "own", "unknown", "failed"):
+            for kind in ("applications", "verdicts", "outcomes", "own", "unknown", "failed"):
                 followed.add_metric([kind], state[kind])
             yield followed
             yield GaugeMetricFamily("tianwang_replica_feed_lag_seconds", "Seconds from the publication of the "

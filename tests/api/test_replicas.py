@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import pytest
 
 from fixtures.generator import generate
 from tianwang.service import Service, open_service
-from tianwang.service.feedback import post_verdict
+from tianwang.service.feedback import post_outcome, post_verdict
 from tianwang.service.replicas import ReplicaFeed
 from tianwang.service.scoring import score_application
 from tianwang.settings import load_settings
@@ -123,6 +124,17 @@ def test_two_replicas_following_each_other_decide_as_one_process(
         on_single, _ = score_application(single, again)
         on_replica, _ = score_application(replicas[1], again)
         assert (on_replica["band"], on_replica["fraud_score"]) == (on_single["band"], on_single["fraud_score"])
+
+        # A fraud outcome on an unjudged application, posted to one replica, teaches the other as a verdict.
+        defaulted = next(row for row in traffic if row["application_id"] != fraud["application_id"])
+        before = _feed(replicas[1]).snapshot()["outcomes"]
+        posted = post_outcome(replicas[0], "servicing", application_id=defaulted["application_id"],
+                              kind="first_payment_default", observed_on=date(2026, 6, 1))
+        assert posted["counts_as_fraud"]
+        deadline = time.monotonic() + 15
+        while _feed(replicas[1]).snapshot()["outcomes"] <= before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _feed(replicas[1]).snapshot()["outcomes"] == before + 1
 
 
 @pytest.mark.parametrize("replicas", [False], indirect=True, ids=["no-feed"])

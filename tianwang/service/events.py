@@ -120,10 +120,12 @@ def publish_verdict(extras: Mapping[str, Any], verdict: Mapping[str, Any], appli
         events.offer(VERDICTS, application_id, orjson.dumps(body))
 
 
-def publish_outcome(extras: Mapping[str, Any], outcome: Mapping[str, Any]) -> None:
-    """A committed outcome (its view: id, application, kind, observed_on, counts_as_fraud, at)."""
+def publish_outcome(extras: Mapping[str, Any], outcome: Mapping[str, Any], *, as_verdict: bool = False) -> None:
+    """A committed outcome (its view: id, application, kind, observed_on, counts_as_fraud, at), and whether the
+    running detectors took it as a fraud verdict (``as_verdict``: a fraud outcome on an unjudged application)."""
     events = _events(extras)
     if events is not None:
         body = {k: outcome.get(k) for k in ("outcome_id", "application_id", "kind", "observed_on",
                                             "counts_as_fraud", "at")}
+        body["as_verdict"] = as_verdict
         events.offer(OUTCOMES, str(outcome["application_id"]), orjson.dumps(body))

@@ -141,10 +141,11 @@ def post_outcome(service: Service, actor: Any, *, application_id: str, kind: str
                 "observed_on": row.observed_on, "counts_as_fraud": kind in FRAUD_OUTCOMES, "at": row.at.isoformat()}
     # a fraud outcome teaches the running detectors as a verdict would, unless an investigator judged the application
     informed = 0
-    if kind in FRAUD_OUTCOMES and judged is None:
+    as_verdict = kind in FRAUD_OUTCOMES and judged is None
+    if as_verdict:
         informed = apply_verdict(service, [application_id], True, kind)
     view["detectors_informed"] = informed
-    publish_outcome(service.extras, view)
+    publish_outcome(service.extras, view, as_verdict=as_verdict)
     return view
 
 

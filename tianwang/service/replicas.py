@@ -9,7 +9,7 @@ told. Behind round-robin, a ring forming across replicas would be seen in parts.
 
 With ``TIANWANG_KAFKA_BOOTSTRAP`` set, each process therefore runs a :class:`ReplicaFeed`:
 a consumer of its own (a consumer group named after the process, so every replica reads every
-event) on ``tianwang.applications`` and ``tianwang.verdicts``, which the service publishes
+event) on ``tianwang.applications``, ``tianwang.verdicts`` and ``tianwang.outcomes``, which the service publishes
 after each commit (:mod:`tianwang.service.events`). For each event another process published
 (the header ``tianwang-origin`` names the publisher; a process skips its own):
 
@@ -17,7 +17,9 @@ after each commit (:mod:`tianwang.service.events`). For each event another proce
   <tianwang.scoring.pipeline.ScoringPipeline.follow>`: its context as the shared graph stood
   at its submission, handed to every detector's ``observe``);
 * a verdict is handed to the pipeline (:meth:`~tianwang.scoring.pipeline.ScoringPipeline.verdict`),
-  as when it is posted here.
+  as when it is posted here;
+* an outcome (``tianwang.outcomes``) that the process where it was posted took as a fraud verdict
+  (``as_verdict``: a fraud outcome on an application no investigator judged) is taken as one here.
 
 An application the shared graph store does not hold is skipped and counted (``unknown``): another
 deployment's event on the same topic.
@@ -43,9 +45,12 @@ from tianwang.application import parse_application
 from tianwang.scoring.pipeline import ScoringPipeline
 from tianwang.service.events import ORIGIN_HEADER
 from tianwang.stream.kafka import build, kafka_client
-from tianwang.stream.topics import APPLICATIONS, VERDICTS
+from tianwang.stream.topics import APPLICATIONS, OUTCOMES, VERDICTS
 
 __all__ = ["ReplicaFeed"]
+
+#: what a replica follows of the others
+_FOLLOWED = (APPLICATIONS, VERDICTS, OUTCOMES)
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +89,7 @@ class ReplicaFeed:
         })
         self._bootstrap = bootstrap
         self._lock = threading.Lock()
-        self.counts = {"applications": 0, "verdicts": 0, "own": 0, "unknown": 0, "failed": 0}
+        self.counts = {"applications": 0, "verdicts": 0, "outcomes": 0, "own": 0, "unknown": 0, "failed": 0}
         #: seconds from an event's publication to its observation here, for the latest event of another process
         self.lag_seconds = 0.0
         self._stop = threading.Event()
@@ -112,8 +117,8 @@ class ReplicaFeed:
 
     def _run(self) -> None:
         try:
-            _ensure_topics(self._bootstrap, (APPLICATIONS, VERDICTS))
-            self._consumer.subscribe([APPLICATIONS, VERDICTS], on_assign=self._on_assign)
+            _ensure_topics(self._bootstrap, _FOLLOWED)
+            self._consumer.subscribe(list(_FOLLOWED), on_assign=self._on_assign)
         except Exception as exc:  # the consumer is unusable: say so once, the service goes on without the feed
             log.error("replica feed could not subscribe", extra={"error": str(exc)})
             return
@@ -152,6 +157,11 @@ class ReplicaFeed:
                 body = orjson.loads(message.value())
                 if body.get("application_id") and body.get("fraud") is not None:
                     self.pipeline.verdict(str(body["application_id"]), bool(body["fraud"]), body.get("typology"))
+            elif topic == OUTCOMES:
+                body = orjson.loads(message.value())
+                if not (body.get("as_verdict") and body.get("application_id")):
+                    return  # an outcome the detectors did not take as a verdict where it was posted
+                self.pipeline.verdict(str(body["application_id"]), True, body.get("kind"))
             else:
                 return
         except Exception as exc:  # one bad event is logged and counted, the feed goes on
@@ -162,12 +172,13 @@ class ReplicaFeed:
             return
         kind, stamp = message.timestamp()
         with self._lock:
-            self.counts["applications" if topic == APPLICATIONS else "verdicts"] += 1
+            self.counts[{APPLICATIONS: "applications", VERDICTS: "verdicts"}.get(topic, "outcomes")] += 1
             if kind and stamp > 0:
                 self.lag_seconds = max(0.0, time.time() - stamp / 1000.0)
 
     def snapshot(self) -> dict[str, Any]:
-        """Events followed by kind (``applications``, ``verdicts``), skipped (``own``, ``unknown``), ``failed``;
+        """Events followed by kind (``applications``, ``verdicts``, ``outcomes``), skipped (``own``, ``unknown``),
+        ``failed``;
         the lag; whether the consumer has its partitions (``assigned``)."""
         with self._lock:
             return {**self.counts, "lag_seconds": self.lag_seconds, "assigned": self._assigned.is_set()}
