@@ -394,6 +394,7 @@ def detect_rings_in_export_spark(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     frame, sharing = _project(spark, export, settings)
+    frame = frame.localCheckpoint()  # computed once: collected for the statistics, and the components' input
     links: pd.DataFrame = frame.toPandas()
     counts = _first(sharing.agg(
         F.sum((F.col("sharing") > F.col("most")).cast("long")).alias("hubs"),
@@ -414,8 +415,7 @@ def detect_rings_in_export_spark(
     timings["attributes"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    link_frame = spark.createDataFrame(links, "source long, target long, weight double")
-    assigned, _ = communities_spark(link_frame, objective=objective, resolution=resolution, seed=seed)
+    assigned, _ = communities_spark(frame, objective=objective, resolution=resolution, seed=seed)
     community = np.full(found.num_applicants, -1, dtype=np.int64)
     community[np.searchsorted(found.applicants, assigned["vertex"].to_numpy())] = assigned["community"].to_numpy()
     timings["leiden"] = time.perf_counter() - started

@@ -71,7 +71,8 @@ def _ensure_topics(bootstrap: str, topics: tuple[str, ...], timeout: float = 15.
 
 
 class ReplicaFeed:
-    """Follows the other processes' applications and verdicts into ``pipeline`` (see the module docstring)."""
+    """Follows the other processes' applications, verdicts and outcomes into ``pipeline`` (see the module
+    docstring)."""
 
     def __init__(self, bootstrap: str, origin: str, pipeline: ScoringPipeline, *, since_seconds: float = 60.0,
                  poll_seconds: float = 0.1) -> None:
