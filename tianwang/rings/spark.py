@@ -13,12 +13,13 @@ whole applicant graph in one process. This engine does its three heavy steps on 
    attribute), and the optional time half-life discounts the link.
 2. **Connected components** of the links, by iterated min-label propagation with pointer
    jumping (each round a join; the labels' lineage is cut every round).
-3. **Leiden per component** (igraph and leidenalg in ``applyInPandas``, one group per
-   component). A partition's modularity is the sum over components of the terms inside
-   each one (a community that spans two components only loses modularity), so each
-   component is optimised alone with its resolution scaled by its share of the total link
-   weight, ``resolution * W_k / W``: then its objective is exactly its part of the global
-   one. The constant Potts model is local already and keeps its resolution.
+3. **Leiden per component** (:func:`~tianwang.rings.detection.leiden_membership`, what the
+   single-machine job runs, in ``applyInPandas``; components are dealt into buckets). A
+   partition's modularity is the sum over components of the terms inside each one (a
+   community that spans two components only loses modularity), so each component is
+   optimised alone with its resolution scaled by its share of the total link weight,
+   ``resolution * W_k / W``: then its objective is exactly its part of the global one. The
+   constant Potts model is local already and keeps its resolution.
 
 The rings' statistics, ids and write-back are the single-machine job's
 (:func:`tianwang.rings.job.rings_from_communities`), on the driver: they touch the rings'
@@ -41,7 +42,7 @@ import numpy as np
 
 from graph_schema.export import GraphExport
 from graph_schema.schema import ATTRIBUTE_RELATIONSHIPS, RELATIONSHIP_TYPES, RelType
-from tianwang.rings.detection import OBJECTIVES
+from tianwang.rings.detection import OBJECTIVES, leiden_membership
 from tianwang.rings.job import RingReport, rings_from_communities
 from tianwang.rings.links import DERIVED_LABEL_CODES, INFLATED_DEAL_CODE, LANDLINE_CODE, label_code
 from tianwang.rings.projection import Projection, ProjectionSettings, attributes_of
@@ -297,25 +298,17 @@ def connected_components(links: DataFrame, *, max_rounds: int = 100) -> DataFram
 
 
 def _leiden_component(edges: pd.DataFrame, objective: str, resolution: float, total: float, seed: int) -> Any:
-    """Leiden on one component's links: ``(vertices, membership)``."""
-    import igraph as ig
-    import leidenalg
-
+    """Leiden on one component's links (:func:`~tianwang.rings.detection.leiden_membership`, as the
+    single-machine job runs it): ``(vertices, membership)``."""
     vertices, ends = np.unique(
         np.concatenate([edges["source"].to_numpy(), edges["target"].to_numpy()]), return_inverse=True
     )
     m = len(edges)
-    order = np.lexsort((ends[m:], ends[:m]))
-    graph = ig.Graph(n=len(vertices), edges=np.column_stack([ends[:m][order], ends[m:][order]]).tolist())
-    weights = edges["weight"].to_numpy()[order]
-    if objective == "cpm":
-        kind, scaled = leidenalg.CPMVertexPartition, resolution
-    else:
-        kind, scaled = leidenalg.RBConfigurationVertexPartition, resolution * float(weights.sum()) / total
-    partition = leidenalg.find_partition(
-        graph, kind, weights=weights.tolist(), resolution_parameter=scaled, n_iterations=2, seed=seed
+    membership = leiden_membership(
+        ends[:m], ends[m:], edges["weight"].to_numpy(dtype=np.float64), len(vertices),
+        objective=objective, resolution=resolution, total_weight=total, seed=seed,
     )
-    return vertices, np.asarray(partition.membership, dtype=np.int64)
+    return vertices, membership
 
 
 def _leiden_group(objective: str, resolution: float, total: float, seed: int) -> Any:
