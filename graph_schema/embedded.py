@@ -106,6 +106,11 @@ class EmbeddedGraphStore(GraphStore):
             self._conn.close()
             raise
 
+    def exclusive(self) -> threading.RLock:
+        """The lock every operation on the store's connection holds: holding it, nothing of this
+        process reads or writes the file (a checkpointer's moment to start the log over)."""
+        return self._lock
+
     def _open(self) -> None:
         configure(self._conn, cache_mb=self.cache_mb, mmap_mb=self.mmap_mb)
         if migrations_pending(self._conn):

@@ -35,10 +35,11 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from graph_schema import open_store
 from graph_schema.store import GraphStore
@@ -139,20 +140,20 @@ def open_runtime(
         if records == "durable":
             path = records_path or scoring_db_path(settings.db_path)
             scoring_records = ScoringRecords.open(path, graph.keyer, decisions=decision_log)
-            sqlite_files = ([settings.db_path] if graph.kind == "embedded" else []) + [path]
+            sqlite_files = [*_graph_file(settings, graph), (path, scoring_records.exclusive)]
             if settings.graph_outbox:
                 outbox = GraphOutbox(outbox_path(path))
         else:
             scoring_records = ScoringRecords.in_memory(graph.keyer)
-            sqlite_files = [settings.db_path] if graph.kind == "embedded" else []
+            sqlite_files = _graph_file(settings, graph)
         resources.callback(scoring_records.close)
         timeout_ms = settings.graph_timeout_ms if settings.graph_timeout_ms is not None else (
             5000.0 if graph.kind == "neo4j" else 0.0)
         gate = GraphGate(graph, outbox, timeout=timeout_ms / 1000 if timeout_ms > 0 else None)
         resources.callback(gate.close)
         if checkpoints:
-            for sqlite_file in sqlite_files:
-                resources.enter_context(WalCheckpointer(sqlite_file))
+            for sqlite_file, exclusive in sqlite_files:
+                resources.enter_context(WalCheckpointer(sqlite_file, exclusive=exclusive))
         source: ConfigSource | LoadedConfig
         if isinstance(config, LoadedConfig):
             source = config
@@ -168,3 +169,10 @@ def open_runtime(
         resources.close()  # what was built before the failure is released
         raise
     return Runtime(settings, graph, scoring_records, pipeline, resources)
+
+
+def _graph_file(settings: Settings, graph: GraphStore) -> list[tuple[Path, Callable[[], Any] | None]]:
+    """The embedded store's SQLite file and its lock, for a checkpointer (none for Neo4j)."""
+    if graph.kind != "embedded":
+        return []
+    return [(Path(settings.db_path), getattr(graph, "exclusive", None))]

@@ -31,7 +31,8 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -351,6 +352,17 @@ class ScoringRecords:
     def in_memory(cls, keyer: PersonalDataKeyer) -> ScoringRecords:
         """Records that live as long as the process: for backtests and tests, never for a service."""
         return cls(InMemoryWatchlist(keyer), InMemoryDocumentIndex(), InMemoryDecisionLog())
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the locks of every connection to the records' file: meanwhile nothing of this
+        process reads or writes it (a checkpointer's moment to start the log over)."""
+        with ExitStack() as held:
+            for part in (self.watchlist, self.documents, self.decisions):
+                lock = getattr(part, "_lock", None)
+                if lock is not None:
+                    held.enter_context(lock)
+            yield
 
     def close(self) -> None:
         """Close the files behind the records (in-memory ones have none)."""
