@@ -110,7 +110,8 @@ def main() -> None:
         del history
         gc.collect()
         gc.freeze()
-        checkpointer = WalCheckpointer(folder / "graph.db").start() if args.checkpointer else None
+        checkpointer = (WalCheckpointer(folder / "graph.db", exclusive=store.exclusive).start()
+                        if args.checkpointer else None)
         timings = time_scores(pipeline.score, lines[warm:])
         totals, steps, detectors = timings.totals, timings.steps, timings.detectors
         if checkpointer is not None:
