@@ -278,11 +278,13 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 def start_server(folder: Path, config: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str, str]:
     bundles = getattr(args, "bundle_dir", None) or folder / "bundles"
+    store = getattr(args, "store", "embedded")  # neo4j: the server of TIANWANG_NEO4J_URI
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TIANWANG_SECRET": SECRET,
-           "TIANWANG_DB_PATH": str(folder / "graph.db"), "TIANWANG_STORE": "embedded",
+           "TIANWANG_DB_PATH": str(folder / "graph.db"), "TIANWANG_STORE": store,
            "TIANWANG_SCORING_CONFIG": str(config), "TIANWANG_BUNDLE_DIR": str(bundles)}
     env.pop("TIANWANG_DATABASE_URL", None)
-    env.pop("TIANWANG_NEO4J_URI", None)
+    if store == "embedded":
+        env.pop("TIANWANG_NEO4J_URI", None)
     key = cli("keys", "create", "--client", "bench", "--role", "scorer", env=env).stdout.strip().splitlines()[-1]
     port = free_port()
     log = (folder / "serve.log").open("wb")

@@ -18,7 +18,7 @@ import shutil
 import statistics
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ class SuiteOptions:
     score_n: int = 1_000
     http_rps: float = 50.0
     http_seconds: float = 20.0
+    neo4j_http_rps: float = 10.0
     warmup: int = 200
     ladder: tuple[float, ...] = (25.0, 50.0, 100.0, 200.0, 400.0)
     ladder_seconds: float = 10.0
@@ -103,6 +104,14 @@ class Deployment:
     cache: Path
     held: list[bytes]
     setup: Figures = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.original = list(self.held)
+
+    def fresh(self) -> Deployment:
+        """The same deployment with all its held-out applications again, for the parts on another
+        store (Neo4j), where none of them was scored."""
+        return replace(self, held=list(self.original))
 
     def take(self, n: int) -> list[bytes]:
         """The next ``n`` held-out applications (never scored before)."""
@@ -206,12 +215,14 @@ def _server_memory_mb(pid: int) -> Figures:
     return {"peak_rss_mb": peak, "anon_mb": anon, "file_mb": files}
 
 
-def serve_and_load(dep: Deployment, options: SuiteOptions, parts: set[str]) -> dict[str, Figures]:
-    """Start ``tianwang serve`` on the deployment (bench/http.py's server, one worker, the bundle active),
-    then: ``http`` latency at a fixed rate (median of runs), ``throughput`` (the highest rate of the
-    ladder whose p99 stays within 50 ms, every request answered), ``memory`` (the server's peak)."""
+def serve_and_load(dep: Deployment, options: SuiteOptions, parts: set[str], store: str = "embedded"
+                   ) -> dict[str, Figures]:
+    """Start ``tianwang serve`` on the deployment (bench/http.py's server, one worker, the bundle active;
+    on ``store``), then: ``http`` latency at a fixed rate (median of runs), ``throughput`` (the highest
+    rate of the ladder whose p99 stays within 50 ms, every request answered), ``memory`` (the server's peak)."""
     args = http_args(dep.size, options, dep.cache.parent)
     args.bundle_dir = dep.cache / "bundles"
+    args.store = store
     server, base, key = http_bench.start_server(dep.folder, dep.config, args)
     out: dict[str, Figures] = {}
     try:
@@ -354,12 +365,14 @@ def similarity_search(size: int, options: SuiteOptions) -> Figures:
 
 def neo4j_parts(dep: Deployment, options: SuiteOptions) -> dict[str, Figures]:
     """The deployment's history ingested into the Neo4j of ``TIANWANG_NEO4J_URI`` (cleared first and
-    after: use a scratch database) and its rings detected there, then ``score`` and ``khop`` on it."""
+    after: use a scratch database) and its rings detected there, then ``score``, ``khop`` and ``http``
+    (``tianwang serve`` on that Neo4j) on it."""
     from tianwang.backtest import read_labels
     from tianwang.ingest import ingest_file
     from tianwang.rings.job import detect_rings
     from tianwang.runtime import open_graph
 
+    dep = dep.fresh()
     history_path = dep.folder / "neo4j-history.ndjson"
     lines = (dep.cache / "data" / "applications.ndjson").read_bytes().splitlines()[:dep.size]
     history_path.write_bytes(b"\n".join(lines) + b"\n")
@@ -372,7 +385,9 @@ def neo4j_parts(dep: Deployment, options: SuiteOptions) -> dict[str, Figures]:
     setup_s = time.perf_counter() - started
     try:
         return {"neo4j_score": score_in_process(dep, options, "neo4j"),
-                "neo4j_khop": {**khop_reads(dep, options, "neo4j"), "setup_s": setup_s}}
+                "neo4j_khop": {**khop_reads(dep, options, "neo4j"), "setup_s": setup_s},
+                "neo4j_http": serve_and_load(dep, replace(options, http_rps=options.neo4j_http_rps), {"http"},
+                                             store="neo4j")["http"]}
     finally:  # left empty, as the store tests leave it: the next writer binds it to its own secret
         with open_graph(dep.settings(), "neo4j") as graph:
             graph.clear()
