@@ -41,6 +41,7 @@ __all__ = ["BacktestReport", "Label", "read_applications", "read_labels", "run_b
 log = logging.getLogger(__name__)
 
 _FLAGGED = ("review", "reject")
+_PROGRESS_EVERY = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,9 @@ def run_backtest(
     db_path : Path, optional
         Embedded store file; a temporary one is used (and removed) when omitted.
     progress : callable, optional
-        ``progress(stage, done, total)`` every 1,000 applications.
+        ``progress(stage, done, total)`` every 250 applications and at the end: ``done`` of the
+        ``total`` applications in time order have been written (stage ``"train"``, the earliest)
+        or scored (stage ``"score"``); stage ``"fit"`` just before the detectors are fitted.
     on_decision : callable, optional
         Called with each decision and its label (for writing decisions out).
     """
@@ -165,8 +168,12 @@ def run_backtest(
                     label = labels.get(app.application_id)
                     if label is not None:
                         history.append(LabelledContext(context, label.fraud, label.typology))
+                    if progress is not None and i % _PROGRESS_EVERY == 0:
+                        progress("train", i, len(ordered))
                     continue
                 if not scored:
+                    if progress is not None:
+                        progress("fit", i, len(ordered))
                     fit = pipeline.fit(history)
                     history_size = len(history)
                     history = []  # free the contexts, then keep the collector off the survivors
@@ -178,10 +185,12 @@ def run_backtest(
                 scored.append(_Scored.of(decision, label))
                 if on_decision is not None:
                     on_decision(decision, label)
-                if progress is not None and i % 1000 == 0:
+                if progress is not None and i % _PROGRESS_EVERY == 0:
                     progress("score", i, len(ordered))
             if not scored:
                 fit, history_size = pipeline.fit(history), len(history)
+            if progress is not None:
+                progress("score", len(ordered), len(ordered))
         finally:
             runtime.close()
             gc.unfreeze()
