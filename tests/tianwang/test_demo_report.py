@@ -83,8 +83,8 @@ def test_layout_puts_applications_on_a_circle_and_attributes_apart_inside_near_t
     for app in apps:
         assert math.dist(pos[app], (0.5, 0.5)) == pytest.approx(0.42)
     inside = [pos[a] for a in attributes]
-    assert all(math.dist(xy, (0.5, 0.5)) == pytest.approx(0.22) for xy in inside)
-    gap = 2 * 0.22 * math.sin(math.pi / 12)  # neighbouring slots of twelve
+    assert all(math.dist(xy, (0.5, 0.5)) == pytest.approx(0.26) for xy in inside)
+    gap = 2 * 0.26 * math.sin(math.pi / 12)  # neighbouring slots of twelve
     assert min(math.dist(a, b) for i, a in enumerate(inside) for b in inside[i + 1:]) >= gap - 1e-9
     assert math.dist(pos["person-3"], pos["A4"]) < math.dist(pos["person-3"], pos["A0"])
     assert math.dist(pos["phone-0"], pos["A0"]) < math.dist(pos["phone-0"], pos["A4"])

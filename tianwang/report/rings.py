@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["RingDrawing", "RingNode", "layout", "ring_drawings"]
 
 MAX_APPLICATIONS = 24  # a ring larger than this is drawn with its first 24 applications
-MAX_ATTRIBUTES = 24
+MAX_ATTRIBUTES = 12  # the most shared; more would not be legible
+INNER = 0.26  # radius of the attributes' circle (the applications': 0.42)
 NEIGHBOURS_READ = 200
 
 
@@ -81,7 +82,7 @@ def layout(applications: list[str], attributes: Mapping[str, set[str]]) -> dict[
 
     >>> pos = layout(["a", "b", "c", "d"], {"p": {"a"}, "q": {"c"}})
     >>> [round(v, 3) for v in pos["a"]], [round(v, 3) for v in pos["p"]], [round(v, 3) for v in pos["q"]]
-    ([0.5, 0.08], [0.5, 0.28], [0.5, 0.72])
+    ([0.5, 0.08], [0.5, 0.24], [0.5, 0.76])
     """
     pos: dict[str, tuple[float, float]] = {}
     angle_of: dict[str, float] = {}
@@ -102,7 +103,7 @@ def layout(applications: list[str], attributes: Mapping[str, set[str]]) -> dict[
         slot = min(free, key=lambda k: (min(abs(k - wanted), slots - abs(k - wanted)), k))
         free.remove(slot)
         angle = 2 * math.pi * slot / slots
-        pos[attribute] = (0.5 + 0.22 * math.cos(angle), 0.5 + 0.22 * math.sin(angle))
+        pos[attribute] = (0.5 + INNER * math.cos(angle), 0.5 + INNER * math.sin(angle))
     return pos
 
 

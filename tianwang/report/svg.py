@@ -208,7 +208,8 @@ def ring_chart(drawing: RingDrawing, size: int = 420) -> str:
             fill = KIND_COLOURS.get(node.kind, NEUTRAL)
             out.append(f'<rect class="mark" x="{x - 6:.1f}" y="{y - 6:.1f}" width="12" height="12" fill="{fill}">'
                        f'<title>{label}</title></rect>')
-            out.append(f'<text x="{x + 9:.1f}" y="{y + 4:.1f}" font-size="10" fill="#333">'
-                       f'{escape(node.label[:18])}</text>')
+            outward = node.x >= 0.5  # the label away from the centre, so labels cross no other node
+            out.append(f'<text x="{x + (9 if outward else -9):.1f}" y="{y + 4:.1f}" font-size="10" fill="#333" '
+                       f'text-anchor="{"start" if outward else "end"}">{escape(node.label[:16])}</text>')
     out.append("</svg>")
     return "\n".join(out)
