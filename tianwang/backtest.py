@@ -127,6 +127,7 @@ def run_backtest(
     db_path: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     on_decision: Callable[[Decision, Label | None], None] | None = None,
+    limit: int | None = None,
 ) -> BacktestReport:
     """Train on the earliest ``train_fraction`` of labelled applications, score the rest.
 
@@ -142,12 +143,17 @@ def run_backtest(
         or scored (stage ``"score"``); stage ``"fit"`` just before the detectors are fitted.
     on_decision : callable, optional
         Called with each decision and its label (for writing decisions out).
+    limit : int, optional
+        Replay only the earliest ``limit`` applications in time order (all when omitted):
+        the earliest ``train_fraction`` of their labelled ones train, the rest are scored.
     """
     if not 0.0 <= train_fraction < 1.0:
         raise ValueError(f"train_fraction must be in [0, 1), got: {train_fraction}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1 (or None for all), got: {limit}")
     applications, rejected = read_applications(Path(applications_path))
     labels = read_labels(Path(labels_path))
-    ordered = _in_time_order(applications)
+    ordered = _in_time_order(applications)[:limit]
     labelled = [a for a in ordered if a.application_id in labels]
     n_train = int(len(labelled) * train_fraction)
     cutoff = (labelled[n_train - 1].submitted_ts, labelled[n_train - 1].application_id) if n_train else None

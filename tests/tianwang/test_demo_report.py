@@ -137,7 +137,7 @@ def test_the_demo_tables_fit_80_columns_without_wrapping() -> None:
     report = BacktestReport(auroc=0.9731, auprc=0.8123, recall_at_1pct_fpr=0.61, n_scored=8000, per_detector={},
                             per_typology={}, latency_ms={"p50": 12.34, "p99": 123.45}, n_trained=12000,
                             band_counts={"approve": 7000, "review": 700, "reject": 300}, legit_flagged_rate=0.0312)
-    assert not wraps(summary_table(report, 20_000))
+    assert not wraps(summary_table(report, 20_000, 12_000))
     wide = {"Employer": 12, "Landline": 12, "Address": 12, "BankAccount": 12, "InflatedDeal": 3, "Device": 2}
     rings = [SimpleNamespace(ring_id=f"R-{i:06d}", risk=0.99, statistics=SimpleNamespace(
         risk=0.99, size=123, num_applications=1234, confirmed_fraud=1234, shared=wide)) for i in range(7)]
@@ -151,3 +151,10 @@ def test_a_table_that_wraps_is_caught() -> None:
     table.add_column("long")
     table.add_row("word " * 30)
     assert wraps(table)
+
+
+def test_a_backtest_limit_below_one_is_refused_naming_it(tmp_path: Path) -> None:
+    from tianwang.backtest import run_backtest
+
+    with pytest.raises(ValueError, match="limit must be at least 1"):
+        run_backtest(tmp_path / "a.ndjson", tmp_path / "l.ndjson", None, limit=0)  # type: ignore[arg-type]

@@ -34,12 +34,13 @@ def _table(title: str) -> Table:
                  min_width=min(len(title), 80))
 
 
-def summary_table(report: BacktestReport, applications: int) -> Table:
+def summary_table(report: BacktestReport, applications: int, replayed: int) -> Table:
     """Applications, decisions by band, AUROC, AUPRC and latency of the period scored as if online."""
     table = _table("demo: trained on the earliest 60 %, the rest scored in time order")
     table.add_column("what", no_wrap=True)
     table.add_column("value", justify="right", no_wrap=True)
     table.add_row("applications generated", f"{applications:,}")
+    table.add_row("replayed in time order (earliest)", f"{replayed:,}")
     table.add_row("trained on (labelled, earliest)", f"{report.n_trained:,}")
     table.add_row("scored as if online", f"{report.n_scored:,}")
     for band, n in report.band_counts.items():

@@ -72,6 +72,7 @@ _T: dict[str, Text] = {
     "figures": ("How well it scores", "评分效果"),
     "rings": ("The three riskiest rings", "风险最高的三个团伙"),
     "applications": ("applications generated", "生成的申请"),
+    "replayed": ("replayed in time order (the earliest)", "按时间顺序回放（最早的）"),
     "trained": ("trained on (earliest, labelled)", "训练样本（最早的、有标签）"),
     "scored": ("scored as if online (later period)", "按时间顺序在线评分（后期）"),
     "fraud_legit": ("of them fraud / legitimate", "其中欺诈 / 正常"),
@@ -131,6 +132,7 @@ class ReportData:
     applications: int
     trained: int
     figures: Figures
+    replayed: int = 0
     rings: list[RingDrawing] = field(default_factory=list)
     ring_count: int = 0
     seed: int | None = None
@@ -154,6 +156,7 @@ def _summary(data: ReportData) -> str:
     f, b = data.figures, data.figures.bands
     rows = [
         ("applications", f"{data.applications:,}"),
+        ("replayed", f"{data.replayed:,}"),
         ("trained", f"{data.trained:,}"),
         ("scored", f"{f.n_scored:,}"),
         ("fraud_legit", f"{f.n_fraud:,} / {f.n_legit:,}"),
