@@ -167,16 +167,28 @@ def _backtest(data_dir: Path, bars: Progress, seconds: dict[str, float], replay:
         if label is not None and label.fraud and (not shown or decision.fraud_score > shown[0].fraud_score):
             shown[:] = [decision]
 
-    task = bars.add_task("train: read, open a store", total=None)
-    clock = _StageClock(seconds, "train: read, open a store")
+    first = "train: read, open a store"
+    tasks = {first: bars.add_task(first, total=None)}  # one bar per stage; those that cannot count pulse
+    clock = _StageClock(seconds, first)
+
+    def finish(name: str) -> None:
+        done = max(int(next(t.completed for t in bars.tasks if t.id == tasks[name])), 1)
+        bars.update(tasks[name], total=done, completed=done)
 
     def advance(stage: str, done: int, total: int) -> None:
-        clock.now(_STAGES[stage])
-        bars.update(task, description=_STAGES[stage], completed=done, total=total)
+        name = _STAGES[stage]
+        if name != clock.stage:
+            finish(clock.stage)
+            counts = stage != "fit"
+            tasks[name] = bars.add_task(name, total=total if counts else None, completed=done if counts else 0)
+            clock.now(name)
+        if stage != "fit":
+            bars.update(tasks[name], completed=done)
 
     loaded = load_config(DEFAULT_CONFIG_PATH, DetectorRegistry.builtin())
     report = run_backtest(data_dir / "applications.ndjson", data_dir / "labels.ndjson", loaded,
                           on_decision=keep, progress=advance, limit=replay)
+    finish(clock.stage)
     clock.stop()
     return report, rows, shown[0] if shown else None
 
