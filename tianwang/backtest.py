@@ -41,6 +41,7 @@ __all__ = ["BacktestReport", "Label", "read_applications", "read_labels", "run_b
 log = logging.getLogger(__name__)
 
 _FLAGGED = ("review", "reject")
+_PROGRESS_EVERY = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,7 @@ def run_backtest(
     db_path: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     on_decision: Callable[[Decision, Label | None], None] | None = None,
+    limit: int | None = None,
 ) -> BacktestReport:
     """Train on the earliest ``train_fraction`` of labelled applications, score the rest.
 
@@ -136,15 +138,22 @@ def run_backtest(
     db_path : Path, optional
         Embedded store file; a temporary one is used (and removed) when omitted.
     progress : callable, optional
-        ``progress(stage, done, total)`` every 1,000 applications.
+        ``progress(stage, done, total)`` every 250 applications and at the end: ``done`` of the
+        ``total`` applications in time order have been written (stage ``"train"``, the earliest)
+        or scored (stage ``"score"``); stage ``"fit"`` just before the detectors are fitted.
     on_decision : callable, optional
         Called with each decision and its label (for writing decisions out).
+    limit : int, optional
+        Replay only the earliest ``limit`` applications in time order (all when omitted):
+        the earliest ``train_fraction`` of their labelled ones train, the rest are scored.
     """
     if not 0.0 <= train_fraction < 1.0:
         raise ValueError(f"train_fraction must be in [0, 1), got: {train_fraction}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1 (or None for all), got: {limit}")
     applications, rejected = read_applications(Path(applications_path))
     labels = read_labels(Path(labels_path))
-    ordered = _in_time_order(applications)
+    ordered = _in_time_order(applications)[:limit]
     labelled = [a for a in ordered if a.application_id in labels]
     n_train = int(len(labelled) * train_fraction)
     cutoff = (labelled[n_train - 1].submitted_ts, labelled[n_train - 1].application_id) if n_train else None
@@ -165,8 +174,12 @@ def run_backtest(
                     label = labels.get(app.application_id)
                     if label is not None:
                         history.append(LabelledContext(context, label.fraud, label.typology))
+                    if progress is not None and i % _PROGRESS_EVERY == 0:
+                        progress("train", i, len(ordered))
                     continue
                 if not scored:
+                    if progress is not None:
+                        progress("fit", i, len(ordered))
                     fit = pipeline.fit(history)
                     history_size = len(history)
                     history = []  # free the contexts, then keep the collector off the survivors
@@ -178,10 +191,12 @@ def run_backtest(
                 scored.append(_Scored.of(decision, label))
                 if on_decision is not None:
                     on_decision(decision, label)
-                if progress is not None and i % 1000 == 0:
+                if progress is not None and i % _PROGRESS_EVERY == 0:
                     progress("score", i, len(ordered))
             if not scored:
                 fit, history_size = pipeline.fit(history), len(history)
+            if progress is not None:
+                progress("score", len(ordered), len(ordered))
         finally:
             runtime.close()
             gc.unfreeze()

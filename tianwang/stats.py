@@ -27,7 +27,8 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["auprc", "auroc", "fit_logistic", "logit", "percentile", "recall_at_fpr", "sigmoid"]
+__all__ = ["auprc", "auroc", "fit_logistic", "logit", "percentile", "pr_curve", "recall_at_fpr", "roc_curve",
+           "sigmoid"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -178,19 +179,60 @@ def auroc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
 
 def auprc(labels: npt.ArrayLike, scores: npt.ArrayLike) -> float:
     """Average precision (area under the precision-recall curve, step-wise, ties grouped)."""
+    recall, precision = pr_curve(labels, scores)
+    if len(recall) == 0:
+        return float("nan")
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _ranked_counts(y: npt.NDArray[np.bool_], s: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """True and false positives at each distinct threshold, highest score first (ties grouped)."""
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted, y_sorted = s[order], y[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(s_sorted) != 0), len(s_sorted) - 1].astype(np.int64)
+    tp = np.cumsum(y_sorted)[last_of_tie].astype(np.float64)
+    return tp, (last_of_tie + 1) - tp
+
+
+def roc_curve(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """The ROC curve: ``(false positive rate, true positive rate)`` from ``(0, 0)`` to ``(1, 1)``.
+
+    One point per distinct score, highest first; the area under it (trapezoids) is :func:`auroc`.
+    Both arrays are empty when one class is missing.
+
+    Examples
+    --------
+    >>> fpr, tpr = roc_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    >>> fpr.tolist(), tpr.tolist()
+    ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0])
+    """
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return np.empty(0), np.empty(0)
+    tp, fp = _ranked_counts(y, s)
+    return np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos]
+
+
+def pr_curve(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """The precision-recall curve: ``(recall, precision)``, one point per distinct score, highest first.
+
+    The step-wise area under it is :func:`auprc`. Both arrays are empty without positives.
+
+    Examples
+    --------
+    >>> recall, precision = pr_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    >>> recall.tolist(), [round(float(p), 4) for p in precision]
+    ([0.5, 0.5, 1.0, 1.0], [1.0, 0.5, 0.6667, 0.5])
+    """
     y = np.asarray(labels, dtype=bool)
     s = np.asarray(scores, dtype=np.float64)
     n_pos = int(y.sum())
     if n_pos == 0:
-        return float("nan")
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted, y_sorted = s[order], y[order]
-    last_of_tie = np.r_[np.flatnonzero(np.diff(s_sorted) != 0), len(s_sorted) - 1]
-    tp = np.cumsum(y_sorted)[last_of_tie]
-    fp = (last_of_tie + 1) - tp
-    precision = tp / (tp + fp)
-    recall = tp / n_pos
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+        return np.empty(0), np.empty(0)
+    tp, fp = _ranked_counts(y, s)
+    return tp / n_pos, tp / (tp + fp)
 
 
 def recall_at_fpr(labels: npt.ArrayLike, scores: npt.ArrayLike, fpr: float = 0.01) -> float:

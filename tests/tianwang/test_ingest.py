@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -179,9 +180,18 @@ def test_every_command_has_help() -> None:
 @pytest.mark.slow
 def test_the_demo_ingests_finds_rings_and_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIANWANG_SECRET", "tianwang-test-demo-secret-0123456789abcdef")
-    result = CliRunner().invoke(cli, ["demo", "--applications", "1500", "--db", str(tmp_path / "demo.db")])
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["demo", "--applications", "1500", "--db", str(tmp_path / "demo.db"),
+                                      "--report", str(report), "--replay", "1000"])
     assert result.exit_code == 0, result.output
-    assert "re-ingest changed nothing" in result.output
-    assert "rings, highest risk first" in result.output
-    assert "backtest of the shipped configuration" in result.output and "AUROC" in result.output
+    assert re.search(r"replayed in time order \(earliest\)\s+1,000\n", result.output)
+    assert re.search(r"trained on \(labelled, earliest\)\s+600\n", result.output)
+    assert re.search(r"scored as if online\s+400\n", result.output)
+    assert "re-ingest of 1,000 applications changed nothing" in result.output
+    assert "rings; the 5 riskiest" in result.output
+    assert "trained on the earliest 60 %" in result.output
+    for figure in ("AUROC", "AUPRC", "decision approve", "decision review", "decision reject", "p50", "p99"):
+        assert figure in result.output, figure
     assert "fraud_score" in result.output  # one explained decision
+    assert "where the time went" in result.output
+    assert report.stat().st_size > 10_000 and "report written to" in result.output

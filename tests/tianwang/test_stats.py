@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tianwang.stats import auprc, auroc, percentile, recall_at_fpr
+from tianwang.stats import auprc, auroc, percentile, pr_curve, recall_at_fpr, roc_curve
 
 
 def test_against_scikit_learn_on_tied_scores() -> None:
@@ -62,3 +62,39 @@ def test_sigmoid_is_one_function_for_numbers_and_arrays() -> None:
     expected = [0.0, 1 / (1 + np.exp(2.0)), 0.5, 1 / (1 + np.exp(-2.0)), 1.0]
     np.testing.assert_allclose(sigmoid(z), expected, atol=1e-15)
     assert [sigmoid(float(v)) for v in z] == pytest.approx(expected, abs=1e-15)
+
+
+def tied_scores(n: int = 3000, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.08
+    return y, np.round(rng.random(n) * 600 + 350 * y).astype(np.int64)  # integer scores, many ties
+
+
+def test_the_area_under_the_drawn_roc_curve_is_the_auroc() -> None:
+    y, s = tied_scores()
+    fpr, tpr = roc_curve(y, s)
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+    assert np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2) == pytest.approx(auroc(y, s), abs=1e-12)
+    assert len(fpr) == len(np.unique(s)) + 1  # one point per distinct score
+
+
+def test_the_step_area_under_the_precision_recall_curve_is_the_auprc() -> None:
+    y, s = tied_scores()
+    recall, precision = pr_curve(y, s)
+    assert recall[-1] == 1.0 and precision[-1] == pytest.approx(y.mean())
+    assert np.sum(np.diff(np.r_[0.0, recall]) * precision) == pytest.approx(auprc(y, s), abs=1e-12)
+
+
+def test_curves_match_scikit_learn() -> None:
+    metrics = pytest.importorskip("sklearn.metrics")
+    y, s = tied_scores(800, 9)
+    fpr, tpr = roc_curve(y, s)
+    ref_fpr, ref_tpr, _ = metrics.roc_curve(y, s, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, ref_fpr)
+    np.testing.assert_allclose(tpr, ref_tpr)
+
+
+def test_curves_of_one_class_are_empty() -> None:
+    assert [len(a) for a in roc_curve([1, 1], [0.2, 0.3])] == [0, 0]
+    assert [len(a) for a in pr_curve([0, 0], [0.2, 0.3])] == [0, 0]

@@ -12,7 +12,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from graph_schema.store import GraphStore
 from tianwang.cli.terminal import safe
@@ -20,8 +29,8 @@ from tianwang.errors import TianwangError
 from tianwang.runtime import open_graph
 from tianwang.settings import Settings, load_settings
 
-__all__ = ["DbOption", "StoreKind", "StoreOption", "console", "fail_cleanly", "open_graph_for", "out", "progress",
-           "settings_for", "stop_on_signals"]
+__all__ = ["DbOption", "StoreKind", "StoreOption", "console", "count_progress", "fail_cleanly", "open_graph_for", "out",
+           "progress", "settings_for", "stop_on_signals"]
 
 console = Console(stderr=True)
 out = Console()
@@ -77,6 +86,20 @@ def progress(what: str) -> Progress:
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=False,
+    )
+
+
+def count_progress() -> Progress:
+    """A progress bar that counts items (applications), one task per step, with the time each took;
+    a task without a total pulses (a step that cannot say how far it is). Quiet off a terminal."""
+    return Progress(
+        TextColumn("[bold]{task.description:<24}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         console=console,
         disable=not console.is_terminal,
         transient=False,
