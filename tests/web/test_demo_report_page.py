@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fixtures.generator import generate
+from tests.web.conftest import page_problems
 from tests.web.test_no_raw_personal_data import leaks, raw_values
 from tianwang.cli import app as cli
 from tianwang.report.page import FIGURES
@@ -65,10 +66,7 @@ def test_every_figure_of_the_demo_report_is_drawn_in_both_languages(demo_run: tu
     demo_report, _ = demo_run
     context = browser.new_context(locale="en-GB", viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning")
-            else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    problems = page_problems(page)
     page.on("request", lambda r: None if r.url.startswith(("file:", "data:")) else problems.append(f"asked {r.url}"))
     page.goto(demo_report.resolve().as_uri())
     assert page.evaluate("document.documentElement.dataset.lang") == "en"  # the browser's language first

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from fixtures.workbench import DEMO_PASSWORD
+from tests.web.conftest import page_problems
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -36,10 +37,7 @@ def test_an_investigator_closes_the_riskiest_case_and_reviews_a_ring(workbench, 
     base, data = workbench
     context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning")
-            else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    problems = page_problems(page)
     api = httpx.Client(base_url=base, headers={"X-API-Key": data.admin_key}, timeout=30)
 
     # log in: the page speaks Chinese to a browser that prefers it
@@ -162,9 +160,7 @@ def test_an_analyst_lands_on_the_configuration_and_reads_dealers(workbench, brow
     api = httpx.Client(base_url=base, headers={"X-API-Key": data.admin_key}, timeout=30)
     context = browser.new_context(locale="zh-CN", viewport={"width": 1300, "height": 900})
     page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    problems = page_problems(page)
     page.goto(base + "/")
     page.fill("#username", "demo.approver")
     page.fill("#password", DEMO_PASSWORD)
