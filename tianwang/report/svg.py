@@ -120,7 +120,10 @@ def curve_chart(figure: str, title: Text, x_label: Text, y_label: Text, series: 
             dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
             out.append(f'<polyline class="mark" points="{points}" fill="none" stroke="{s.colour}" '
                        f'stroke-width="2"{dash}/>')
-    out += _legend(series, frame.left + frame.width - 200, TOP + 18 if not diagonal else TOP + frame.height - 40)
+    # where the curves leave room: ROC bends up-left (bottom right is empty), precision-recall starts high and
+    # falls towards the base rate at recall 1 (bottom left is empty)
+    bottom = TOP + frame.height - 40
+    out += _legend(series, frame.left + frame.width - 200 if diagonal else frame.left + 20, bottom)
     if note is not None:
         out.append(words(frame.left + frame.width / 2, TOP - 6, note, text_anchor="middle", fill="#555"))
     out.append("</svg>")
