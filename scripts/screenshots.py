@@ -1,6 +1,10 @@
 """Screenshots of the workbench for the documentation: docs/img/workbench-{queue,case,ring}.png.
 
     python scripts/screenshots.py [--out docs/img] [--lang zh-CN|en-US]
+    python scripts/screenshots.py --report tianwang-demo-report.html [--out docs/img]
+
+With ``--report``, photographs the demo's HTML report instead (docs/img/demo-report.png:
+its header, summary and figures).
 
 Generates workbench data (fixtures.workbench.prepare_workbench) in a temporary folder,
 starts ``tianwang serve`` on it and photographs the queue, the riskiest case and the
@@ -30,6 +34,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
     parser.add_argument("--lang", default="zh-CN", help="the browser's language (the page follows it)")
     parser.add_argument("--applications", type=int, default=1500)
+    parser.add_argument("--report", type=Path, help="photograph this demo report instead of the workbench")
     args = parser.parse_args()
     chromium = os.environ.get("TIANWANG_CHROMIUM") or shutil.which("chromium")
     if not chromium:
@@ -37,6 +42,15 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.report:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page(locale=args.lang, viewport={"width": 1400, "height": 1350})
+            page.goto(args.report.resolve().as_uri())
+            page.screenshot(path=str(args.out / "demo-report.png"), full_page=False)
+            browser.close()
+        print(args.out / "demo-report.png")
+        return 0
     with tempfile.TemporaryDirectory(prefix="tianwang-screenshots-") as tmp:
         folder = Path(tmp)
         data = prepare_workbench(folder, secret=SECRET, applications=args.applications)

@@ -1,0 +1,100 @@
+"""The README's service walkthrough, run as written: create a key, add a person, serve, score with curl.
+
+The commands are read from README.md (the ``sh`` blocks that hold ``tianwang serve`` and
+``curl``), so editing them there changes what runs here. Optional parts in brackets are
+left out and port 8000 becomes a free port; everything else runs as a user would type it,
+through ``bash``. The answer must match the README's sample answer: the same keys, and the
+same application, band, action and first reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_SECRET
+from tests.docs.markdown import ROOT, blocks, commands
+from tianwang.workers import stop_process
+
+pytestmark = pytest.mark.slow
+
+_OPTIONAL = re.compile(r"\s*\[[^\]]*\]")
+
+
+def _readme_commands() -> tuple[list[str], str, dict[str, object]]:
+    """(the commands of the block with ``tianwang serve``, the curl command, the sample answer)."""
+    found = blocks(ROOT / "README.md")
+    setup = next(b for b in found if b.lang == "sh" and "tianwang serve" in b.text)
+    index = next(i for i, b in enumerate(found) if b.lang == "sh" and b.text.lstrip().startswith("curl"))
+    answer = next(b for b in found[index + 1:] if b.lang == "json")
+    return [c.text for c in commands(setup)], commands(found[index])[0].text, json.loads(answer.text)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_readme_service_walkthrough(tmp_path: Path) -> None:
+    setup, curl, sample = _readme_commands()
+    assert [c.split()[:2] for c in setup] == [["tianwang", "keys"], ["tianwang", "users"], ["tianwang", "serve"]]
+    port = str(_free_port())
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+           "PYTHONPATH": str(ROOT), "TIANWANG_SECRET": TEST_SECRET.decode(), "TIANWANG_STORE": "embedded",
+           "TIANWANG_DB_PATH": str(tmp_path / "graph.db"), "PW": "a-password-for-li-na"}
+    for name in ("TIANWANG_NEO4J_URI", "TIANWANG_DATABASE_URL", "TIANWANG_SCORING_CONFIG", "TIANWANG_BUNDLE_DIR"):
+        env.pop(name, None)
+
+    def bash(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    key_run = bash(_OPTIONAL.sub("", setup[0]))
+    assert key_run.returncode == 0, key_run.stderr
+    key = re.search(r"\btw_\w+", key_run.stdout)
+    assert key, "tianwang keys create printed no key"
+    user_run = bash(_OPTIONAL.sub("", setup[1]))
+    assert user_run.returncode == 0, user_run.stderr
+    serve = _OPTIONAL.sub("", setup[2]).replace("8000", port)
+    server = subprocess.Popen(["bash", "-c", f"exec {serve}"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_ready(server, base)
+        for variable in re.findall(r"\$(\w+)", curl):
+            env[variable] = key.group(0)
+        scored = bash(curl.replace("8000", port))
+        assert scored.returncode == 0, scored.stderr
+        answer = json.loads(scored.stdout)
+        assert "error" not in answer, answer
+        assert set(answer) == set(sample), f"README's answer has keys {sorted(sample)}, the service {sorted(answer)}"
+        for name in ("application_id", "band", "status", "strategy"):
+            assert answer[name] == sample[name], f"{name}: README says {sample[name]!r}, the service {answer[name]!r}"
+        assert answer["action"]["type"] == sample["action"]["type"]  # type: ignore[index]
+        assert answer["reasons"][0]["code"] == sample["reasons"][0]["code"]  # type: ignore[index]
+        login = httpx.post(f"{base}/v1/auth/login", json={"username": "li.na", "password": env["PW"]}, timeout=30)
+        assert login.status_code == 200, login.text
+    finally:
+        stop_process(server)
+
+
+def _wait_ready(server: subprocess.Popen[bytes], base: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the README's tianwang serve exited"
+        try:
+            if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("the README's tianwang serve did not answer /readyz within 120 s")
