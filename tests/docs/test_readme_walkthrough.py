@@ -60,7 +60,7 @@ def test_readme_service_walkthrough(tmp_path: Path) -> None:
 
     key_run = bash(_OPTIONAL.sub("", setup[0]))
     assert key_run.returncode == 0, key_run.stderr
-    key = re.search(r"\btw_\w+", key_run.stdout)
+    key = re.search(r"\btw_[A-Za-z0-9_-]+", key_run.stdout)
     assert key, "tianwang keys create printed no key"
     user_run = bash(_OPTIONAL.sub("", setup[1]))
     assert user_run.returncode == 0, user_run.stderr
@@ -98,3 +98,47 @@ def _wait_ready(server: subprocess.Popen[bytes], base: str) -> None:
             pass
         time.sleep(0.3)
     raise AssertionError("the README's tianwang serve did not answer /readyz within 120 s")
+
+
+@pytest.mark.neo4j
+def test_readme_neo4j_walkthrough(tmp_path: Path, neo4j_uri: str) -> None:
+    """The README's "Running against Neo4j" block, on the test server: the dev server's start and stop
+    lines are the fixture's (``make test`` runs that server); the lines between run as written."""
+    from graph_schema.neo4j_store import Neo4jGraphStore
+    from tianwang.privacy import PersonalDataKeyer
+
+    block = next(b for b in blocks(ROOT / "README.md") if b.lang == "sh" and "neo4j-dev.sh start" in b.text)
+    lines = [c.text for c in commands(block)]
+    assert "neo4j-dev.sh start" in lines[0] and "neo4j-dev.sh stop" in lines[-1]
+    port = str(_free_port())
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+           "PYTHONPATH": str(ROOT), "TIANWANG_SECRET": TEST_SECRET.decode(), "TIANWANG_NEO4J_URI": neo4j_uri}
+    for name in ("TIANWANG_STORE", "TIANWANG_DATABASE_URL", "TIANWANG_SCORING_CONFIG", "TIANWANG_BUNDLE_DIR"):
+        env.pop(name, None)
+    env["TIANWANG_DB_PATH"] = str(tmp_path / "graph.db")  # the service's operational records go beside it
+    graph = Neo4jGraphStore(neo4j_uri, PersonalDataKeyer(TEST_SECRET))
+    graph.clear()
+    try:
+        outputs = []
+        for line in lines[1:-1]:
+            if line.startswith("tianwang serve"):
+                log = tmp_path / "serve.log"
+                with log.open("wb") as sink:
+                    server = subprocess.Popen(["bash", "-c", f"exec {line.replace('8000', port)}"], cwd=tmp_path,
+                                              env=env, stdout=sink, stderr=subprocess.STDOUT)
+                try:
+                    _wait_ready(server, f"http://127.0.0.1:{port}")
+                finally:
+                    stop_process(server)
+                assert "on the neo4j store" in log.read_text(errors="replace"), log.read_text(errors="replace")[-2000:]
+                continue
+            ran = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                 timeout=600)
+            assert ran.returncode == 0, f"{line}: {ran.stderr[-2000:]}"
+            outputs.append(ran.stdout)
+        generated = int(re.search(r"--applications (\d+)", " ".join(lines)).group(1))  # type: ignore[union-attr]
+        assert graph.counts().nodes.get("Application") == generated
+        assert f"{generated:,}" in outputs[-1] or str(generated) in outputs[-1], outputs[-1]
+    finally:
+        graph.clear()
+        graph.close()

@@ -73,10 +73,10 @@ def register(app: typer.Typer) -> None:
         if config is not None:
             os.environ["TIANWANG_SCORING_CONFIG"] = str(config.resolve())
         with fail_cleanly():
-            settings_for(None)  # fail here, readably, on bad settings
+            settings = settings_for(None)  # fail here, readably, on bad settings
         scheme = "https" if ssl_certfile is not None else "http"
-        console.print(f"Tianwang listening on {scheme}://{host}:{port} (the workbench: {scheme}://{host}:{port}/, "
-                      f"OpenAPI: {scheme}://{host}:{port}/docs)")
+        console.print(f"Tianwang listening on {scheme}://{host}:{port}, on the {settings.store} store (the workbench: "
+                      f"{scheme}://{host}:{port}/, OpenAPI: {scheme}://{host}:{port}/docs)")
         from tianwang.logs import SERVICE_LOG_CONFIG
 
         # JSON lines, one access line per request from the service's own middleware (uvicorn's is off)
