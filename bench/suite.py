@@ -11,7 +11,10 @@ Parts (``--only`` takes their names; default: all):
   ``--http-rps``); ``throughput``: the highest rate of ``--ladder`` whose p99 stays ≤ 50 ms;
   ``memory``: the server's peak resident memory after those;
 * ``khop``: ``GraphStore.neighbours(application, hops=2)`` reads;
-* ``neo4j``: scoring in process and over HTTP, and k-hop reads, on Neo4j, when ``TIANWANG_NEO4J_URI`` is set;
+* ``neo4j``: scoring in process and over HTTP, and k-hop reads, on Neo4j 5.26: a home bulk-imported
+  from the same history (``tianwang ingest --neo4j-import``) once per size and kept in ``--cache``,
+  served by a dev server of the suite's own on a copy (``bench/suite_neo4j.py``; page cache
+  ``--neo4j-pagecache-mb``); skipped when ``TIANWANG_NO_NEO4J`` is set;
 * ``faiss``: the approximate known-fraud index against exact search (speed-up, recall@10);
 * once per suite: ``rings`` (Leiden beside networkx Louvain on the same projection, at
   ``--rings-at`` or the largest size below it, with both ring recalls), ``gnn`` (ring GNN
@@ -151,6 +154,8 @@ def main() -> int:
     parser.add_argument("--http-seconds", type=float, default=20.0)
     parser.add_argument("--neo4j-http-rps", type=float, default=10.0,
                         help="rate of the HTTP load on Neo4j (its server shares the two CPUs)")
+    parser.add_argument("--neo4j-pagecache-mb", type=int, default=2048,
+                        help="page cache of the suite's Neo4j server, MiB (the 1M store is about 3 GB)")
     parser.add_argument("--ladder", default="25,50,100,200,400", help="rates (requests/s) tried for throughput")
     parser.add_argument("--ladder-seconds", type=float, default=10.0)
     parser.add_argument("--rings-at", type=int, default=100_000)
@@ -173,7 +178,7 @@ def main() -> int:
     logging.basicConfig(level=logging.ERROR)
     options = parts.SuiteOptions(seed=args.seed, repeat=args.repeat, train=args.train, score_n=args.score_n,
                                  http_rps=args.http_rps, http_seconds=args.http_seconds,
-                                 neo4j_http_rps=args.neo4j_http_rps,
+                                 neo4j_http_rps=args.neo4j_http_rps, neo4j_pagecache_mb=args.neo4j_pagecache_mb,
                                  ladder=tuple(float(x) for x in args.ladder.split(",")),
                                  ladder_seconds=args.ladder_seconds, gnn_epochs=args.gnn_epochs, cache=args.cache)
     results = run_suite(sizes, options, only, rings_at=args.rings_at, log=lambda line: print(line, flush=True))

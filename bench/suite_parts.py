@@ -33,7 +33,7 @@ from bench.score import time_scores
 from bench.similarity import measure_index, mixture
 from bench.soak import _rss_mb, _status_kb
 
-NEO4J_SKIPPED = "skipped: TIANWANG_NEO4J_URI not set"
+NEO4J_SKIPPED = "skipped: TIANWANG_NO_NEO4J is set"
 P99_BOUND_MS = 50.0
 """The HTTP throughput figure is the highest rate whose p99 stays within this."""
 
@@ -51,6 +51,7 @@ class SuiteOptions:
     http_rps: float = 50.0
     http_seconds: float = 20.0
     neo4j_http_rps: float = 10.0
+    neo4j_pagecache_mb: int = 2048
     warmup: int = 200
     ladder: tuple[float, ...] = (25.0, 50.0, 100.0, 200.0, 400.0)
     ladder_seconds: float = 10.0
@@ -364,36 +365,23 @@ def similarity_search(size: int, options: SuiteOptions) -> Figures:
 
 
 def neo4j_parts(dep: Deployment, options: SuiteOptions) -> dict[str, Figures]:
-    """The deployment's history ingested into the Neo4j of ``TIANWANG_NEO4J_URI`` (cleared first and
-    after: use a scratch database) and its rings detected there, then ``score``, ``khop`` and ``http``
-    (``tianwang serve`` on that Neo4j) on it."""
-    from tianwang.backtest import read_labels
-    from tianwang.ingest import ingest_file
-    from tianwang.rings.job import detect_rings
-    from tianwang.runtime import open_graph
+    """``score``, ``khop`` and ``http`` (``tianwang serve`` on Neo4j) on a Neo4j holding the deployment's
+    history and rings: a bulk-imported home per size, served by a server of the suite's own
+    (:mod:`bench.suite_neo4j`)."""
+    from bench.suite_neo4j import served_neo4j
 
     dep = dep.fresh()
-    history_path = dep.folder / "neo4j-history.ndjson"
-    lines = (dep.cache / "data" / "applications.ndjson").read_bytes().splitlines()[:dep.size]
-    history_path.write_bytes(b"\n".join(lines) + b"\n")
-    labels = read_labels(dep.cache / "data" / "labels.ndjson")
-    started = time.perf_counter()
-    with open_graph(dep.settings(), "neo4j") as graph:
-        graph.clear()
-        ingest_file(history_path, graph)
-        detect_rings(graph, labels={k: v.fraud for k, v in labels.items()})
-    setup_s = time.perf_counter() - started
-    try:
+    with served_neo4j(dep, options.neo4j_pagecache_mb) as (_, setup):
+        setup["pagecache_mb"] = options.neo4j_pagecache_mb
         return {"neo4j_score": score_in_process(dep, options, "neo4j"),
-                "neo4j_khop": {**khop_reads(dep, options, "neo4j"), "setup_s": setup_s},
+                "neo4j_khop": {**khop_reads(dep, options, "neo4j"), **setup},
                 "neo4j_http": serve_and_load(dep, replace(options, http_rps=options.neo4j_http_rps), {"http"},
                                              store="neo4j")["http"]}
-    finally:  # left empty, as the store tests leave it: the next writer binds it to its own secret
-        with open_graph(dep.settings(), "neo4j") as graph:
-            graph.clear()
 
 
 def neo4j_status() -> str | None:
     """Why the Neo4j figures are not measured, or ``None`` when they can be."""
-    return None if os.environ.get("TIANWANG_NEO4J_URI") else NEO4J_SKIPPED
+    if os.environ.get("TIANWANG_NO_NEO4J"):
+        return NEO4J_SKIPPED
+    return None if shutil.which("java") or os.environ.get("JAVA17_HOME") else "skipped: no Java 17 for Neo4j"
 

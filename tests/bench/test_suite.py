@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def test_the_plot_says_so_when_nothing_was_timed() -> None:
 
 def test_a_tiny_suite_gives_every_figure_of_its_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The parts that need no prepared store (a store means training a bundle: the slow test)."""
-    monkeypatch.delenv("TIANWANG_NEO4J_URI", raising=False)
+    monkeypatch.setenv("TIANWANG_NO_NEO4J", "1")
     options = SuiteOptions(repeat=1, faiss_queries=200, cache=tmp_path / "cache")
     results = run_suite([1_500], options, {"rings", "faiss", "neo4j"}, log=lambda _: None)
     table = _finish(results, options)
@@ -55,7 +56,7 @@ def test_a_tiny_suite_gives_every_figure_of_its_parts(tmp_path: Path, monkeypatc
     rings = figures["rings"]["1500"]
     assert rings["leiden_s"] > 0 and rings["louvain_s"] > 0 and rings["size"] == 1_500
     assert 0 <= rings["louvain_recall"] <= 1 and 0 <= rings["leiden_recall"] <= 1
-    assert "skipped: TIANWANG_NEO4J_URI not set" in table
+    assert "skipped: TIANWANG_NO_NEO4J is set" in table
     statuses = {t["name"]: t["status"] for t in results["targets"]}
     assert statuses["in-process p99 <= 10 ms at 100k"] == "not measured"
     assert statuses["ring detection >= 50 x faster than networkx Louvain"] in ("met", "MISSED")
@@ -89,10 +90,10 @@ def test_every_part_at_a_tiny_size(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.neo4j
-def test_scoring_in_process_and_over_http_and_reads_on_neo4j(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, neo4j_uri: str
-) -> None:
-    monkeypatch.setenv("TIANWANG_NEO4J_URI", neo4j_uri)  # the part clears that database, as the store tests do
+def test_scoring_in_process_and_over_http_and_reads_on_neo4j(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a Neo4j home the suite bulk-imports from the deployment's history and serves itself."""
+    monkeypatch.delenv("TIANWANG_NO_NEO4J", raising=False)
+    monkeypatch.setenv("TIANWANG_NEO4J_URI", "bolt://127.0.0.1:1")  # not used: the suite serves its own
     options = SuiteOptions(repeat=1, train=1_000, score_n=50, http_rps=10, http_seconds=1, warmup=10,
                            ladder=(10.0,), ladder_seconds=1, khop_n=30, cache=tmp_path / "cache")
     results = run_suite([1_000], options, {"neo4j"}, log=lambda _: None)
@@ -102,3 +103,7 @@ def test_scoring_in_process_and_over_http_and_reads_on_neo4j(
     http = figures["neo4j_http"]["1000"]
     assert 0 < http["p50_ms"] <= http["max_ms"] and http["errors"] == 0
     assert results["skipped"] == {}
+    setup = figures["neo4j_khop"]["1000"]
+    assert setup["built_applications"] == 1_000 and setup["built_rings"] > 0 and setup["built_bulk_import_s"] > 0
+    assert (tmp_path / "cache").exists() and list((tmp_path / "cache").rglob("neo4j-home/.tianwang-suite-ready"))
+    assert os.environ["TIANWANG_NEO4J_URI"] == "bolt://127.0.0.1:1"  # put back

@@ -15,7 +15,6 @@ from __future__ import annotations
 import enum
 import functools
 import re
-import shlex
 import subprocess
 import sys
 import tomllib

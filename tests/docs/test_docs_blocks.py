@@ -69,7 +69,7 @@ def test_python_samples_run(path: Path, tmp_path: Path, monkeypatch: pytest.Monk
     namespace: dict[str, Any] = {"__name__": f"docs_{path.stem}"}
     for block in samples:
         try:
-            exec(compile(block.text, block.where, "exec"), namespace)  # noqa: S102 - the docs' own samples
+            exec(compile(block.text, block.where, "exec"), namespace)  # the docs' own samples
         except Exception as exc:
             raise AssertionError(f"{block.where}: the sample fails: {type(exc).__name__}: {exc}") from exc
 
