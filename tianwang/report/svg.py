@@ -24,6 +24,13 @@ FRAUD, LEGIT, NEUTRAL = "#d62728", "#1f77b4", "#7f7f7f"
 KIND_COLOURS = {"Application": LEGIT, "Person": "#9467bd", "Phone": "#2ca02c", "BankAccount": "#ff7f0e",
                 "Device": "#8c564b", "Address": "#e377c2", "Employer": "#17becf", "Dealer": "#bcbd22",
                 "Vehicle": NEUTRAL}
+#: the names of the attribute kinds in a ring drawing's legend
+KIND_NAMES: dict[str, Text] = {"Person": ("person", "人员"), "Phone": ("phone", "手机"),
+                               "BankAccount": ("account", "银行账户"), "Device": ("device", "设备"),
+                               "Address": ("address", "地址"), "Employer": ("employer", "单位"),
+                               "Dealer": ("dealer", "经销商"), "Vehicle": ("vehicle", "车辆")}
+#: a white outline under a label, so that the lines it crosses do not hide it
+HALO = 'paint-order="stroke" stroke="white" stroke-width="3" stroke-linejoin="round"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +197,7 @@ def bar_chart(figure: str, title: Text, x_label: Text, rows: Sequence[str], seri
 def ring_chart(drawing: RingDrawing, size: int = 420) -> str:
     """A ring: applications (red when confirmed fraud) linked to the attributes they share, masked."""
     title = (f"{drawing.ring_id} · risk {drawing.risk:.2f}", f"{drawing.ring_id} · 风险 {drawing.risk:.2f}")
-    out = _open(f"ring-{drawing.ring_id}", title, size, size + 40)
+    out = _open(f"ring-{drawing.ring_id}", title, size, size + 60)
     pad, span = 30, size - 60
 
     def at(v: float) -> float:
@@ -213,6 +220,12 @@ def ring_chart(drawing: RingDrawing, size: int = 420) -> str:
                        f'<title>{label}</title></rect>')
             outward = node.x >= 0.5  # the label away from the centre, so labels cross no other node
             out.append(f'<text x="{x + (9 if outward else -9):.1f}" y="{y + 4:.1f}" font-size="10" fill="#333" '
-                       f'text-anchor="{"start" if outward else "end"}">{escape(node.label[:16])}</text>')
+                       f'text-anchor="{"start" if outward else "end"}" {HALO}>{escape(node.label[:16])}</text>')
+    kinds = [k for k in KIND_NAMES if any(n.kind == k for n in drawing.nodes)]
+    step = (size - 20) / max(len(kinds), 1)
+    for i, kind in enumerate(kinds):  # the legend: which colour is which kind of shared attribute
+        x, y = 10 + i * step, size + 45
+        out.append(f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="10" height="10" fill="{KIND_COLOURS[kind]}"/>')
+        out.append(words(x + 14, y, KIND_NAMES[kind], font_size=11, fill="#333"))
     out.append("</svg>")
     return "\n".join(out)
