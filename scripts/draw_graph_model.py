@@ -109,7 +109,8 @@ def graph_model_svg() -> str:
         out.append(f'<rect x="{x}" y="{legend_y - 11}" width="22" height="14" rx="3" fill="{fill}" stroke="{INK}"/>'
                    f'<text x="{x + 30}" y="{legend_y}">{escape(words)}</text>')
     out.append(f'<text x="24" y="{HEIGHT - 8}" font-size="11">Every relationship carries <tspan '
-               'font-style="italic">at</tspan>, the application\'s time. Drawn by scripts/draw_graph_model.py '
+               'font-style="italic">at</tspan>: the application\'s time (MEMBER_OF: the ring detection\'s). '
+               'Drawn by scripts/draw_graph_model.py '
                'from graph_schema/schema.py.</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
