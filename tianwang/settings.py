@@ -1,32 +1,8 @@
 """Settings, read from ``TIANWANG_*`` environment variables (and a ``.env`` file).
 
-| variable | meaning | default |
-| --- | --- | --- |
-| ``TIANWANG_ENV`` | ``dev``, ``test`` or ``prod`` | ``dev`` |
-| ``TIANWANG_SECRET`` | HMAC secret for personal-data keys (32+ bytes) | a dev secret, refused in prod |
-| ``TIANWANG_STORE`` | ``embedded`` or ``neo4j`` | ``neo4j`` when ``TIANWANG_NEO4J_URI`` is set, else ``embedded`` |
-| ``TIANWANG_DB_PATH`` | SQLite file of the embedded store | ``~/.local/share/tianwang/graph.db`` |
-| ``TIANWANG_LOCK_TIMEOUT`` | seconds a write to the embedded store waits for another process's lock | ``30`` |
-| ``TIANWANG_SQLITE_CACHE_MB`` | page cache of each embedded-store connection, MiB | ``64`` |
-| ``TIANWANG_SQLITE_MMAP_MB`` | memory-mapped part of the store file per connection, MiB (0: none) | ``4096`` |
-| ``TIANWANG_NEO4J_URI`` | Bolt URI of Neo4j (``neo4j://`` or ``bolt://``, ``+s`` for TLS) | unset |
-| ``TIANWANG_NEO4J_USER`` / ``_PASSWORD`` | credentials; leave unset for a server with auth off | unset |
-| ``TIANWANG_NEO4J_DATABASE`` | database name | ``neo4j`` |
-| ``TIANWANG_DATA_DIR`` | folder of the public data sets | ``../shared/data`` when it exists |
-| ``TIANWANG_DATABASE_URL`` | SQLAlchemy URL of the operational database | ``operations.db`` (SQLite) beside the store |
-| ``TIANWANG_SCORING_CONFIG`` | detector and strategy YAML that scoring loads and watches | the shipped one |
-| ``TIANWANG_BUNDLE_DIR`` | folder of trained model bundles | ``bundles/`` beside ``TIANWANG_DB_PATH`` |
-| ``TIANWANG_WEBHOOK_URL`` | where ``decision.finalized`` events are posted | unset (events wait in the outbox) |
-| ``TIANWANG_WEBHOOK_SECRETS`` | comma-separated HMAC secrets that sign webhooks (several during a rotation) | unset |
-| ``TIANWANG_MAX_BODY_BYTES`` | largest request body (batch: largest line) the service reads | ``1048576`` |
-| ``TIANWANG_TOKEN_TTL`` | seconds a person's login token lives | ``28800`` |
-| ``TIANWANG_GRAPH_TIMEOUT_MS`` | wait for the graph store, then score without it | ``5000``; embedded ``0`` |
-| ``TIANWANG_GRAPH_OUTBOX`` | keep what the graph store cannot take in ``graph-outbox.db`` until it is back | ``true`` |
-| ``TIANWANG_SYNC_SECONDS`` | seconds between a service process's looks for a newly active config or bundle | ``2`` |
-| ``TIANWANG_VAULT`` | keep raw personal values sealed in the vault (``true``/``false``) | ``true`` |
-| ``TIANWANG_VAULT_KEYS`` | the vault's AES-256 keys, ``kid:base64key,...``, first seals | dev key, refused in prod |
-| ``TIANWANG_KAFKA_BOOTSTRAP`` | Kafka brokers ``host:port,...`` (``tianwang stream``, service events) | unset |
-| ``TIANWANG_KAFKA_FOLLOW`` | a service with Kafka follows the other replicas' applications and verdicts | ``true`` |
+Every variable, its meaning and its default: ``docs/configuration.md``, which
+``tests/docs/test_docs_content.py`` keeps in step with :class:`Settings` (a field added
+here without a row there, or a row there that nothing reads, fails it).
 """
 
 from __future__ import annotations
