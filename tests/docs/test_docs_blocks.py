@@ -51,7 +51,7 @@ def test_shell_commands_are_true_to_the_code(path: Path) -> None:
     problems = [f"{command.where}: {command.text}\n    {problem}"
                 for block in _of(path, "sh") for command in commands(block) for problem in check_command(command.text)]
     for line, span in inline_spans(path):
-        if _COMMAND_SPAN.match(span):
+        if _COMMAND_SPAN.match(span) and "…" not in span:  # `python bench/….py`: prose naming a kind
             problems += [f"{path.relative_to(ROOT)}:{line}: `{span}`\n    {p}" for p in check_command(span)]
     assert not problems, "\n".join(problems)
 
