@@ -29,23 +29,30 @@ __all__ = ["SYSTEM_TOOLS", "check_command", "known_variables", "openapi_routes"]
 SYSTEM_TOOLS = frozenset({"cd", "mv", "rm", "cp", "mkdir", "ls", "cat", "systemctl", "openssl", "git", "kill",
                           "chmod", "tar", "sha256sum"})
 
-_VARIABLE = re.compile(r"\bTIANWANG_[A-Z0-9_]+\b")
+_VARIABLE = re.compile(r"\bTIANWANG_[A-Z0-9_]*[A-Z0-9]\b")
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _SUBSTITUTION = re.compile(r"\$\(([^()]*)\)")
 
 
+#: where variables are read: the packages, the benchmarks, the scripts (and the Makefile, CI, the test fixtures)
+READERS = ("tianwang", "graph_schema", "detectors", "embeddings", "api", "fixtures", "bench", "scripts")
+
+
 @functools.cache
 def known_variables() -> frozenset[str]:
-    """Every ``TIANWANG_*`` name the code, scripts, Makefile and CI read or set."""
-    names: set[str] = set()
-    sources = [*ROOT.glob("*/**/*.py"), *ROOT.glob("scripts/**/*.sh"), ROOT / "Makefile", ROOT / ".ci" / "run"]
-    for path in sources:
-        if path.is_file() and "docs" not in path.relative_to(ROOT).parts[:2]:
-            names.update(_VARIABLE.findall(path.read_text(encoding="utf-8", errors="replace")))
+    """``Settings``' variables, and every ``TIANWANG_*`` name the code, the scripts, the Makefile, CI and the
+    test fixtures read or set (not the tests themselves: a test may name a variable that does not exist)."""
     from tianwang.settings import Settings
 
     prefix = str(Settings.model_config.get("env_prefix", ""))
-    return frozenset(names | {f"{prefix}{name}".upper() for name in Settings.model_fields})
+    names = {f"{prefix}{field}".upper() for field in Settings.model_fields}
+    files = [path for folder in READERS for path in (ROOT / folder).rglob("*")
+             if path.suffix in (".py", ".sh") and "__pycache__" not in path.parts]
+    files += [ROOT / "Makefile", ROOT / ".ci" / "run", *(ROOT / "tests").rglob("conftest.py")]
+    for path in files:
+        if path.is_file():
+            names |= set(_VARIABLE.findall(path.read_text(encoding="utf-8", errors="replace")))
+    return frozenset(names)
 
 
 @functools.cache

@@ -2,23 +2,20 @@
 
 * the graph model's diagram is what ``scripts/draw_graph_model.py`` draws now, and its
   tables are ``graph_schema.schema``'s labels, keys and relationship types;
-* the Python samples of ``docs/graph-model.md`` and ``docs/detectors.md`` print exactly the
-  ``text`` block that follows each of them;
 * ``docs/configuration.md`` names every ``TIANWANG_*`` variable that settings, code and
   scripts read, and nothing else;
 * ``docs/openapi.json`` is the document the application serves now;
 * the worked plugin ``examples/night_owl`` installs with pip and is found through its entry point;
-* ``docs/README.md`` lists every page of the docs, and every relative link of the docs resolves.
+* ``docs/README.md`` lists every page of the docs, and every relative link of README.md and
+  the docs resolves, headings included.
 
 (``tests/docs/test_docs_blocks.py`` checks every fenced block of README.md and docs/*.md
-against the CLI, the scripts and the configuration loader.)
+against the CLI, the scripts and the configuration loader, and runs the Python samples.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import json
 import os
 import re
@@ -32,22 +29,14 @@ from types import ModuleType
 import pytest
 
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES
+from tests.docs.checks import known_variables
+from tests.docs.markdown import blocks, documents
 from tianwang.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[A-Za-z]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
                    re.MULTILINE | re.DOTALL)
-
-
-def fenced_blocks(text: str) -> list[tuple[str, str]]:
-    """``(language, body)`` of every fenced block, in order (an indented block's indent removed)."""
-    blocks = []
-    for match in FENCE.finditer(text):
-        indent = len(match["indent"])
-        body = "".join(line[indent:] for line in match["body"].splitlines(keepends=True))
-        blocks.append((match["lang"], body))
-    return blocks
 
 
 def table_under(text: str, heading: str) -> list[list[str]]:
@@ -86,28 +75,6 @@ def load_script(name: str) -> ModuleType:
     return module
 
 
-def run_samples(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
-    """Run the page's ``python`` blocks in order in one namespace, in ``tmp_path``, with the store there.
-
-    Returns ``(sample, printed, shown)`` for each sample followed directly by a ``text`` block.
-    """
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TIANWANG_DB_PATH", str(tmp_path / "graph.db"))
-    monkeypatch.syspath_prepend(str(ROOT))
-    namespace: dict[str, object] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
-    blocks = fenced_blocks(page.read_text(encoding="utf-8"))
-    checked = []
-    for i, (lang, body) in enumerate(blocks):
-        if lang != "python":
-            continue
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            exec(compile(body, f"{page.name} sample {i}", "exec"), namespace)
-        if i + 1 < len(blocks) and blocks[i + 1][0] == "text":
-            checked.append((body, printed.getvalue(), blocks[i + 1][1]))
-    return checked
-
-
 # -- the graph model ------------------------------------------------------------------------
 
 
@@ -130,20 +97,11 @@ def test_the_graph_model_page_names_every_label_key_and_relationship_type() -> N
     assert rels == [(t.type.value, t.source.value, t.target.value) for t in RELATIONSHIP_TYPES.values()]
 
 
-@pytest.mark.parametrize("page", ["graph-model.md", "detectors.md"])
-def test_the_samples_print_what_the_page_shows(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    checked = run_samples(DOCS / page, tmp_path, monkeypatch)
-    assert checked, f"docs/{page} has no sample with its output"
-    for sample, printed, shown in checked:
-        assert printed == shown, f"docs/{page}: the sample\n{sample}\nprints\n{printed}\nbut the page shows\n{shown}"
-
-
 # -- writing a detector: the worked plugin -------------------------------------------------
 
 
 def test_the_entry_point_shown_is_the_example_plugins_own() -> None:
-    page = (DOCS / "detectors.md").read_text(encoding="utf-8")
-    shown = tomllib.loads(next(body for lang, body in fenced_blocks(page) if lang == "toml"))
+    shown = tomllib.loads(next(b.text for b in blocks(DOCS / "detectors.md") if b.lang == "toml"))
     pyproject = tomllib.loads((ROOT / "examples" / "night_owl" / "pyproject.toml").read_text(encoding="utf-8"))
     assert shown["project"]["entry-points"] == pyproject["project"]["entry-points"]
 
@@ -184,20 +142,6 @@ def test_the_example_plugin_installs_with_pip_and_its_tests_pass(tmp_path: Path,
 # -- configuration ---------------------------------------------------------------------------
 
 ENV_NAME = re.compile(r"\bTIANWANG_[A-Z0-9_]*[A-Z0-9]\b")
-#: Where variables are read: the packages, the benchmarks, the scripts, the Makefile, the test fixtures.
-READERS = ("tianwang", "graph_schema", "detectors", "embeddings", "api", "fixtures", "bench", "scripts")
-
-
-def variables_known_to_the_code() -> set[str]:
-    """``Settings``' variables, and every ``TIANWANG_*`` name the code, the scripts and the test fixtures mention."""
-    prefix = Settings.model_config.get("env_prefix", "")
-    names = {f"{prefix}{field}".upper() for field in Settings.model_fields}
-    files = [path for folder in READERS for path in (ROOT / folder).rglob("*")
-             if path.suffix in (".py", ".sh") and "__pycache__" not in path.parts]
-    files += [ROOT / "Makefile", *(ROOT / "tests").rglob("conftest.py")]
-    for path in files:
-        names |= set(ENV_NAME.findall(path.read_text(encoding="utf-8")))
-    return names
 
 
 def test_the_configuration_page_names_every_variable_and_no_other() -> None:
@@ -206,7 +150,7 @@ def test_the_configuration_page_names_every_variable_and_no_other() -> None:
     for row in table_under(page, "Environment variables"):
         documented += [name for name in code_names(row[0]) if ENV_NAME.fullmatch(name)]
     assert len(documented) == len(set(documented)), "a variable has two rows"
-    known = variables_known_to_the_code()
+    known = set(known_variables())
     assert not known - set(documented), f"not in docs/configuration.md: {sorted(known - set(documented))}"
     assert not set(documented) - known, f"read by nothing: {sorted(set(documented) - known)}"
 
@@ -263,12 +207,12 @@ def test_the_index_lists_every_page_once() -> None:
     assert sorted(listed) == pages
 
 
-@pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")))
-def test_every_relative_link_resolves(page: str) -> None:
-    path = DOCS / page
+@pytest.mark.parametrize("path", documents(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_resolves(path: Path) -> None:
+    page = path.relative_to(ROOT)
     for target in LINK.findall(path.read_text(encoding="utf-8")):
         file, _, anchor = target.partition("#")
         linked = (path.parent / file).resolve() if file else path
-        assert linked.exists(), f"docs/{page} links to {target}, which does not exist"
+        assert linked.exists(), f"{page} links to {target}, which does not exist"
         if anchor and linked.suffix == ".md":
-            assert anchor in anchors(linked), f"docs/{page} links to {target}: no such heading"
+            assert anchor in anchors(linked), f"{page} links to {target}: no such heading"
