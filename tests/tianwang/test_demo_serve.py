@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tianwang.cli.demo_serve import Prepared, announce_text, listen, workbench_url
+from tianwang.cli.demo_serve import Prepared, announce_text, listen, sigterm_as_interrupt, workbench_url
 from tianwang.errors import InvalidRequestError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +55,14 @@ def test_announce_names_the_address_the_login_and_the_cases_waiting() -> None:
     assert "approve 90, reject 3, review 7" in lines[3] and lines[-1] == "Ctrl-C to stop"
 
 
+def test_sigterm_stops_the_block_as_ctrl_c_does_and_the_handler_is_put_back() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal interrupts this at once
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -84,7 +92,9 @@ def _wait_for(lines: queue.Queue[str], seen: list[str], pattern: str, deadline: 
 
 
 @pytest.mark.slow
-def test_demo_serve_opens_a_case_queue_for_the_printed_investigator_and_stops_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_serve_opens_a_case_queue_for_the_printed_investigator_and_stops_cleanly(
+        tmp_path: Path, stop: signal.Signals) -> None:
     temp = tmp_path / "tmp"  # the demo's temporary folder goes here (TMPDIR), to see it removed
     temp.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIANWANG_")}
@@ -125,7 +135,7 @@ def test_demo_serve_opens_a_case_queue_for_the_printed_investigator_and_stops_cl
             decision = client.get(f"/v1/decisions/{cases[0]['decision_id']}")
             assert decision.status_code == 200 and decision.json()["band"] == "review"
     finally:
-        demo.send_signal(signal.SIGINT)
+        demo.send_signal(stop)
         try:
             code = demo.wait(timeout=60)
         except subprocess.TimeoutExpired:

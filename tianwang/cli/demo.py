@@ -23,7 +23,14 @@ import typer
 from rich.progress import Progress
 
 from tianwang.cli.common import console, count_progress, fail_cleanly, out, settings_for
-from tianwang.cli.demo_serve import announce_text, listen, prepare_store, serve, serve_environment
+from tianwang.cli.demo_serve import (
+    announce_text,
+    listen,
+    prepare_store,
+    serve,
+    serve_environment,
+    sigterm_as_interrupt,
+)
 from tianwang.cli.demo_tables import rings_table, steps_table, summary_table
 from tianwang.cli.graph import ingest_into, print_report
 from tianwang.cli.terminal import safe
@@ -92,7 +99,8 @@ def demo(
     from fixtures.generator import generate
 
     seconds: dict[str, float] = {}
-    with fail_cleanly(), tempfile.TemporaryDirectory(prefix="tianwang-demo-") as tmp, \
+    with fail_cleanly(), (sigterm_as_interrupt() if serve else nullcontext()), \
+            tempfile.TemporaryDirectory(prefix="tianwang-demo-") as tmp, \
             (listen(host, port) if serve else nullcontext()) as listener:
         data_dir = Path(tmp) / "data"
         with _step(seconds, "generate"), count_progress() as bars:

@@ -20,7 +20,9 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +36,8 @@ from tianwang.runtime import open_graph
 if TYPE_CHECKING:
     from tianwang.settings import Settings
 
-__all__ = ["Prepared", "listen", "prepare_store", "serve", "serve_environment", "workbench_url"]
+__all__ = ["Prepared", "announce_text", "listen", "prepare_store", "serve", "serve_environment",
+           "sigterm_as_interrupt", "workbench_url"]
 
 #: settings the demo's service must not take from the environment: its store, its operational database
 #: (beside the store), the shipped scoring configuration (the one the demo backtests), no model bundles, no Kafka
@@ -80,6 +83,24 @@ def listen(host: str, port: int) -> socket.socket:
                                               "another with --port, or --port 0 for any free one") from None
         raise InvalidRequestError("host", f"cannot listen on {host}:{port}: {exc.strerror}") from None
     return sock
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the block as Ctrl-C does (``KeyboardInterrupt``), so that its temporary folder is removed
+    when a supervisor stops the demo before it serves (the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def serve_environment(db_path: Path) -> Settings:
@@ -136,7 +157,8 @@ def prepare_store(settings: Settings, applications: Path, labels_path: Path, sco
                 tasks[step] = bars.add_task(names[step], total=total)
             bars.update(tasks[step], completed=done)
 
-        made = prepare_service(settings, lines[cut:], labels, known, outcomes=False, progress=advance)
+        made = prepare_service(settings, lines[cut:], labels, known, outcomes=False, admin_key=False,
+                               progress=advance)
     return Prepared(history=cut, scored=len(lines) - cut, confirmed=made.confirmed, rings=len(rings.rings),
                     bands=dict(made.bands), open_cases=made.open_cases, since=since)
 
@@ -191,5 +213,5 @@ def announce_text(url: str, prepared: Prepared, username: str, password: str) ->
             f"log in as {username}, password {password}",
             f"cases waiting in the queue: {prepared.open_cases:,}",
             f"(the {prepared.scored:,} most recent applications, from {prepared.since:%Y-%m-%d %H:%M}, scored "
-            f"through the service: {bands})",
+            f"through the service, which has no trained model bundle: {bands})",
             "Ctrl-C to stop"]
