@@ -124,10 +124,10 @@ def demo(
         out.print(steps_table(seconds))
         out.print(f"report written to {safe(written)}")
         if listener is not None:
-            _serve(listener, db_path, data_dir, score)
+            _serve(listener, db_path, data_dir, score, kept=db is not None)
 
 
-def _serve(listener: socket.socket, db_path: Path, data_dir: Path, score: int) -> None:
+def _serve(listener: socket.socket, db_path: Path, data_dir: Path, score: int, *, kept: bool) -> None:
     """Ready the demo's store for the service, then serve the workbench on it until a signal stops it."""
     from fixtures.workbench import DEMO_PASSWORD, DEMO_USERS
 
@@ -143,7 +143,8 @@ def _serve(listener: socket.socket, db_path: Path, data_dir: Path, score: int) -
             out.print(line, highlight=False, soft_wrap=True)
 
     stopped = serve(listener, announce)
-    console.print(f"service stopped ({stopped}); removing the demo's temporary folder")
+    stays = f" (the store stays: {safe(db_path)}, with operations.db and scoring.db beside it)" if kept else ""
+    console.print(f"service stopped ({stopped}); removing the demo's temporary folder{stays}")
 
 
 @contextmanager
