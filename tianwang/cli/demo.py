@@ -5,6 +5,8 @@ fraud; ingest them into a new embedded store (and re-ingest a sample of them, to
 that writes are idempotent); detect rings with the labels as confirmed fraud; backtest
 the shipped configuration (train on the earliest 60 %, score the rest in time order, as
 the service would); write the HTML report (:mod:`tianwang.report`). Then a short summary.
+With ``--serve``, :mod:`tianwang.cli.demo_serve` then readies the store for the service
+and serves the investigator workbench on it until Ctrl-C.
 """
 
 from __future__ import annotations
