@@ -5,14 +5,17 @@ fraud; ingest them into a new embedded store (and re-ingest a sample of them, to
 that writes are idempotent); detect rings with the labels as confirmed fraud; backtest
 the shipped configuration (train on the earliest 60 %, score the rest in time order, as
 the service would); write the HTML report (:mod:`tianwang.report`). Then a short summary.
+With ``--serve``, :mod:`tianwang.cli.demo_serve` then readies the store for the service
+and serves the investigator workbench on it until Ctrl-C.
 """
 
 from __future__ import annotations
 
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -21,7 +24,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.progress import Progress
 
-from tianwang.cli.common import count_progress, fail_cleanly, out, settings_for
+from tianwang.cli.common import console, count_progress, fail_cleanly, out, settings_for
+from tianwang.cli.demo_serve import (
+    announce_text,
+    listen,
+    prepare_store,
+    serve,
+    serve_environment,
+    sigterm_as_interrupt,
+)
 from tianwang.cli.demo_tables import rings_table, steps_table, summary_table
 from tianwang.cli.graph import ingest_into, print_report
 from tianwang.cli.terminal import safe
@@ -55,6 +66,14 @@ def demo(
     replay: Annotated[int, typer.Option(min=0, help="Applications the backtest replays, the earliest in time "
                                                     "order: it trains on the earliest 60 % of them and scores "
                                                     "the rest (0: all of them).")] = 10_000,
+    serve: Annotated[bool, typer.Option("--serve", help="Then serve the workbench on the demo's store (see "
+                                                        "above) until Ctrl-C.")] = False,
+    score: Annotated[int, typer.Option(min=1, help="With --serve: the most recent applications scored through "
+                                                   "the service; their review decisions fill the case "
+                                                   "queue.")] = 1000,
+    host: Annotated[str, typer.Option(help="With --serve: the address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="With --serve: the port to listen on (0: any free "
+                                                             "one); a port in use fails at once.")] = 8000,
 ) -> None:
     """Run the main job on the embedded store: generate, ingest, find rings, train, score, report.
 
@@ -69,11 +88,22 @@ def demo(
     and precision-recall curves, score distributions, recall per typology, detector
     contributions, the three riskiest rings drawn with their attributes masked, a latency
     histogram; Chinese and English; opens with no network) to --report.
+
+    With --serve it then readies the store for the service and serves the investigator
+    workbench on it: rings detected again as they stood before the most recent --score
+    applications, with only the earlier labels as confirmed fraud (recorded as verdicts);
+    a demo person per role; those --score applications scored one by one through the
+    service, so that each review decision opens a case. It prints the workbench's address,
+    the demo investigator's login and the cases waiting, and serves until Ctrl-C (or
+    SIGTERM); then the temporary folder goes (a --db file stays, with the service's
+    operations.db and scoring.db beside it).
     """
     from fixtures.generator import generate
 
     seconds: dict[str, float] = {}
-    with fail_cleanly(), tempfile.TemporaryDirectory(prefix="tianwang-demo-") as tmp:
+    with fail_cleanly(), (sigterm_as_interrupt() if serve else nullcontext()), \
+            tempfile.TemporaryDirectory(prefix="tianwang-demo-") as tmp, \
+            (listen(host, port) if serve else nullcontext()) as listener:
         data_dir = Path(tmp) / "data"
         with _step(seconds, "generate"), count_progress() as bars:
             task = bars.add_task(f"generate (seed {seed})", total=applications)
@@ -90,11 +120,33 @@ def demo(
         with _step(seconds, "report"):
             replayed = min(replay or applications, applications)
             written = _write_report(report, applications, replayed, seed, backtest, rows, rings, drawings)
-    out.print(summary_table(backtest, applications, replayed))
-    out.print(rings_table(rings, 5))
-    _explain(riskiest)
-    out.print(steps_table(seconds))
-    out.print(f"report written to {safe(written)}")
+        out.print(summary_table(backtest, applications, replayed))
+        out.print(rings_table(rings, 5))
+        _explain(riskiest)
+        out.print(steps_table(seconds))
+        out.print(f"report written to {safe(written)}")
+        if listener is not None:
+            _serve(listener, db_path, data_dir, score, kept=db is not None)
+
+
+def _serve(listener: socket.socket, db_path: Path, data_dir: Path, score: int, *, kept: bool) -> None:
+    """Ready the demo's store for the service, then serve the workbench on it until a signal stops it."""
+    from fixtures.workbench import DEMO_PASSWORD, DEMO_USERS
+
+    username = next(name for name, roles in DEMO_USERS.items() if "investigator" in roles)
+    settings = serve_environment(db_path)
+    started = time.perf_counter()
+    prepared = prepare_store(settings, data_dir / "applications.ndjson", data_dir / "labels.ndjson", score)
+    console.print(f"store ready for the service in {time.perf_counter() - started:.1f} s: {prepared.rings:,} rings, "
+                  f"{prepared.confirmed:,} confirmed fraud, {prepared.scored:,} applications scored")
+
+    def announce(url: str) -> None:
+        for line in announce_text(url, prepared, username, DEMO_PASSWORD):
+            out.print(line, highlight=False, soft_wrap=True)
+
+    stopped = serve(listener, announce)
+    stays = f" (the store stays: {safe(db_path)}, with operations.db and scoring.db beside it)" if kept else ""
+    console.print(f"service stopped ({stopped}); removing the demo's temporary folder{stays}")
 
 
 @contextmanager
