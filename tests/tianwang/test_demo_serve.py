@@ -46,13 +46,15 @@ def test_listen_takes_a_free_port_and_names_the_port_when_it_is_taken() -> None:
 
 
 def test_announce_names_the_address_the_login_and_the_cases_waiting() -> None:
-    prepared = Prepared(history=900, scored=100, confirmed=40, rings=3, bands={"review": 7, "approve": 90, "reject": 3},
-                        open_cases=7, since=datetime(2025, 5, 8, 10, 29))
+    prepared = Prepared(history=900, scored=100, trained=900, confirmed=40, rings=3,
+                        bands={"review": 7, "approve": 90, "reject": 3}, open_cases=7,
+                        since=datetime(2025, 5, 8, 10, 29))
     lines = announce_text("http://127.0.0.1:8000/", prepared, "demo.investigator", "pw-123456")
     assert lines[:3] == ["workbench: http://127.0.0.1:8000/", "log in as demo.investigator, password pw-123456",
                          "cases waiting in the queue: 7"]
     assert "the 100 most recent applications, from 2025-05-08 10:29" in lines[3]
     assert "approve 90, reject 3, review 7" in lines[3] and lines[-1] == "Ctrl-C to stop"
+    assert "model bundle 'demo' trained on the 900 before them" in lines[3]
 
 
 def test_sigterm_stops_the_block_as_ctrl_c_does_and_the_handler_is_put_back() -> None:
@@ -102,7 +104,7 @@ def test_demo_serve_opens_a_case_queue_for_the_printed_investigator_and_stops_cl
     port = _free_port()
     demo = subprocess.Popen(
         [sys.executable, "-m", "tianwang.cli", "demo", "--applications", "1500", "--replay", "1000", "--sample", "100",
-         "--score", "300", "--serve", "--port", str(port), "--report", str(tmp_path / "report.html")],
+         "--score", "300", "--train", "800", "--serve", "--port", str(port), "--report", str(tmp_path / "report.html")],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_lines, args=(demo.stdout, lines), daemon=True).start()
@@ -134,6 +136,7 @@ def test_demo_serve_opens_a_case_queue_for_the_printed_investigator_and_stops_cl
             assert {c["kind"] for c in cases} == {"application"} and {c["status"] for c in cases} == {"open"}
             decision = client.get(f"/v1/decisions/{cases[0]['decision_id']}")
             assert decision.status_code == 200 and decision.json()["band"] == "review"
+            assert decision.json()["bundle"] == "demo"  # decided by the service's trained bundle
     finally:
         demo.send_signal(stop)
         try:

@@ -70,7 +70,9 @@ def demo(
                                                         "above) until Ctrl-C.")] = False,
     score: Annotated[int, typer.Option(min=1, help="With --serve: the most recent applications scored through "
                                                    "the service; their review decisions fill the case "
-                                                   "queue.")] = 1000,
+                                                   "queue.")] = 2000,
+    train: Annotated[int, typer.Option(min=1, help="With --serve: the applications before those --score ones "
+                                                   "that the service's model bundle learns from.")] = 6000,
     host: Annotated[str, typer.Option(help="With --serve: the address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="With --serve: the port to listen on (0: any free "
                                                              "one); a port in use fails at once.")] = 8000,
@@ -92,7 +94,8 @@ def demo(
     With --serve it then readies the store for the service and serves the investigator
     workbench on it: rings detected again as they stood before the most recent --score
     applications, with only the earlier labels as confirmed fraud (recorded as verdicts);
-    a demo person per role; those --score applications scored one by one through the
+    a demo person per role; a model bundle ('demo') trained on the --train applications
+    before them and activated; those --score applications scored one by one through the
     service, so that each review decision opens a case. It prints the workbench's address,
     the demo investigator's login and the cases waiting, and serves until Ctrl-C (or
     SIGTERM); then the temporary folder goes (a --db file stays, with the service's
@@ -126,17 +129,18 @@ def demo(
         out.print(steps_table(seconds))
         out.print(f"report written to {safe(written)}")
         if listener is not None:
-            _serve(listener, db_path, data_dir, score, kept=db is not None)
+            _serve(listener, db_path, data_dir, score, train, kept=db is not None)
 
 
-def _serve(listener: socket.socket, db_path: Path, data_dir: Path, score: int, *, kept: bool) -> None:
+def _serve(listener: socket.socket, db_path: Path, data_dir: Path, score: int, train: int, *,
+           kept: bool) -> None:
     """Ready the demo's store for the service, then serve the workbench on it until a signal stops it."""
     from fixtures.workbench import DEMO_PASSWORD, DEMO_USERS
 
     username = next(name for name, roles in DEMO_USERS.items() if "investigator" in roles)
     settings = serve_environment(db_path)
     started = time.perf_counter()
-    prepared = prepare_store(settings, data_dir / "applications.ndjson", data_dir / "labels.ndjson", score)
+    prepared = prepare_store(settings, data_dir / "applications.ndjson", data_dir / "labels.ndjson", score, train)
     console.print(f"store ready for the service in {time.perf_counter() - started:.1f} s: {prepared.rings:,} rings, "
                   f"{prepared.confirmed:,} confirmed fraud, {prepared.scored:,} applications scored")
 

@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,6 +42,8 @@ __all__ = ["Prepared", "announce_text", "listen", "prepare_store", "serve", "ser
 
 #: settings the demo's service must not take from the environment: its store, its operational database
 #: (beside the store), the shipped scoring configuration (the one the demo backtests), no model bundles, no Kafka
+#: the model bundle the demo trains for its service
+BUNDLE = "demo"
 _NOT_INHERITED = ("TIANWANG_NEO4J_URI", "TIANWANG_DATABASE_URL", "TIANWANG_SCORING_CONFIG", "TIANWANG_BUNDLE_DIR",
                   "TIANWANG_KAFKA_BOOTSTRAP")
 
@@ -119,6 +122,7 @@ class Prepared:
 
     history: int
     scored: int
+    trained: int
     confirmed: int
     rings: int
     bands: dict[str, int]
@@ -126,13 +130,16 @@ class Prepared:
     since: datetime
 
 
-def prepare_store(settings: Settings, applications: Path, labels_path: Path, score: int) -> Prepared:
+def prepare_store(settings: Settings, applications: Path, labels_path: Path, score: int,
+                  train: int = 6_000) -> Prepared:
     """Ready the demo's store (which holds every application) for the service, with progress bars.
 
     The most recent ``score`` applications are scored through the service; the rings are
     detected again as the graph stood just before the first of them, with only the
     earlier applications' labels as confirmed fraud (nothing known yet of those scored);
-    that fraud is recorded as verdicts.
+    that fraud is recorded as verdicts; and a model bundle (``demo``, as ``tianwang train``
+    makes one) is trained on the ``train`` applications just before them and activated, so
+    that the service decides as a trained one would.
     """
     from fixtures.workbench import application_lines, known_labels, prepare_service
     from tianwang.application import parse_application
@@ -157,10 +164,36 @@ def prepare_store(settings: Settings, applications: Path, labels_path: Path, sco
                 tasks[step] = bars.add_task(names[step], total=total)
             bars.update(tasks[step], completed=done)
 
+        trained = _train_bundle(settings, lines[max(cut - train, 0):cut], labels_path, bars)
         made = prepare_service(settings, lines[cut:], labels, known, outcomes=False, admin_key=False,
-                               progress=advance)
-    return Prepared(history=cut, scored=len(lines) - cut, confirmed=made.confirmed, rings=len(rings.rings),
+                               bundle=BUNDLE if trained else None, progress=advance)
+    return Prepared(history=cut, scored=len(lines) - cut, trained=trained, confirmed=made.confirmed,
+                    rings=len(rings.rings),
                     bands=dict(made.bands), open_cases=made.open_cases, since=since)
+
+
+def _train_bundle(settings: Settings, history: list[bytes], labels_path: Path, bars: Any) -> int:
+    """Train the bundle :data:`BUNDLE` on ``history`` into the store's bundle folder (kept when it is there:
+    a store prepared before); how many applications it learned from (0: no history, no bundle)."""
+    import json
+
+    from tianwang.scoring.config import DEFAULT_CONFIG_PATH
+    from tianwang.service.bundles import train_bundle
+
+    folder = settings.bundles_path / BUNDLE
+    if (folder / "manifest.json").is_file():
+        return int(json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["metrics"]["n_applications"])
+    if not history:
+        return 0
+    task = bars.add_task(f"service: train a model bundle on {len(history):,}", total=len(history))
+    with tempfile.TemporaryDirectory(prefix="tianwang-demo-train-") as tmp:
+        path = Path(tmp) / "history.ndjson"
+        path.write_bytes(b"\n".join(history) + b"\n")
+        train_bundle(path, labels_path, settings.bundles_path, name=BUNDLE,
+                     config_text=DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"), settings=settings,
+                     progress=lambda done, total: bars.update(task, completed=done))
+    bars.update(task, completed=len(history))
+    return len(history)
 
 
 def serve(sock: socket.socket, announce: Callable[[str], None], log_level: str = "warning") -> str:
@@ -203,15 +236,17 @@ def serve(sock: socket.socket, announce: Callable[[str], None], log_level: str =
 def announce_text(url: str, prepared: Prepared, username: str, password: str) -> list[str]:
     """The lines printed once the service answers: where, who, what waits.
 
-    >>> p = Prepared(history=9, scored=3, confirmed=1, rings=2, bands={"review": 2, "approve": 1}, open_cases=2,
-    ...              since=datetime(2025, 1, 1))
+    >>> p = Prepared(history=9, scored=3, trained=9, confirmed=1, rings=2, bands={"review": 2, "approve": 1},
+    ...              open_cases=2, since=datetime(2025, 1, 1))
     >>> announce_text("http://127.0.0.1:8000/", p, "demo.investigator", "pw")[:3]
     ['workbench: http://127.0.0.1:8000/', 'log in as demo.investigator, password pw', 'cases waiting in the queue: 2']
     """
     bands = ", ".join(f"{band} {n:,}" for band, n in sorted(prepared.bands.items()))
+    trained = (f"its model bundle {BUNDLE!r} trained on the {prepared.trained:,} before them" if prepared.trained
+               else "which has no trained model bundle")
     return [f"workbench: {url}",
             f"log in as {username}, password {password}",
             f"cases waiting in the queue: {prepared.open_cases:,}",
             f"(the {prepared.scored:,} most recent applications, from {prepared.since:%Y-%m-%d %H:%M}, scored "
-            f"through the service, which has no trained model bundle: {bands})",
+            f"through the service, {trained}: {bands})",
             "Ctrl-C to stop"]
