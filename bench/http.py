@@ -370,6 +370,7 @@ class Results:
         self.votes: dict[str, Counter[str]] = defaultdict(Counter)
         self.why: dict[str, Counter[str]] = defaultdict(Counter)
         self.bands: Counter[str] = Counter()
+        self.degraded = 0  # decided without the graph store (it did not answer in time)
         self.example: dict[str, Any] | None = None
         self.trace: list[tuple[float, float, float]] = []  # (scheduled s, latency ms, the service's total ms)
 
@@ -386,6 +387,7 @@ class Results:
         for left in body.get("left_out", []):
             self.why[left.get("detector", "?")][f"left out: {left.get('why', '')}"[:100]] += 1
         self.bands[body.get("band", "?")] += 1
+        self.degraded += body.get("degraded") is not None
         self.example = body
 
 

@@ -59,6 +59,8 @@ class ScoreTimings:
     totals: list[float] = field(default_factory=list)
     steps: dict[str, list[float]] = field(default_factory=dict)
     detectors: dict[str, list[float]] = field(default_factory=dict)
+    degraded: int = 0
+    """Decisions made without the graph store (it did not answer in time): not a fair latency."""
 
 
 def time_scores(score: Callable[[bytes], Decision], lines: Iterable[bytes]) -> ScoreTimings:
@@ -68,6 +70,7 @@ def time_scores(score: Callable[[bytes], Decision], lines: Iterable[bytes]) -> S
         started = time.perf_counter()
         decision = score(raw)
         timings.totals.append((time.perf_counter() - started) * 1000)
+        timings.degraded += decision.degraded is not None
         for step, ms in decision.timings_ms.items():
             timings.steps.setdefault(step, []).append(ms)
         for outcome in decision.outcomes:

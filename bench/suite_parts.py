@@ -186,6 +186,7 @@ def score_in_process(dep: Deployment, options: SuiteOptions, store: str = "embed
             figures["gnn_inference_p50_ms"] = float(np.percentile(gnn, 50)) if gnn else float("nan")
             figures["gnn_inference_p99_ms"] = float(np.percentile(gnn, 99)) if gnn else float("nan")
             figures["detectors"] = len(timings.detectors)
+            figures["degraded"] = timings.degraded  # decided without the graph store: must be 0
             figures["n"] = len(timings.totals)
             figures["settle_s"] = settle_s
             runs.append(figures)
@@ -202,6 +203,7 @@ def _load(base: str, key: str, lines: list[bytes], rps: float, seconds: float) -
     figures = latency_figures(results.latency_ms)
     figures["answered"] = len(results.latency_ms)
     figures["errors"] = sum(results.errors.values())
+    figures["degraded"] = results.degraded
     figures["throughput_per_s"] = len(results.latency_ms) / elapsed if elapsed > 0 else 0.0
     return figures, sent
 

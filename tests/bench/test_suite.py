@@ -80,6 +80,7 @@ def test_every_part_at_a_tiny_size(tmp_path: Path) -> None:
         assert 0 < one["p50_ms"] <= one["p99_ms"] <= one["max_ms"], part
     assert figures["score"]["1000"]["gnn_inference_p50_ms"] > 0
     assert figures["http"]["1000"]["errors"] == 0
+    assert figures["http"]["1000"]["degraded"] == 0 and figures["score"]["1000"]["degraded"] == 0
     assert figures["throughput"]["1000"]["ladder"]
     assert figures["memory"]["1000"]["peak_rss_mb"] > 100
     khop = figures["khop"]["1000"]
@@ -102,6 +103,7 @@ def test_scoring_in_process_and_over_http_and_reads_on_neo4j(tmp_path: Path, mon
     assert 0 < figures["neo4j_khop"]["1000"]["p50_ms"] <= figures["neo4j_khop"]["1000"]["max_ms"]
     http = figures["neo4j_http"]["1000"]
     assert 0 < http["p50_ms"] <= http["max_ms"] and http["errors"] == 0
+    assert http["degraded"] == 0 and figures["neo4j_score"]["1000"]["degraded"] == 0  # every decision saw the graph
     assert results["skipped"] == {}
     setup = figures["neo4j_khop"]["1000"]
     assert setup["built_applications"] == 1_000 and setup["built_rings"] > 0 and setup["built_bulk_import_s"] > 0
