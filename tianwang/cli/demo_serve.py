@@ -212,8 +212,8 @@ def serve(sock: socket.socket, announce: Callable[[str], None], log_level: str =
             if not self.should_exit:
                 announce(url)
 
-    config = uvicorn.Config("api.app:create_app", factory=True, log_level=log_level, log_config=SERVICE_LOG_CONFIG,
-                            access_log=False, server_header=False)
+    config = uvicorn.Config("api.app:create_app", factory=True, log_level=log_level,
+                            log_config=_quiet(SERVICE_LOG_CONFIG), access_log=False, server_header=False)
     caught: list[int] = []
 
     def note(signum: int, frame: FrameType | None) -> None:
@@ -231,6 +231,16 @@ def serve(sock: socket.socket, announce: Callable[[str], None], log_level: str =
         gc.unfreeze()  # the service froze its heap (tianwang.service.heap): let the interpreter free it on exit
     sys.stdout.flush()
     return signal.Signals(caught[0]).name if caught else "none"
+
+
+def _quiet(config: dict[str, Any]) -> dict[str, Any]:
+    """The service's logging for a person at a terminal: warnings and errors only, as text, not a JSON line
+    per request (a deployed service keeps :data:`tianwang.logs.SERVICE_LOG_CONFIG`)."""
+    quiet = {**config, "formatters": {"text": {"()": "tianwang.logs.FieldsFormatter",
+                                               "format": "%(levelname)s %(name)s: %(message)s"}}}
+    quiet["handlers"] = {name: {**handler, "formatter": "text"} for name, handler in config["handlers"].items()}
+    quiet["loggers"] = {name: {**logger, "level": "WARNING"} for name, logger in config["loggers"].items()}
+    return quiet
 
 
 def announce_text(url: str, prepared: Prepared, username: str, password: str) -> list[str]:
