@@ -170,7 +170,9 @@ def score_in_process(dep: Deployment, options: SuiteOptions, store: str = "embed
     service = open_service(dep.settings(), store=store)
     try:
         activate_bundle(service, "bench-suite", "bench")
-        time_scores(service.runtime.pipeline.score, dep.take(min(50, options.score_n)))  # warm the caches
+        # warm the caches (on Neo4j also its query plans and JIT: its first hundred scores take up to seconds)
+        time_scores(service.runtime.pipeline.score, dep.take(min(options.warmup if store == "neo4j" else 50,
+                                                                 options.score_n)))
         # a service just started loads the stored rings in the background (about 15 s at 1M, beside the
         # requests, which it slows but never holds up): the figures are those of a service that has settled
         settling = time.perf_counter()
