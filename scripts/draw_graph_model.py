@@ -12,7 +12,6 @@ draws now, so a label added without redrawing fails.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -20,6 +19,9 @@ from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts" / "lib"))
+
+from generated import write_or_check  # noqa: E402
 
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, SCHEMA_VERSION, Label  # noqa: E402
 
@@ -117,20 +119,8 @@ def graph_model_svg() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUT, help="where to write the SVG (default: %(default)s)")
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when the file differs")
-    args = parser.parse_args(argv)
-    svg = graph_model_svg()
-    if args.check:
-        same = args.out.is_file() and args.out.read_text(encoding="utf-8") == svg
-        if not same:
-            print(f"{args.out} is not what graph_schema draws now: run python scripts/draw_graph_model.py",
-                  file=sys.stderr)
-        return 0 if same else 1
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(svg, encoding="utf-8")
-    return 0
+    return write_or_check(argv, (__doc__ or "").splitlines()[0], OUT, graph_model_svg,
+                          "is not what graph_schema draws now: run python scripts/draw_graph_model.py")
 
 
 if __name__ == "__main__":

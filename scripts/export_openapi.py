@@ -9,13 +9,15 @@ application serves now, so a route or schema changed without exporting again fai
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts" / "lib"))
+
+from generated import write_or_check  # noqa: E402
 
 OUT = ROOT / "docs" / "openapi.json"
 
@@ -28,20 +30,8 @@ def openapi_json() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=OUT, help="where to write the document (default: %(default)s)")
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when the file differs")
-    args = parser.parse_args(argv)
-    document = openapi_json()
-    if args.check:
-        same = args.out.is_file() and args.out.read_text(encoding="utf-8") == document
-        if not same:
-            print(f"{args.out} is not the document the application serves now: run python scripts/export_openapi.py",
-                  file=sys.stderr)
-        return 0 if same else 1
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(document, encoding="utf-8")
-    return 0
+    return write_or_check(argv, (__doc__ or "").splitlines()[0], OUT, openapi_json,
+                          "is not the document the application serves now: run python scripts/export_openapi.py")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -69,18 +70,7 @@ def main() -> int:
             ring = max(rings, key=lambda r: (r["risk"] >= 0.5, r["size"] <= 20, r["size"]))["ring_id"]
             browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             page = browser.new_page(locale=args.lang, viewport={"width": 1400, "height": 900})
-            page.goto(base + "/")
-            page.fill("#username", "demo.investigator")
-            page.fill("#password", DEMO_PASSWORD)
-            page.click("#login-submit")
-            page.wait_for_selector("#take-next")
-            page.click("#tab-all")
-            page.wait_for_selector("#queue tbody tr")
-            page.screenshot(path=str(args.out / "workbench-queue.png"))
-            page.click("#take-next")
-            page.wait_for_selector("#graph[data-ready]")
-            page.wait_for_timeout(800)
-            page.screenshot(path=str(args.out / "workbench-case.png"), full_page=True)
+            queue_and_case(page, base, "demo.investigator", DEMO_PASSWORD, args.out, "workbench")
             page.goto(f"{base}/#/ring/{ring}")
             page.wait_for_selector("#graph[data-ready]")
             page.wait_for_timeout(800)
@@ -89,6 +79,23 @@ def main() -> int:
     for name in ("queue", "case", "ring"):
         print(args.out / f"workbench-{name}.png")
     return 0
+
+
+def queue_and_case(page: Any, base: str, username: str, password: str, out: Path, prefix: str) -> None:
+    """Log in, photograph every open case in the queue (``PREFIX-queue.png``), take the next case and
+    photograph it (``PREFIX-case.png``)."""
+    page.goto(base.rstrip("/") + "/")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#login-submit")
+    page.wait_for_selector("#take-next")
+    page.click("#tab-all")
+    page.wait_for_selector("#queue tbody tr")
+    page.screenshot(path=str(out / f"{prefix}-queue.png"))
+    page.click("#take-next")
+    page.wait_for_selector("#graph[data-ready]")
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(out / f"{prefix}-case.png"), full_page=True)
 
 
 def demo_screenshots(args: argparse.Namespace, chromium: str) -> int:
@@ -117,18 +124,7 @@ def demo_screenshots(args: argparse.Namespace, chromium: str) -> int:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
                 page = browser.new_page(locale=args.lang, viewport={"width": 1400, "height": 900})
-                page.goto(base)
-                page.fill("#username", username)
-                page.fill("#password", password)
-                page.click("#login-submit")
-                page.wait_for_selector("#take-next")
-                page.click("#tab-all")
-                page.wait_for_selector("#queue tbody tr")
-                page.screenshot(path=str(args.out / "workbench-demo-queue.png"))
-                page.click("#take-next")
-                page.wait_for_selector("#graph[data-ready]")
-                page.wait_for_timeout(800)
-                page.screenshot(path=str(args.out / "workbench-demo-case.png"), full_page=True)
+                queue_and_case(page, base, username, password, args.out, "workbench-demo")
                 browser.close()
         finally:
             demo.send_signal(signal.SIGINT)
