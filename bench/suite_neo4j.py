@@ -44,7 +44,8 @@ def _server(state: Path, command: str, home: Path, pagecache_mb: int) -> str:
 
 
 def neo4j_home(dep: Any, pagecache_mb: int) -> tuple[Path, dict[str, float]]:
-    """The cached Neo4j home of the deployment ``dep`` (built the first time); its build times."""
+    """The cached Neo4j home of the deployment ``dep`` (built the first time); its build times (``now``: 1.0 when
+    built by this call)."""
     from graph_schema.neo4j_store import Neo4jGraphStore
     from tianwang.bulk_import import bulk_import_file
     from tianwang.privacy import PersonalDataKeyer
@@ -52,7 +53,7 @@ def neo4j_home(dep: Any, pagecache_mb: int) -> tuple[Path, dict[str, float]]:
 
     home = dep.cache / "neo4j-home"
     if (home / READY).exists():
-        return home, orjson.loads((home / READY).read_bytes())
+        return home, {**orjson.loads((home / READY).read_bytes()), "now": 0.0}
     shutil.rmtree(home, ignore_errors=True)
     building = dep.cache / "neo4j-home.building"
     shutil.rmtree(building, ignore_errors=True)
@@ -81,7 +82,7 @@ def neo4j_home(dep: Any, pagecache_mb: int) -> tuple[Path, dict[str, float]]:
              "rings": float(len(rings)), "build_s": time.perf_counter() - started}
     (building / READY).write_bytes(orjson.dumps(built))
     building.rename(home)
-    return home, built
+    return home, {**built, "now": 1.0}
 
 
 @contextlib.contextmanager

@@ -109,3 +109,16 @@ def test_scoring_in_process_and_over_http_and_reads_on_neo4j(tmp_path: Path, mon
     assert setup["built_applications"] == 1_000 and setup["built_rings"] > 0 and setup["built_bulk_import_s"] > 0
     assert (tmp_path / "cache").exists() and list((tmp_path / "cache").rglob("neo4j-home/.tianwang-suite-ready"))
     assert os.environ["TIANWANG_NEO4J_URI"] == "bolt://127.0.0.1:1"  # put back
+
+
+def test_the_projection_counts_the_neo4j_import_once_and_only_from_an_empty_cache() -> None:
+    options = SuiteOptions()
+    results = {"wall_s": {"neo4j": {"100000": 400.0}},
+               "figures": {"neo4j_khop": {"100000": {"built_build_s": 100.0, "copy_and_start_s": 10.0,
+                                                     "built_now": 1.0}}}}
+    projection = project_full_run(results, options)
+    # per size: 290 s of measuring, the copy growing with the size (10 s at 100k); the import only from scratch
+    assert projection["from_cache_s"] == pytest.approx(3 * 290.0 + 10.0 * (0.1 + 1 + 10))
+    assert projection["from_scratch_s"] - projection["from_cache_s"] == pytest.approx(100.0 * (0.1 + 1 + 10))
+    results["figures"]["neo4j_khop"]["100000"]["built_now"] = 0.0  # the home came from the cache: all is measuring
+    assert project_full_run(results, options)["from_cache_s"] == pytest.approx(3 * 390.0 + 10.0 * 11.1)
