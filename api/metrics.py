@@ -10,6 +10,8 @@
 | ``tianwang_webhook_backlog`` | gauge | (webhook events pending delivery, read at scrape time) |
 | ``tianwang_graph_outbox_pending`` | gauge | (applications waiting for the graph store) |
 | ``tianwang_graph_store_up`` | gauge | (1 while the answering process counts the graph store as up) |
+| ``tianwang_ring_index_rings`` | gauge | (rings ``fraud_ring`` scores with in the answering process; 0 until loaded) |
+| ``tianwang_ring_index_renewing`` | gauge | (1 while that process loads or detects its rings in the background) |
 | ``tianwang_native_memory_bytes`` | gauge | ``pool``: ``sqlite``, ``malloc_in_use``, ``malloc_free`` |
 | ``tianwang_stream_events_total`` | counter | ``outcome`` (with ``TIANWANG_KAFKA_BOOTSTRAP``: events published) |
 | ``tianwang_replica_feed_events_total`` | counter | ``kind``: ``applications``, ``verdicts``, ``own``, ``unknown``... |
@@ -94,6 +96,12 @@ class _QueueCollector(Collector):
                                     "(scored without graph evidence).", value=gate.outbox.refresh())
         yield GaugeMetricFamily("tianwang_graph_store_up", "1 while this process counts the graph store as up.",
                                 value=0 if gate.down else 1)
+        rings = getattr(self.service.runtime.pipeline.loaded.detectors.get("fraud_ring"), "rings", None)
+        if rings is not None:  # a service just started loads the stored rings in the background (minutes at 1M)
+            yield GaugeMetricFamily("tianwang_ring_index_rings", "Rings fraud_ring scores with in this process "
+                                    "(0 until they are loaded).", value=len(rings.index) if rings.index else 0)
+            yield GaugeMetricFamily("tianwang_ring_index_renewing", "1 while this process loads or detects its "
+                                    "rings in the background.", value=1 if rings.renewing else 0)
         memory = native_memory()
         pools = GaugeMetricFamily("tianwang_native_memory_bytes", "Native memory of the process that answered: "
                                   "SQLite's allocator (page caches), glibc heap in use and held free.", labels=["pool"])

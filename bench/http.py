@@ -442,13 +442,24 @@ async def run_load(base: str, key: str, lines: list[bytes], rps: float, seconds:
                 error("no answer in time")
                 continue
             try:
-                if writer is None:
-                    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)),
-                                                            deadline - now)
-                assert reader is not None and writer is not None
-                sent = loop.time()
-                writer.write(prefix + str(len(lines[i])).encode() + b"\r\n\r\n" + lines[i])
-                status, body = await asyncio.wait_for(_read_response(reader), max(0.001, deadline - sent))
+                for attempt in (1, 2):
+                    reused = writer is not None
+                    if writer is None:
+                        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)),
+                                                                deadline - loop.time())
+                    assert reader is not None and writer is not None
+                    sent = loop.time()
+                    writer.write(prefix + str(len(lines[i])).encode() + b"\r\n\r\n" + lines[i])
+                    try:
+                        status, body = await asyncio.wait_for(_read_response(reader), max(0.001, deadline - sent))
+                        break
+                    except (asyncio.IncompleteReadError, ConnectionError):
+                        # the server closed a connection idle past its keep-alive (uvicorn: 5 s; at low rates
+                        # each of the connections waits longer than that): send again on a new one, once
+                        writer.close()
+                        reader = writer = None
+                        if not reused or attempt == 2:
+                            raise
             except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 error("no answer in time" if isinstance(exc, TimeoutError) else type(exc).__name__)
                 if writer is not None:

@@ -205,6 +205,7 @@ def _load(base: str, key: str, lines: list[bytes], rps: float, seconds: float) -
     figures = latency_figures(results.latency_ms)
     figures["answered"] = len(results.latency_ms)
     figures["errors"] = sum(results.errors.values())
+    figures["error_kinds"] = ", ".join(f"{kind}: {n}" for kind, n in results.errors.most_common()) or "none"
     figures["degraded"] = results.degraded
     figures["throughput_per_s"] = len(results.latency_ms) / elapsed if elapsed > 0 else 0.0
     return figures, sent
@@ -220,6 +221,25 @@ def _server_memory_mb(pid: int) -> Figures:
     return {"peak_rss_mb": peak, "anon_mb": anon, "file_mb": files}
 
 
+def _wait_settled(base: str, timeout: float = 900.0) -> float:
+    """Wait until the server has loaded its stored rings (``/metrics``: rings in its index, no renewal under
+    way): a service just started loads them in the background, about 100 s at 1M on Neo4j, and the figures
+    are those of a service that has settled, as in process. Returns the seconds waited."""
+    import httpx
+
+    started = idle_since = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        metrics = {line.split(" ")[0]: float(line.split(" ")[1]) for line in httpx.get(f"{base}/metrics", timeout=30)
+                   .text.splitlines() if line.startswith("tianwang_ring_index_")}
+        now = time.perf_counter()
+        if metrics.get("tianwang_ring_index_renewing", 0):
+            idle_since = now
+        elif metrics.get("tianwang_ring_index_rings", 1) > 0 or now - idle_since > 5:  # loaded, or none to load
+            break
+        time.sleep(0.5)
+    return time.perf_counter() - started
+
+
 def serve_and_load(dep: Deployment, options: SuiteOptions, parts: set[str], store: str = "embedded"
                    ) -> dict[str, Figures]:
     """Start ``tianwang serve`` on the deployment (bench/http.py's server, one worker, the bundle active;
@@ -231,6 +251,7 @@ def serve_and_load(dep: Deployment, options: SuiteOptions, parts: set[str], stor
     server, base, key = http_bench.start_server(dep.folder, dep.config, args)
     out: dict[str, Figures] = {}
     try:
+        settle_s = _wait_settled(base)
         warm = dep.take(options.warmup)
         asyncio.run(http_bench.run_load(base, key, warm, options.http_rps, len(warm) / options.http_rps, 5.0, None))
         if "http" in parts:
@@ -239,7 +260,7 @@ def serve_and_load(dep: Deployment, options: SuiteOptions, parts: set[str], stor
                 lines = dep.take(int(options.http_rps * options.http_seconds))
                 figures, _ = _load(base, key, lines, options.http_rps, options.http_seconds)
                 runs.append(figures)
-            out["http"] = {**median_of_runs(runs), "rps": options.http_rps}
+            out["http"] = {**median_of_runs(runs), "rps": options.http_rps, "settle_s": settle_s}
         if "throughput" in parts:
             steps = []
             best: Figures = {"rps": 0.0, "throughput_per_s": 0.0, "p99_ms": float("nan")}

@@ -247,3 +247,20 @@ def test_a_request_that_matches_no_route_is_labelled_unmatched(client):
     assert 'route="<unmatched>"' in text and "APP-000123" not in text
     assert client.delete("/healthz").status_code == 405
     assert 'method="DELETE",route="/healthz",status="4xx"' in client.get("/metrics").text
+
+
+def test_metrics_say_how_many_rings_the_process_scores_with_and_whether_it_renews_them(client, service):
+    from tests.rings.helpers import ring_applications
+    from tianwang.rings.job import detect_rings
+
+    rings = service.runtime.pipeline.loaded.detectors["fraud_ring"].rings
+    samples = _samples(client.get("/metrics").text)
+    assert samples[("tianwang_ring_index_rings", ())] == (len(rings.index) if rings.index else 0)
+    assert samples[("tianwang_ring_index_renewing", ())] == 0
+    service.runtime.store.upsert_applications(ring_applications())
+    detect_rings(service.runtime.store, labels={"APP-000001": True})
+    rings.load()  # what the process does in the background once a reload is due
+    assert rings.index is not None and len(rings.index) >= 1
+    assert _samples(client.get("/metrics").text)[("tianwang_ring_index_rings", ())] == len(rings.index)
+    with rings._busy:  # a reload or refresh under way
+        assert _samples(client.get("/metrics").text)[("tianwang_ring_index_renewing", ())] == 1

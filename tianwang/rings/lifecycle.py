@@ -106,6 +106,11 @@ class RingIndexSource:
     def store(self) -> GraphStore | None:
         return self._store
 
+    @property
+    def renewing(self) -> bool:
+        """Whether a reload or refresh runs now (in the background for a service)."""
+        return self._busy.locked()
+
     def bind(self, store: GraphStore) -> None:
         """Read rings from ``store`` from now on (the index in use stays until renewed)."""
         self._store = store
