@@ -212,9 +212,21 @@ def test_two_serve_processes_behind_nginx_decide_as_one(
         decided = _replay(balancer, key, rows, replicas=bases)
         shares = [_seen(base).get("own", 0) for base in bases]
     assert sorted(shares) == [N // 2, N // 2]  # nginx dealt the requests in turn
-    differing = [(app_id, expected[app_id]["band"], decided[app_id]["band"],
-                  expected[app_id]["fraud_score"], decided[app_id]["fraud_score"])
-                 for app_id in expected
+    differing = [app_id for app_id in expected
                  if (expected[app_id]["band"], expected[app_id]["fraud_score"])
                  != (decided[app_id]["band"], decided[app_id]["fraud_score"])]
-    assert differing == []
+    # a detector past its budget (``timeout``) is left out of that one decision, by design: on a loaded machine
+    # that happens to one process and not the other. Those differences are allowed, and must stay rare
+    timed_out = [a for a in differing if _late(expected[a]) != _late(decided[a])]
+    assert len(timed_out) <= N // 50, [(a, _late(expected[a]), _late(decided[a])) for a in timed_out]
+    assert [(a, expected[a]["band"], decided[a]["band"], expected[a]["fraud_score"], decided[a]["fraud_score"],
+             _votes(expected[a]), _votes(decided[a])) for a in differing if a not in timed_out] == []
+
+
+def _late(decision: dict[str, Any]) -> set[str]:
+    """The detectors left out of a decision because they ran past their budget."""
+    return {v["detector"] for v in decision["votes"] if v["status"] == "timeout"}
+
+
+def _votes(decision: dict[str, Any]) -> dict[str, Any]:
+    return {v["detector"]: (v["status"], (v.get("vote") or {}).get("score")) for v in decision["votes"]}
