@@ -96,7 +96,8 @@ class _QueueCollector(Collector):
                                     "(scored without graph evidence).", value=gate.outbox.refresh())
         yield GaugeMetricFamily("tianwang_graph_store_up", "1 while this process counts the graph store as up.",
                                 value=0 if gate.down else 1)
-        rings = getattr(self.service.runtime.pipeline.loaded.detectors.get("fraud_ring"), "rings", None)
+        in_force = self.service.runtime.pipeline.in_force  # not .loaded: a scrape must not reload or bind
+        rings = getattr(in_force.detectors.get("fraud_ring"), "rings", None) if in_force is not None else None
         if rings is not None:  # a service just started loads the stored rings in the background (minutes at 1M)
             yield GaugeMetricFamily("tianwang_ring_index_rings", "Rings fraud_ring scores with in this process "
                                     "(0 until they are loaded).", value=len(rings.index) if rings.index else 0)

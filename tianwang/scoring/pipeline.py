@@ -15,6 +15,7 @@ changes.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -87,6 +88,7 @@ class ScoringPipeline:
         self._source = config if isinstance(config, ConfigSource) else None
         self._fixed = config if isinstance(config, LoadedConfig) else None
         self._bound: LoadedConfig | None = None
+        self._binding = threading.Lock()
         self.records = records
         self.watchlist: WatchlistStore = records.watchlist
         self.documents: DocumentIndex = records.documents
@@ -104,9 +106,17 @@ class ScoringPipeline:
         loaded = self._source.current() if self._source is not None else self._fixed
         assert loaded is not None
         if loaded is not self._bound:  # a configuration seen for the first time: its detectors read this store
-            loaded.bind(self.store, replacing=self._bound)
-            self._bound = loaded
+            with self._binding:  # once: two threads binding it both would hand state over twice
+                if loaded is not self._bound:
+                    loaded.bind(self.store, replacing=self._bound)
+                    self._bound = loaded
         return loaded
+
+    @property
+    def in_force(self) -> LoadedConfig | None:
+        """The configuration last put in force by :attr:`loaded`, read without reloading or binding anything
+        (for metrics: a scrape must not change what scores)."""
+        return self._bound
 
     @property
     def source(self) -> ConfigSource | None:
