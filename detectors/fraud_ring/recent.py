@@ -127,6 +127,10 @@ class RecentGraph:
         """Remember an application: its time and dealer, its links, and (with a window) its inflated deal."""
         own = context.keys.id_hash
         with self._lock:
+            if context.application_id in self._applicant_of:
+                # seen already: an event delivered twice (Kafka is at least once; a replica starting reads the
+                # last minute of events again), or one this process scored itself. It counts once
+                return
             self._applicant_of[context.application_id] = own
             if len(self._applicant_of) > self.verdict_capacity:
                 self._applicant_of.popitem(last=False)
