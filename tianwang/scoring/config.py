@@ -42,6 +42,7 @@ from tianwang.scoring.errors import ScoringConfigError
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "BoundConfig",
     "ChallengerConfig",
     "ConfigSource",
     "DetectorConfig",
@@ -360,3 +361,32 @@ def _reusable(loaded: LoadedConfig) -> dict[str, tuple[str, Detector]]:
                                       **loaded.config.detectors[name].settings}), det)
         for name, det in loaded.detectors.items()
     }
+
+
+class BoundConfig:
+    """The configuration a pipeline scores with: a fixed one, or a reloadable source's current one, its
+    detectors bound to the store once, when first seen (two threads seeing it first would otherwise both
+    bind it, and a detector that takes state over from the one it replaces would take it twice)."""
+
+    def __init__(self, config: ConfigSource | LoadedConfig, store: GraphStore) -> None:
+        self.source = config if isinstance(config, ConfigSource) else None
+        self._fixed = config if isinstance(config, LoadedConfig) else None
+        self._store = store
+        self._bound: LoadedConfig | None = None
+        self._binding = threading.Lock()
+
+    def current(self) -> LoadedConfig:
+        """The configuration in force (reloaded first when its file changed), its detectors bound to the store."""
+        loaded = self.source.current() if self.source is not None else self._fixed
+        assert loaded is not None
+        if loaded is not self._bound:  # a configuration seen for the first time: its detectors read this store
+            with self._binding:
+                if loaded is not self._bound:
+                    loaded.bind(self._store, replacing=self._bound)
+                    self._bound = loaded
+        return loaded
+
+    @property
+    def in_force(self) -> LoadedConfig | None:
+        """The configuration last put in force by :meth:`current`, read without reloading or binding anything."""
+        return self._bound

@@ -15,7 +15,6 @@ changes.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -30,7 +29,7 @@ from graph_schema.store import GraphStore
 from tianwang.application import Application, parse_application
 from tianwang.errors import ApplicationConflictError
 from tianwang.keys import PersonalKeys, personal_keys
-from tianwang.scoring.config import ConfigSource, LoadedConfig
+from tianwang.scoring.config import BoundConfig, ConfigSource, LoadedConfig
 from tianwang.scoring.decisions import Decision, DetectorOutcome, StrategyResult
 from tianwang.scoring.fusion import LearnedWeights, learn_weights, vote_terms
 from tianwang.scoring.layers import LayerRunner
@@ -85,10 +84,7 @@ class ScoringPipeline:
         self.store = store
         self.gate = gate if gate is not None else GraphGate(store, None)
         self.keyer = store.keyer
-        self._source = config if isinstance(config, ConfigSource) else None
-        self._fixed = config if isinstance(config, LoadedConfig) else None
-        self._bound: LoadedConfig | None = None
-        self._binding = threading.Lock()
+        self._config = BoundConfig(config, store)
         self.records = records
         self.watchlist: WatchlistStore = records.watchlist
         self.documents: DocumentIndex = records.documents
@@ -103,30 +99,22 @@ class ScoringPipeline:
     @property
     def loaded(self) -> LoadedConfig:
         """The configuration in force (reloaded first when its file changed), its detectors bound to the store."""
-        loaded = self._source.current() if self._source is not None else self._fixed
-        assert loaded is not None
-        if loaded is not self._bound:  # a configuration seen for the first time: its detectors read this store
-            with self._binding:  # once: two threads binding it both would hand state over twice
-                if loaded is not self._bound:
-                    loaded.bind(self.store, replacing=self._bound)
-                    self._bound = loaded
-        return loaded
+        return self._config.current()
 
     @property
     def in_force(self) -> LoadedConfig | None:
-        """The configuration last put in force by :attr:`loaded`, read without reloading or binding anything
-        (for metrics: a scrape must not change what scores)."""
-        return self._bound
+        """The configuration in force, read without reloading or binding (metrics: a scrape changes nothing)."""
+        return self._config.in_force
 
     @property
     def source(self) -> ConfigSource | None:
         """The reloadable configuration, or ``None`` for a fixed one."""
-        return self._source
+        return self._config.source
 
     @property
     def config_error(self) -> str | None:
         """Why the last reload was refused, if it was."""
-        return self._source.last_error if self._source is not None else None
+        return self._config.source.last_error if self._config.source is not None else None
 
     # -- contexts and training ------------------------------------------------------------
     def context(self, application: Application, *, attachments: Mapping[str, bytes] | None = None,
