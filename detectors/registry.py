@@ -36,6 +36,7 @@ from detectors.base import Detector
 from detectors.forged_documents import ForgedDocumentsDetector
 from detectors.fraud_ring import FraudRingDetector
 from detectors.gnn_ring import GnnRingDetector
+from detectors.graph_evidence import GraphEvidenceDetector
 from detectors.identity_theft import IdentityTheftDetector
 from detectors.known_fraud_similarity import KnownFraudSimilarityDetector
 from detectors.multi_lending import MultiLendingDetector
@@ -67,6 +68,7 @@ BUILTIN_DETECTORS: tuple[type[Detector], ...] = (
     KnownFraudSimilarityDetector,
     FraudRingDetector,
     GnnRingDetector,
+    GraphEvidenceDetector,
 )
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

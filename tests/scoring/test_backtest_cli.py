@@ -45,7 +45,7 @@ def test_backtest_trains_on_the_earliest_share_and_scores_the_rest(small_data: P
     assert report.auroc > 0.7
     assert set(report.per_detector) == {"identity_theft", "forged_documents", "multi_lending", "rules", "watchlist",
                                         "synthetic_identity", "fraud_ring",
-                                        "known_fraud_similarity", "gnn_ring"}
+                                        "known_fraud_similarity", "gnn_ring", "graph_evidence"}
     assert report.latency_ms["p50"] > 0
     assert "trained" in report.fit["multi_lending"] and report.fit["rules"]["dealers"] > 0
     assert report.fit["fusion"]["holdout"] == 100 and "baseline" in report.fit["fusion"]

@@ -30,7 +30,7 @@ def test_the_shipped_configuration_loads() -> None:
     loaded = load_config(DEFAULT_CONFIG_PATH, registry())
     assert set(loaded.detectors) == {"identity_theft", "forged_documents", "multi_lending", "rules", "watchlist",
                                      "synthetic_identity", "fraud_ring",
-                                     "known_fraud_similarity", "gnn_ring"}
+                                     "known_fraud_similarity", "gnn_ring", "graph_evidence"}
     assert type(loaded.detectors["synthetic_identity"]).__name__ == "RulesDetector"
     assert loaded.config.champion == "baseline" and len(loaded.version) == 12
 

@@ -27,7 +27,8 @@ from ..builders import application
 from .helpers import config, registry
 
 # synthetic_identity is an instance of the rules detector
-GRAPH_DETECTORS = {"identity_theft", "rules", "synthetic_identity", "fraud_ring", "known_fraud_similarity", "gnn_ring"}
+GRAPH_DETECTORS = {"identity_theft", "rules", "synthetic_identity", "fraud_ring", "known_fraud_similarity", "gnn_ring",
+                   "graph_evidence"}
 
 
 @contextmanager
@@ -82,9 +83,9 @@ def test_a_store_that_hangs_degrades_scoring_and_the_outbox_writes_everything_on
     assert took < 2.0, took
     for decision in decisions:
         assert decision.degraded is not None and decision.degraded["graph"] == "unavailable"
-        assert set(decision.degraded["detectors"]) == GRAPH_DETECTORS - {"gnn_ring"}  # gnn_ring: untrained
+        assert set(decision.degraded["detectors"]) == GRAPH_DETECTORS - {"gnn_ring", "graph_evidence"}  # untrained
         unavailable = {o.detector for o in decision.outcomes if o.status == "unavailable"}
-        assert unavailable == GRAPH_DETECTORS - {"gnn_ring"}
+        assert unavailable == GRAPH_DETECTORS - {"gnn_ring", "graph_evidence"}
         assert decision.band != "approve"
         assert {d["detector"] for d in decision.as_dict()["left_out"]} >= unavailable
     assert gate.wait_drained(20), gate.state()

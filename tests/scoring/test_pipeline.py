@@ -39,10 +39,11 @@ def test_one_application_in_one_explained_decision_out(store, keyer, tmp_path, p
     assert decision.band in ("review", "reject")
     assert {o.detector for o in decision.outcomes} == {"identity_theft", "forged_documents", "multi_lending",
                                                        "rules", "watchlist", "synthetic_identity", "fraud_ring",
-                                                       "known_fraud_similarity", "gnn_ring"}
-    assert all(o.status == "ok" for o in decision.outcomes if o.detector != "gnn_ring")
-    gnn = next(o for o in decision.outcomes if o.detector == "gnn_ring")
-    assert gnn.status == "skipped" and "not trained" in (gnn.why or "")
+                                                       "known_fraud_similarity", "gnn_ring", "graph_evidence"}
+    assert all(o.status == "ok" for o in decision.outcomes if o.detector not in ("gnn_ring", "graph_evidence"))
+    for untrained in ("gnn_ring", "graph_evidence"):
+        outcome = next(o for o in decision.outcomes if o.detector == untrained)
+        assert outcome.status == "skipped" and "not trained" in (outcome.why or "")
     assert {d for d, _ in decision.reasons} >= {"identity_theft", "multi_lending"}
     assert set(decision.timings_ms) >= {"validate", "upsert", "context", "fast", "deep", "vote", "record", "total"}
     record = log.get("APP-000001")

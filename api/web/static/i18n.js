@@ -170,6 +170,7 @@ const TERMS = {
   multi_lending: ["Multi-lending", "多头借贷"], forged_documents: ["Forged documents", "伪造材料"],
   rules: ["Rules", "规则"], watchlist: ["Watchlist", "关注名单"], fraud_ring: ["Fraud ring", "欺诈团伙"],
   gnn_ring: ["Ring GNN", "团伙图神经网络"], known_fraud_similarity: ["Known-fraud similarity", "已知欺诈相似度"],
+  graph_evidence: ["Evidence that adds up", "证据累积模型"],
   cash_out_ring: ["Cash-out ring", "套现团伙"], dealer_collusion: ["Dealer collusion", "经销商勾结"],
   other: ["Other", "其他"],
   // an application's fields

@@ -1,0 +1,273 @@
+"""Point-in-time evidence about one application, for :mod:`detectors.graph_evidence`.
+
+Weak signs add up: one shared emergency contact says little, the same contact listed by
+four unrelated applicants over three weeks, one of them confirmed fraud, says a lot; a
+shared address and contact with one other applicant is what a household looks like.
+:class:`EvidenceMemory` remembers, for each application it has seen, when and where it
+was made, its own identity flags and which earlier applications it was linked to;
+:meth:`EvidenceMemory.row` turns one application's links (``context.links``, read as of
+its own time) into numbers a model can weigh:
+
+* per kind of link (applicant id, phone, device, account, address, driver, contacts): how
+  many linked applications are confirmed fraud, how long the sharing has gone on, how many
+  fall within 30 days, at how many dealers and at this one, and how many carried identity
+  flags of their own (a low face match, a phone not the id's);
+* across kinds: distinct linked identities, the kinds they link through, how many kinds
+  the closest one shares (a household shares two or three with one person, a careful ring
+  one each with many), and confirmed fraud two hops away (linked to what this is linked to);
+* the same id earlier: its lowest face score, another phone, another dealer, days since;
+* the dealer over its last deals: volume, confirmed fraud rate, the share of deals priced
+  above the model's usual price and the price of this deal against it.
+
+A label counts only from when it was known: for the training history ``label_delay_days``
+after the application (investigations take time), for a verdict from when it is given.
+Nothing here is personal data: ids of applications and HMAC keys only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tianwang.keys import vehicle_model_name
+
+if TYPE_CHECKING:
+    from detectors.context import Link, ScoringContext
+
+__all__ = ["EVIDENCE_FEATURE_NAMES", "EVIDENCE_KINDS", "EvidenceMemory"]
+
+#: The kinds of link followed, in feature order (all contacts count as one kind).
+EVIDENCE_KINDS: tuple[str, ...] = ("person", "phone", "device", "account", "address", "vehicle_user", "contact")
+_PER_KIND = ("confirmed", "span_days", "within_30d", "dealers", "same_dealer", "flagged")
+_CROSS = ("identities", "kinds", "max_kinds_one_identity", "identities_several_kinds", "confirmed",
+          "confirmed_2hop", "flagged_2hop", "linked_2hop")
+_SAME_ID = ("min_face", "other_phone", "other_dealer", "days_since")
+_DEALER = ("deals", "fraud_rate", "labelled", "above_price_share", "above_price_mean", "above_top_share",
+           "price_ratio", "price_over_top", "price_ratio_missing")
+
+#: Column names, in order.
+EVIDENCE_FEATURE_NAMES: tuple[str, ...] = (
+    *(f"{kind}_{name}" for kind in EVIDENCE_KINDS for name in _PER_KIND),
+    *(f"linked_{name}" for name in _CROSS),
+    *(f"same_id_{name}" for name in _SAME_ID),
+    *(f"dealer_{name}" for name in _DEALER),
+)
+
+_DAY = 86400.0
+_NEVER = math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """One application as remembered: time, dealer, phone key, flags, and the applications it linked to."""
+
+    at: float
+    dealer: str
+    phone: str
+    face: float
+    flagged: bool
+    linked: tuple[str, ...]
+
+
+class EvidenceMemory:
+    """What the detector remembers of applications and labels (thread-safe, bounded).
+
+    Parameters
+    ----------
+    capacity : int
+        Applications remembered; the oldest seen are forgotten first.
+    dealer_window : int
+        Latest deals per dealer kept for its statistics.
+    """
+
+    def __init__(self, capacity: int = 1_000_000, dealer_window: int = 500) -> None:
+        self.capacity = capacity
+        self.dealer_window = dealer_window
+        self._seen: OrderedDict[str, _Seen] = OrderedDict()
+        self._labels: dict[str, tuple[bool, float]] = {}  # application id -> (fraud, known from)
+        self._dealers: dict[str, list[tuple[float, str, float, str]]] = {}  # (time, application id, price, model)
+        self._model_price: dict[str, tuple[float, float]] = {}  # model -> (median, 95th percentile)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def __getstate__(self) -> dict[str, object]:
+        with self._lock:
+            return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    # -- what is known ----------------------------------------------------------------------
+    def set_model_prices(self, prices: Mapping[str, tuple[float, float]]) -> None:
+        """The usual price of each vehicle model and the top of its range: the median and 95th percentile
+        of the training history's prices."""
+        self._model_price = dict(prices)
+
+    def price_ratios(self, context: ScoringContext) -> tuple[float, float] | None:
+        """The deal's price over its model's usual price and over the top of its range (``None`` for a
+        model not seen in training)."""
+        app = context.application
+        usual = self._model_price.get(vehicle_model_name(app.vehicle.brand, app.vehicle.model))
+        return (app.loan.vehicle_price / usual[0], app.loan.vehicle_price / usual[1]) if usual else None
+
+    def label(self, application_id: str, fraud: bool, known_from: float = -_NEVER) -> None:
+        """Record a label, counted from ``known_from`` (a timestamp; now by default)."""
+        with self._lock:
+            self._labels[application_id] = (fraud, known_from)
+
+    def forget_labels(self) -> None:
+        with self._lock:
+            self._labels.clear()
+
+    @property
+    def confirmed(self) -> int:
+        return sum(1 for fraud, _ in self._labels.values() if fraud)
+
+    def _fraud(self, application_id: str, at: float) -> bool | None:
+        entry = self._labels.get(application_id)
+        if entry is None or entry[1] > at:
+            return None
+        return entry[0]
+
+    def remember(self, context: ScoringContext) -> None:
+        """Remember one application (again: no change)."""
+        app_id = context.application_id
+        with self._lock:
+            if app_id in self._seen:
+                return
+        a = context.application.applicant
+        face = a.face_match_score if a.face_match_score is not None else 1.0
+        flagged = (face < 0.85 or a.liveness_passed is False
+                   or (a.id_registered_phone is not None and a.id_registered_phone != a.phone))
+        seen = _Seen(context.as_of, context.application.dealer_id, context.keys.phone_hash, face, flagged,
+                     tuple(sorted(_linked(context))))
+        app = context.application
+        deal = (seen.at, app_id, app.loan.vehicle_price, vehicle_model_name(app.vehicle.brand, app.vehicle.model))
+        with self._lock:
+            self._seen[app_id] = seen
+            while len(self._seen) > self.capacity:
+                self._seen.popitem(last=False)
+            deals = self._dealers.setdefault(seen.dealer, [])
+            bisect.insort(deals, deal)
+            if len(deals) > self.dealer_window:
+                del deals[0]
+
+    # -- one row ----------------------------------------------------------------------------
+    def row(self, context: ScoringContext) -> np.ndarray:
+        """The evidence row of ``context`` (``len(EVIDENCE_FEATURE_NAMES)`` floats), as of its time."""
+        at = context.as_of
+        dealer = context.application.dealer_id
+        with self._lock:
+            out: list[float] = []
+            by_identity: dict[str, set[str]] = {}
+            every: set[str] = set()
+            for kind in EVIDENCE_KINDS:
+                links = _links_of(context, kind)
+                others = {o for link in links for o in link.others}
+                every |= others
+                for link in links:
+                    for identity in link.identity_keys:
+                        by_identity.setdefault(identity, set()).add(kind)
+                out.extend(self._per_kind(others, at, dealer))
+            out.extend(self._cross(every, by_identity, at, context.application_id))
+            out.extend(self._same_id(context, at, dealer))
+            out.extend(self._dealer(context, at, dealer))
+        return np.asarray(out, dtype=np.float64)
+
+    def _per_kind(self, others: set[str], at: float, dealer: str) -> list[float]:
+        confirmed = within = same_dealer = flagged = 0
+        first = at
+        dealers = set()
+        for other in others:
+            if self._fraud(other, at):
+                confirmed += 1
+            seen = self._seen.get(other)
+            if seen is None:
+                continue
+            first = min(first, seen.at)
+            within += at - seen.at <= 30 * _DAY
+            dealers.add(seen.dealer)
+            same_dealer += seen.dealer == dealer
+            flagged += seen.flagged
+        return [float(confirmed), (at - first) / _DAY, float(within), float(len(dealers)), float(same_dealer),
+                float(flagged)]
+
+    def _cross(self, every: set[str], by_identity: Mapping[str, set[str]], at: float, own: str) -> list[float]:
+        kinds = {k for ks in by_identity.values() for k in ks}
+        most = max((len(ks) for ks in by_identity.values()), default=0)
+        several = sum(1 for ks in by_identity.values() if len(ks) >= 2)
+        confirmed = sum(1 for o in every if self._fraud(o, at))
+        second: set[str] = set()
+        for other in every:
+            seen = self._seen.get(other)
+            if seen is not None:
+                second.update(seen.linked)
+        second -= every
+        second.discard(own)
+        confirmed2 = sum(1 for o in second if self._fraud(o, at))
+        flagged2 = 0
+        for o in second:
+            seen = self._seen.get(o)
+            flagged2 += seen is not None and seen.flagged
+        return [float(len(by_identity)), float(len(kinds)), float(most), float(several), float(confirmed),
+                float(confirmed2), float(flagged2), math.log1p(len(second))]
+
+    def _same_id(self, context: ScoringContext, at: float, dealer: str) -> list[float]:
+        earlier = [self._seen[o] for o in _others(context, "person") if o in self._seen]
+        if not earlier:
+            return [1.0, 0.0, 0.0, 365.0]
+        phone = context.keys.phone_hash
+        return [min(s.face for s in earlier), float(any(s.phone != phone for s in earlier)),
+                float(any(s.dealer != dealer for s in earlier)), min(365.0, (at - max(s.at for s in earlier)) / _DAY)]
+
+    def _dealer(self, context: ScoringContext, at: float, dealer: str) -> list[float]:
+        deals = self._dealers.get(dealer, [])
+        end = bisect.bisect_left(deals, (at, ""))
+        fraud = labelled = above = above_top = 0
+        excess = 0.0
+        priced = 0
+        for _, app_id, price, model in deals[:end]:
+            verdict = self._fraud(app_id, at)
+            if verdict is not None:
+                labelled += 1
+                fraud += verdict
+            usual = self._model_price.get(model)
+            if usual:
+                ratio = price / usual[0]
+                priced += 1
+                above += ratio > 1.03
+                above_top += price > usual[1]
+                excess += max(0.0, ratio - 1.0)
+        own = self.price_ratios(context)
+        n = max(priced, 1)
+        return [math.log1p(end), (fraud + 0.5) / (labelled + 10.0), math.log1p(labelled), above / n,
+                excess / n, above_top / n, own[0] if own else 1.0, own[1] if own else 0.8, float(own is None)]
+
+
+def _links_of(context: ScoringContext, kind: str) -> list[Link]:
+    links = context.links
+    if links is None:
+        return []
+    if kind == "contact":
+        return list(links.contacts)
+    link = links.get(kind)
+    return [link] if link is not None else []
+
+
+def _others(context: ScoringContext, kind: str) -> Iterable[str]:
+    for link in _links_of(context, kind):
+        yield from link.others
+
+
+def _linked(context: ScoringContext) -> set[str]:
+    return {o for kind in EVIDENCE_KINDS for o in _others(context, kind)}
