@@ -23,7 +23,8 @@ and per typology. Tianwang's per-typology figure is the share reaching review or
 reject, so the operating points differ a little (Tianwang sends its own share of
 legitimate traffic to review, the peer 1 %).
 
-Needs the ``bench`` extra (``pip install -e '.[bench]'``: lightgbm).
+LightGBM comes with Tianwang itself (the ``graph_evidence`` detector is built on it); the peer
+adds nothing to the runtime.
 """
 
 from __future__ import annotations

@@ -47,7 +47,8 @@ __all__ = ["EVIDENCE_FEATURE_NAMES", "EVIDENCE_KINDS", "EvidenceMemory"]
 EVIDENCE_KINDS: tuple[str, ...] = ("person", "phone", "device", "account", "address", "vehicle_user", "contact")
 _PER_KIND = ("confirmed", "span_days", "within_30d", "dealers", "same_dealer", "flagged")
 _CROSS = ("identities", "kinds", "max_kinds_one_identity", "identities_several_kinds", "confirmed",
-          "confirmed_2hop", "flagged_2hop", "linked_2hop")
+          "confirmed_2hop", "flagged_2hop", "linked_2hop", "max_price_to_income", "expensive", "max_tells",
+          "tells_2plus")
 _SAME_ID = ("min_face", "other_phone", "other_dealer", "days_since")
 _DEALER = ("deals", "fraud_rate", "labelled", "above_price_share", "above_price_mean", "above_top_share",
            "price_ratio", "price_over_top", "price_ratio_missing")
@@ -62,6 +63,7 @@ EVIDENCE_FEATURE_NAMES: tuple[str, ...] = (
 
 _DAY = 86400.0
 _NEVER = math.inf
+_MVNO = ("170", "171", "162", "165", "167")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,9 @@ class _Seen:
     face: float
     flagged: bool
     linked: tuple[str, ...]
+    price_to_income: float  # the car's price over a year's declared income
+    tells: int  # tell-tales of a made-up identity: no bureau score, thin file, no phone record, virtual operator,
+    # employer without credit code, no social insurance
 
 
 class EvidenceMemory:
@@ -149,8 +154,12 @@ class EvidenceMemory:
         face = a.face_match_score if a.face_match_score is not None else 1.0
         flagged = (face < 0.85 or a.liveness_passed is False
                    or (a.id_registered_phone is not None and a.id_registered_phone != a.phone))
+        f = context.facts
+        tells = ((context.application.credit.bureau_score is None) + f.thin_file + (a.id_registered_phone is None)
+                 + a.phone.startswith(_MVNO) + (a.employer.credit_code is None)
+                 + (a.employer.social_insurance_employer is None))
         seen = _Seen(context.as_of, context.application.dealer_id, context.keys.phone_hash, face, flagged,
-                     tuple(sorted(_linked(context))))
+                     tuple(sorted(_linked(context))), min(f.price_to_annual_income or 0.0, 20.0), int(tells))
         app = context.application
         deal = (seen.at, app_id, app.loan.vehicle_price, vehicle_model_name(app.vehicle.brand, app.vehicle.model))
         with self._lock:
@@ -219,8 +228,11 @@ class EvidenceMemory:
         for o in second:
             seen = self._seen.get(o)
             flagged2 += seen is not None and seen.flagged
+        near = [seen for seen in (self._seen.get(o) for o in every) if seen is not None]
         return [float(len(by_identity)), float(len(kinds)), float(most), float(several), float(confirmed),
-                float(confirmed2), float(flagged2), math.log1p(len(second))]
+                float(confirmed2), float(flagged2), math.log1p(len(second)),
+                max((s.price_to_income for s in near), default=0.0), float(sum(s.price_to_income > 2.5 for s in near)),
+                float(max((s.tells for s in near), default=0)), float(sum(s.tells >= 2 for s in near))]
 
     def _same_id(self, context: ScoringContext, at: float, dealer: str) -> list[float]:
         earlier = [self._seen[o] for o in _others(context, "person") if o in self._seen]

@@ -27,7 +27,8 @@ PROFILE_FEATURE_NAMES: tuple[str, ...] = (
     "statement_times_missing", "producer_share", "template_share", "issuer_share", "producer_issuer_share",
     "round_deposits", "deposit_cv", "salary_months", "seal_differs", "stated_over_income", "has_id_card",
     "virtual_operator_phone", "landline_contacts", "ip_missing", "template_issuer_share", "income_over_employer",
-    "income_over_employer_missing", "synthetic_tells", "theft_flags", "forgery_tells",
+    "income_over_employer_missing", "synthetic_tells", "theft_flags", "forgery_tells", "card_limit_over_income",
+    "no_cards", "debt_over_income",
 )
 
 _MVNO = ("170", "171", "162", "165", "167")
@@ -116,6 +117,11 @@ class ProfileTable:
         edit_hours, usual = out[2], out[0]
         rare = sum(shares.get(k, 1.0) < 0.01 for k in ("producer", "template_issuer"))
         out.append(float(rare + (edit_hours > 24) + out[9] + out[12] + (usual > 1.5)))
+        # banks set card limits and lend on the income they verified: a declared income well above
+        # what the limits per card and the instalments suggest is an income nobody else has seen
+        income = max(a.monthly_income, 1.0)
+        out += [credit.card_limit_total / credit.credit_cards / income if credit.credit_cards else 0.0,
+                float(credit.credit_cards == 0), credit.monthly_debt_payments / income]
         return out
 
 

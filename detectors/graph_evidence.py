@@ -76,10 +76,10 @@ class GraphEvidenceSettings(DetectorSettings):
     seed: int = 7
     target_typologies: list[str] | None = None
     #: the vote's "no news" score: this quantile of the model's scores on legitimate training
-    #: applications (the median by default: the vote then ranks the riskier half of honest traffic
-    #: too, which the fusion reads better than a vote silent below the fraud rate); null: the
-    #: training fraud rate
-    baseline_quantile: float | None = Field(default=0.5, gt=0, lt=1)
+    #: applications (the lower quartile by default: the vote then ranks most honest traffic too,
+    #: which the fusion reads better than a vote silent below the fraud rate); null: the training
+    #: fraud rate
+    baseline_quantile: float | None = Field(default=0.25, gt=0, lt=1)
 
 
 class GraphEvidenceDetector(Detector):
@@ -181,10 +181,14 @@ class GraphEvidenceDetector(Detector):
 
 
 # -- reasons ---------------------------------------------------------------------------------
+_NEIGHBOUR_RISK = {"linked_flagged_2hop", "linked_max_price_to_income", "linked_expensive", "linked_max_tells",
+                   "linked_tells_2plus"}
+
+
 def _group(name: str) -> str:
     if name.endswith("_confirmed") or name.startswith("linked_confirmed"):
         return "CONFIRMED_FRAUD_NEARBY"
-    if name.endswith("_flagged") or name == "linked_flagged_2hop":
+    if name.endswith("_flagged") or name in _NEIGHBOUR_RISK:
         return "FLAGGED_NEIGHBOURS"
     if name.startswith(("same_id_", "own_graph_person_")):
         return "SAME_ID_EARLIER"
@@ -218,8 +222,9 @@ def _text(group: str, row: np.ndarray, own: list[tuple[float, str]]) -> tuple[st
                 (Evidence("links", f"{v('linked_confirmed'):.0f}", detail="confirmed fraud linked"),))
     if group == "FLAGGED_NEIGHBOURS":
         kinds = ", ".join(_kinds(row, "flagged")) or "two links away"
-        return (f"linked applications carried identity flags of their own (low face match, a phone not the id's) "
-                f"(through: {kinds}; {v('linked_flagged_2hop'):.0f} two links away)",
+        return (f"linked applications look like fraud themselves: identity flags (through: {kinds}; "
+                f"{v('linked_flagged_2hop'):.0f} two links away), {v('linked_expensive'):.0f} with a car far above "
+                f"income, {v('linked_tells_2plus'):.0f} with two or more tell-tales of a made-up identity",
                 (Evidence("links", kinds, detail="flagged neighbours"),))
     if group == "SAME_ID_EARLIER":
         parts = [f"{math.expm1(v('own_graph_person_applications')):.0f} time(s), last "

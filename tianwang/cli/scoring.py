@@ -160,7 +160,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score applications in time order and write one decision per line (NDJSON).
 
-        Without --bundle, detectors that need training (gnn_ring) are skipped as not trained.
+        Without --bundle, detectors that need training (gnn_ring, graph_evidence) are skipped as not trained.
 
         Applications are validated, written into the graph and scored; decisions are
         also recorded in the decision log beside the store. A bad line is reported
