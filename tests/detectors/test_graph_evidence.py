@@ -14,6 +14,7 @@ import pytest
 from detectors import DetectorError, DetectorNotFittedError, DetectorRegistry, LabelledContext
 from detectors.context import GraphLinks, Link
 from detectors.evidence_features import EVIDENCE_FEATURE_NAMES, EvidenceMemory
+from detectors.evidence_profile import PROFILE_FEATURE_NAMES, ProfileTable
 from detectors.graph_evidence import ALL_FEATURE_NAMES, GraphEvidenceDetector
 from graph_schema.embedded import EmbeddedGraphStore
 from tianwang.application import parse_application
@@ -151,3 +152,17 @@ def test_survives_a_bundle_and_scores_alike(scored: tuple[GraphEvidenceDetector,
     clone = pickle.loads(pickle.dumps(detector))
     context = context_of(N_APPLICATIONS + 9)
     assert clone.score(context).score == pytest.approx(detector.score(context).score, abs=1e-12)
+
+
+def test_the_profile_row_sees_an_income_nobody_else_has_seen() -> None:
+    apps = [parse_application(application(n)) for n in range(1, 31)]
+    table = ProfileTable()
+    table.fit(apps)
+    honest = dict(zip(PROFILE_FEATURE_NAMES, table.row(apps[0]), strict=True))
+    income = apps[0].applicant.monthly_income
+    inflated = parse_application(application(1, **{"applicant.monthly_income": income * 1.5}))
+    forged = dict(zip(PROFILE_FEATURE_NAMES, table.row(inflated), strict=True))
+    assert forged["income_over_occupation"] == pytest.approx(honest["income_over_occupation"] * 1.5)
+    if honest["no_cards"] == 0:
+        assert forged["card_limit_over_income"] < honest["card_limit_over_income"]
+    assert forged["debt_over_income"] <= honest["debt_over_income"]
