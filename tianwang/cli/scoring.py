@@ -74,6 +74,11 @@ def report_table(report: Any, title: str) -> Table:
         table.add_row(f"typology {typology}: recall in review or reject", _fmt(recall))
     for band, n in report.band_counts.items():
         table.add_row(f"band {band}", f"{n:,}")
+    for name, learned in report.fit.get("fusion", {}).items():
+        if isinstance(learned, dict) and "review_threshold" in learned:
+            how = (f"learned: {learned['holdout_legit_reviewed']:.2%} of legitimate holdout applications"
+                   if learned.get("review_threshold_learned") else "configured")
+            table.add_row(f"strategy {name}: review threshold", f"{learned['review_threshold']} ({how})")
     return table
 
 

@@ -111,6 +111,11 @@ class StrategyConfig(_Strict):
     thresholds: Thresholds
     prior: float = Field(default=0.05, gt=0, lt=1, description="fraud rate the fused log-odds start from")
     fit_weights: bool = Field(default=False, description="learn weights and prior from labelled history when trained")
+    review_legit_share: float | None = Field(
+        default=None, gt=0, lt=0.5,
+        description="with fit_weights: when trained, set the review threshold so that this share of the "
+                    "legitimate applications in the holdout would go to review (a review budget); the "
+                    "configured review threshold holds until then, or when the holdout is too small")
 
 
 class FusionConfig(_Strict):

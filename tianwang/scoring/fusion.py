@@ -27,28 +27,35 @@ True
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from detectors.base import Vote
+from tianwang.scoring.config import LoadedConfig, Thresholds
 from tianwang.stats import fit_logistic, logit, sigmoid
 
-__all__ = ["LearnedWeights", "learn_weights", "vote_terms"]
+__all__ = ["LearnedWeights", "learn_review_threshold", "learn_strategies", "learn_weights", "review_threshold",
+           "vote_terms"]
 
 FloatArray = npt.NDArray[np.float64]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class LearnedWeights:
-    """Weights by detector, the prior (fraud rate the log-odds start from), and how they were learned."""
+    """Weights by detector, the prior (fraud rate the log-odds start from), and how they were learned;
+    ``review_threshold``: the review threshold set from the strategy's ``review_legit_share``, if any."""
 
     weights: dict[str, float]
     prior: float
     details: dict[str, Any] = field(default_factory=dict)
+    review_threshold: int | None = None
 
 
 def vote_terms(votes: Mapping[str, Vote], names: Sequence[str]) -> list[float]:
@@ -96,3 +103,78 @@ def learn_weights(
     return LearnedWeights(weights, min(max(prior, 1e-6), 1 - 1e-6),
                           {"samples": n, "fraud": n_fraud, "loss": round(loss, 5),
                            "kept_configured": silent})
+
+
+def review_threshold(legit_scores: npt.ArrayLike, share: float, *, reject: int, least: int = 10) -> int | None:
+    """The lowest ``fraud_score`` at which no more than ``share`` of ``legit_scores`` would go to review.
+
+    ``legit_scores`` are the fused scores of legitimate applications the detectors were not
+    fitted on (the holdout). The result lies in ``[1, reject]``. ``None`` when so few are given
+    that fewer than ``least`` of them would be reviewed at that share: the quantile would be
+    noise, and the configured threshold holds.
+
+    >>> review_threshold([10] * 990 + [400] * 5 + [700] * 5, 0.005, reject=900, least=5)
+    401
+    >>> review_threshold([10] * 99 + [700], 0.01, reject=900) is None
+    True
+    """
+    scores = np.sort(np.asarray(legit_scores, dtype=np.int64))
+    if len(scores) * share < least:
+        return None
+    allowed = int(np.floor(len(scores) * share))  # legitimate applications that may reach review
+    # those scoring >= t are reviewed: t one above the (allowed+1)-th highest score reviews at most
+    # ``allowed`` of them (fewer where scores tie)
+    t = int(scores[len(scores) - allowed - 1]) + 1
+    return int(min(max(t, 1), reject))
+
+
+def learn_review_threshold(learned: LearnedWeights, terms: npt.ArrayLike, y: npt.ArrayLike, names: Sequence[str], *,
+                           share: float, configured: Thresholds) -> tuple[LearnedWeights, dict[str, Any]]:
+    """Set ``learned``'s review threshold from a review budget: ``share`` of the legitimate applications
+    among the holdout's votes (``terms`` and ``y`` as for :func:`learn_weights`), fused with the learned
+    weights and prior. Returns the learned weights with it and what to report of it."""
+    target = np.asarray(y, dtype=bool)
+    x = np.asarray(terms, dtype=np.float64).reshape(len(target), len(names))
+    w = np.array([learned.weights.get(n, 0.0) for n in names])
+    z = np.clip(logit(learned.prior) + x @ w, -50.0, 50.0)
+    scores = np.round(1000.0 / (1.0 + np.exp(-z))).astype(np.int64)
+    legit, fraud = scores[~target], scores[target]
+    threshold = review_threshold(legit, share, reject=configured.reject)
+    if threshold is None:
+        why = (f"{len(legit)} legitimate applications in the holdout are too few for a review share of "
+               f"{share:.2%}: the configured threshold {configured.review} holds")
+        log.warning("review threshold not learned", extra={"why": why})
+        return learned, {"review_threshold": configured.review, "review_threshold_learned": False,
+                         "review_threshold_why": why}
+    return replace(learned, review_threshold=threshold), {
+        "review_threshold": threshold, "review_threshold_learned": True, "review_legit_share": share,
+        "holdout_legit_reviewed": round(float((legit >= threshold).mean()), 5),
+        "holdout_fraud_reviewed": round(float((fraud >= threshold).mean()), 5) if len(fraud) else None}
+
+
+def learn_strategies(terms: Sequence[Sequence[float]], y: Sequence[bool], voting: Sequence[str], loaded: LoadedConfig,
+                     strategies: Sequence[str]) -> tuple[dict[str, LearnedWeights], dict[str, Any]]:
+    """Learn each of ``strategies`` from the holdout's vote terms (one column per name in ``voting``): its
+    weights and prior, and its review threshold where it sets a review budget. Returns what each learned
+    (strategies that could not learn are left out) and a report by strategy."""
+    learned: dict[str, LearnedWeights] = {}
+    report: dict[str, Any] = {"holdout": len(y)}
+    for name in strategies:
+        strategy = loaded.config.strategies[name]
+        members = [i for i, n in enumerate(voting) if n in set(strategy.detectors or voting)]
+        x = [[row[i] for i in members] for row in terms]
+        names = [voting[i] for i in members]
+        try:
+            fitted = learn_weights(x, y, names, l2=loaded.config.fusion.l2)
+        except ValueError as exc:
+            log.warning("strategy weights not learned", extra={"strategy": name, "why": str(exc)})
+            report[name] = {"learned": False, "why": str(exc)}
+            continue
+        extra: dict[str, Any] = {}
+        if strategy.review_legit_share is not None:
+            fitted, extra = learn_review_threshold(fitted, x, y, names, share=strategy.review_legit_share,
+                                                   configured=strategy.thresholds)
+        learned[name] = fitted
+        report[name] = {"learned": True, "weights": fitted.weights, "prior": round(fitted.prior, 5),
+                        **fitted.details, **extra}
+    return learned, report

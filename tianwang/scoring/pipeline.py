@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from detectors.base import DetectorError, Reason
 from detectors.context import ApplicantResolver, LabelledContext, ScoringContext, build_context
@@ -29,9 +29,9 @@ from graph_schema.store import GraphStore
 from tianwang.application import Application, parse_application
 from tianwang.errors import ApplicationConflictError
 from tianwang.keys import PersonalKeys, personal_keys
-from tianwang.scoring.config import BoundConfig, ConfigSource, LoadedConfig
+from tianwang.scoring.config import BoundConfig, ConfigSource, LoadedConfig, Thresholds
 from tianwang.scoring.decisions import Decision, DetectorOutcome, StrategyResult
-from tianwang.scoring.fusion import LearnedWeights, learn_weights, vote_terms
+from tianwang.scoring.fusion import LearnedWeights, learn_strategies, vote_terms
 from tianwang.scoring.layers import LayerRunner
 from tianwang.scoring.outbox import GraphGate, GraphUnavailable
 from tianwang.scoring.persistence import DecisionLog, DocumentIndex, ScoringRecords, WatchlistStore
@@ -210,23 +210,19 @@ class ScoringPipeline:
                 except Exception:  # a detector that fails here is left out, as in scoring
                     continue
             terms.append(vote_terms(votes, voting))
-        y = [h.fraud for h in later]
-        report: dict[str, Any] = {"holdout": len(later)}
-        for name in strategies:
-            strategy = loaded.config.strategies[name]
-            members = [i for i, n in enumerate(voting) if n in set(strategy.detectors or voting)]
-            try:
-                learned = learn_weights([[row[i] for i in members] for row in terms], y,
-                                        [voting[i] for i in members], l2=loaded.config.fusion.l2)
-            except ValueError as exc:
-                log.warning("strategy weights not learned", extra={"strategy": name, "why": str(exc)})
-                report[name] = {"learned": False, "why": str(exc)}
-                continue
-            self._learned[name] = (loaded.version, learned)
-            report[name] = {"learned": True, "weights": learned.weights, "prior": round(learned.prior, 5),
-                            **learned.details}
+        learned, report = learn_strategies(terms, [h.fraud for h in later], voting, loaded, strategies)
+        self._learned.update({name: (loaded.version, lw) for name, lw in learned.items()})
         report["seconds"] = round(time.perf_counter() - started, 3)
         return report
+
+    def thresholds_of(self, name: str, strategy: Any, loaded: LoadedConfig) -> Thresholds:
+        """The thresholds strategy ``name`` decides with: its review threshold learned from its review budget
+        (``review_legit_share``) when trained under this configuration, else as configured."""
+        learned = self._learned.get(name)
+        threshold = getattr(learned[1], "review_threshold", None) if learned is not None else None
+        if threshold is None or learned is None or learned[0] != loaded.version:
+            return cast(Thresholds, strategy.thresholds)
+        return Thresholds(review=threshold, reject=strategy.thresholds.reject)
 
     def weights_of(self, name: str, strategy: Any, loaded: LoadedConfig) -> tuple[dict[str, float], float]:
         """The weights (by detector) and prior strategy ``name`` votes with: learned, else configured."""
@@ -368,9 +364,10 @@ class ScoringPipeline:
         all_weights, prior = self.weights_of(name, strategy, loaded)
         weights = {n: all_weights[n] for n in votes}
         fused = fuse(votes, weights, prior)
-        band = band_for(fused.fraud_score, strategy.thresholds)
+        thresholds = self.thresholds_of(name, strategy, loaded)
+        band = band_for(fused.fraud_score, thresholds)
         vetoes = {n: cfg[n].veto for n in votes if cfg[n].veto is not None}
-        score, band, fired = apply_vetoes(fused.fraud_score, band, votes, vetoes, strategy.thresholds)  # type: ignore[arg-type]
+        score, band, fired = apply_vetoes(fused.fraud_score, band, votes, vetoes, thresholds)  # type: ignore[arg-type]
         return StrategyResult(name, role, score, band), {n: fused.contributions[n] for n in votes}, fired
 
     def _decide(self, app: Application, loaded: LoadedConfig, assigned: AssignedStrategy,
@@ -405,7 +402,7 @@ class ScoringPipeline:
             raised = band == "approve" and bool(missing) and not loaded.config.degraded.approve
             if raised:
                 band, decided_by = "review", "degraded:graph"
-                fraud_score = max(fraud_score, assigned.strategy.thresholds.review)
+                fraud_score = max(fraud_score, self.thresholds_of(assigned.name, assigned.strategy, loaded).review)
                 reasons.insert(0, ("pipeline", Reason(
                     GRAPH_UNAVAILABLE,
                     "the graph store could not be reached: the graph detectors "
