@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from detectors.base import Vote
 from tianwang.scoring.config import LoadedConfig, Thresholds
+from tianwang.scoring.voting import fraud_score_of
 from tianwang.stats import fit_logistic, logit, sigmoid
 
 __all__ = ["LearnedWeights", "learn_review_threshold", "learn_strategies", "learn_weights", "review_threshold",
@@ -136,8 +137,8 @@ def learn_review_threshold(learned: LearnedWeights, terms: npt.ArrayLike, y: npt
     target = np.asarray(y, dtype=bool)
     x = np.asarray(terms, dtype=np.float64).reshape(len(target), len(names))
     w = np.array([learned.weights.get(n, 0.0) for n in names])
-    z = np.clip(logit(learned.prior) + x @ w, -50.0, 50.0)
-    scores = np.round(1000.0 / (1.0 + np.exp(-z))).astype(np.int64)
+    # scored as the vote scores them (a detector silent on the holdout adds nothing here)
+    scores = np.array([fraud_score_of(z) for z in (logit(learned.prior) + x @ w).tolist()], dtype=np.int64)
     legit, fraud = scores[~target], scores[target]
     threshold = review_threshold(legit, share, reject=configured.reject)
     if threshold is None:
@@ -161,7 +162,8 @@ def learn_strategies(terms: Sequence[Sequence[float]], y: Sequence[bool], voting
     report: dict[str, Any] = {"holdout": len(y)}
     for name in strategies:
         strategy = loaded.config.strategies[name]
-        members = [i for i, n in enumerate(voting) if n in set(strategy.detectors or voting)]
+        chosen = set(strategy.detectors or voting)
+        members = [i for i, n in enumerate(voting) if n in chosen]
         x = [[row[i] for i in members] for row in terms]
         names = [voting[i] for i in members]
         try:

@@ -218,11 +218,12 @@ class ScoringPipeline:
     def thresholds_of(self, name: str, strategy: Any, loaded: LoadedConfig) -> Thresholds:
         """The thresholds strategy ``name`` decides with: its review threshold learned from its review budget
         (``review_legit_share``) when trained under this configuration, else as configured."""
+        configured = cast(Thresholds, strategy.thresholds)
         learned = self._learned.get(name)
-        threshold = getattr(learned[1], "review_threshold", None) if learned is not None else None
-        if threshold is None or learned is None or learned[0] != loaded.version:
-            return cast(Thresholds, strategy.thresholds)
-        return Thresholds(review=threshold, reject=strategy.thresholds.reject)
+        if learned is None or learned[0] != loaded.version:
+            return configured
+        threshold = getattr(learned[1], "review_threshold", None)  # absent from bundles made before budgets
+        return configured if threshold is None else Thresholds(review=threshold, reject=configured.reject)
 
     def weights_of(self, name: str, strategy: Any, loaded: LoadedConfig) -> tuple[dict[str, float], float]:
         """The weights (by detector) and prior strategy ``name`` votes with: learned, else configured."""

@@ -33,7 +33,7 @@ from detectors.base import Vote
 from tianwang.scoring.config import Thresholds, VetoConfig
 from tianwang.stats import logit, sigmoid
 
-__all__ = ["FusedVote", "apply_vetoes", "band_for", "fuse", "logit"]
+__all__ = ["FusedVote", "apply_vetoes", "band_for", "fraud_score_of", "fuse", "logit"]
 
 _BAND_RANK = {"approve": 0, "review": 1, "reject": 2}
 
@@ -58,7 +58,12 @@ def fuse(votes: Mapping[str, Vote], weights: Mapping[str, float], prior: float) 
         contributions[name] = c
         z += c
     z = max(min(z, 50.0), -50.0)
-    return FusedVote(z, round(1000 * sigmoid(z)), contributions)
+    return FusedVote(z, fraud_score_of(z), contributions)
+
+
+def fraud_score_of(log_odds: float) -> int:
+    """The 0-1000 ``fraud_score`` of fused log-odds (clipped to +-50 as :func:`fuse` does)."""
+    return round(1000 * sigmoid(max(min(log_odds, 50.0), -50.0)))
 
 
 def band_for(fraud_score: int, thresholds: Thresholds) -> str:
