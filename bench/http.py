@@ -81,14 +81,20 @@ def needed(args: argparse.Namespace) -> int:
 def prepare_cached(folder: Path, args: argparse.Namespace, held: int = 15_000) -> tuple[Path, list[bytes]]:
     """:func:`prepare` once into ``--cache``, then a copy of its store for every run.
 
-    The cache is keyed by what makes the setup (applications, seed, training size, fit)
-    and holds the untouched store, the bundle or model files, the configuration and the
+    The cache is keyed by what makes the setup (applications, seed, training size, fit, and
+    the shipped scoring configuration: a detector added or retuned there makes a new setup,
+    so a cached bundle never stands in for the configuration a run claims to measure) and
+    holds the untouched store, the bundle or model files, the configuration and the
     held-out applications; each run scores into its own copy of the store, so every run
     starts from the same graph. At least ``held`` applications are held out.
     """
+    import hashlib
     import shutil
 
-    cache = args.cache / f"n{args.applications}-seed{args.seed}-train{args.train}-{args.fit}"
+    from tianwang.scoring.config import DEFAULT_CONFIG_PATH
+
+    shipped = hashlib.sha256(DEFAULT_CONFIG_PATH.read_bytes()).hexdigest()[:8]
+    cache = args.cache / f"n{args.applications}-seed{args.seed}-train{args.train}-{args.fit}-config{shipped}"
     held_path = cache / "held-out.ndjson"
     if not (cache / "ready").exists():
         shutil.rmtree(cache, ignore_errors=True)

@@ -166,3 +166,41 @@ def test_the_profile_row_sees_an_income_nobody_else_has_seen() -> None:
     if honest["no_cards"] == 0:
         assert forged["card_limit_over_income"] < honest["card_limit_over_income"]
     assert forged["debt_over_income"] <= honest["debt_over_income"]
+
+
+def test_own_figures_are_probed_only_where_their_reason_names_them(
+        scored: tuple[GraphEvidenceDetector, list[Decision]], context_of: Any) -> None:
+    """The vote is what every probe in one call would give: same score, same reasons, same strengths."""
+    from detectors.graph_evidence import _reasons
+
+    detector, _ = scored
+    for n in range(N_APPLICATIONS + 1, N_APPLICATIONS + 41):
+        context = context_of(n)
+        row = detector._row(context)
+        z = detector._booster.predict(detector._probed(row, detector._probes), num_threads=1, raw_score=True)
+        p = 1.0 / (1.0 + np.exp(-z[0]))
+        expected = _reasons(row, z[0] - z[1:], detector._probe_names) if p > detector._baseline else ()
+        vote = detector.score(context)
+        assert vote.score == pytest.approx(min(max(p, 1e-6), 1 - 1e-6), abs=1e-12)
+        assert [(r.code, r.text, r.strength) for r in vote.reasons] == \
+            [(r.code, r.text, r.strength) for r in expected]
+
+
+def test_the_own_figures_are_skipped_only_where_no_reason_would_name_them(
+        scored: tuple[GraphEvidenceDetector, list[Decision]], context_of: Any) -> None:
+    from detectors.graph_evidence import _GROUP_NAMES, _names_own_figures, _reasons
+
+    detector, _ = scored
+    row = detector._row(context_of(N_APPLICATIONS + 50))
+    groups, names = len(_GROUP_NAMES), detector._probe_names
+    assert len(names) > groups  # the model leans on some own figures
+    rng = np.random.default_rng(7)
+    named = 0
+    for _ in range(500):
+        added = rng.choice([-0.6, 0.0, 0.1, 0.3, 0.8, 1.5], size=len(names))
+        full = _reasons(row, added, names)
+        if _names_own_figures(added[:groups], names[:groups]):
+            named += any(r.code == "EVIDENCE_OWN_FIGURES" for r in full)
+        else:
+            assert _reasons(row, added[:groups], names[:groups]) == full
+    assert named > 50
