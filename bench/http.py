@@ -635,7 +635,8 @@ def main() -> int:
                         help="write each measured request's scheduled time, latency and service time")
     parser.add_argument("--cache", type=Path, default=None, metavar="DIR",
                         help="prepare the store, rings and models once into DIR and start later runs with the "
-                             "same --applications, --seed, --train, --fit and shipped scoring configuration from a copy of it")
+                             "same --applications, --seed, --train, --fit and shipped scoring configuration from "
+                             "a copy of it")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="afterwards, time N requests in process per layer and cProfile N more")
     args = parser.parse_args()

@@ -18,9 +18,12 @@ from typing import Any
 from neo4j import Driver, GraphDatabase
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from graph_schema.export import GraphExport, build_export
+from graph_schema.export import GraphExport
 from graph_schema.mapping import ApplicationRow
 from graph_schema.migrations import META_LABEL, MIGRATION_LABEL, NEO4J_MIGRATIONS
+from graph_schema.neo4j_export import export_graph
+from graph_schema.neo4j_export import key_expr as _key_expr
+from graph_schema.neo4j_export import label_code_expr as _label_code_expr
 from graph_schema.neo4j_writes import replace_rings, write_application_rows
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
 from graph_schema.store import GraphStore
@@ -36,7 +39,6 @@ from graph_schema.values import (
     to_timestamp,
 )
 from tianwang.errors import ConfigurationError, StoreError, StoreUnavailableError
-from tianwang.keys import vehicle_model_name
 from tianwang.privacy import PersonalDataKeyer
 
 __all__ = ["Neo4jGraphStore"]
@@ -45,27 +47,6 @@ log = logging.getLogger(__name__)
 
 _FAR_FUTURE = 1e300
 _INTERNAL = (MIGRATION_LABEL, META_LABEL)
-
-
-def _model_of_record(record: str | None) -> str | None:
-    """Brand and model from a stored application record (applications stored before the node carried them)."""
-    if record is None:
-        return None
-    vehicle = json.loads(record).get("vehicle") or {}
-    if not vehicle.get("brand") or not vehicle.get("model"):
-        return None
-    return vehicle_model_name(vehicle["brand"], vehicle["model"])
-
-
-def _key_expr(var: str) -> str:
-    """Cypher for the key value of node ``var``, whatever its label."""
-    cases = " ".join(f"WHEN '{t.label}' THEN {var}.{t.key}" for t in NODE_TYPES.values())
-    return f"CASE labels({var})[0] {cases} END"
-
-
-def _label_code_expr(var: str) -> str:
-    cases = " ".join(f"WHEN '{t.label}' THEN {t.code}" for t in NODE_TYPES.values())
-    return f"CASE labels({var})[0] {cases} END"
 
 
 def _type_code_expr(var: str) -> str:
@@ -366,53 +347,8 @@ class Neo4jGraphStore(GraphStore):
 
     def export_edges(self, *, as_of: float | datetime | None = None,
                      types: Iterable[RelType] | None = None) -> GraphExport:
-        ts = to_timestamp(as_of)
-        chosen = None if types is None else sorted({str(RelType(t)) for t in types})
-        ids: dict[str, int] = {}
-        nodes: list[tuple[int, int, str]] = []
-
-        def node(element_id: str, label: str, key: str) -> int:
-            index = ids.get(element_id)
-            if index is None:
-                index = ids[element_id] = len(ids)
-                nodes.append((index, NODE_TYPES[Label(label)].code, key))
-            return index
-
-        edges = [
-            (
-                node(row["s"], row["sl"], row["sk"]),
-                RELATIONSHIP_TYPES[RelType(row["t"])].code,
-                node(row["d"], row["dl"], row["dk"]),
-                row["at"],
-            )
-            for row in self._run(
-                "MATCH (s)-[r]->(d) WHERE r.at <= $ts AND ($types IS NULL OR type(r) IN $types) "
-                f"RETURN elementId(s) AS s, labels(s)[0] AS sl, {_key_expr('s')} AS sk, type(r) AS t, "
-                f"elementId(d) AS d, labels(d)[0] AS dl, {_key_expr('d')} AS dk, r.at AS at",
-                ts=_FAR_FUTURE if ts is None else ts, types=chosen,
-            )
-        ]
-        if ts is None and chosen is None:
-            excluded = " AND ".join(f"NOT n:{label}" for label in _INTERNAL)
-            for row in self._run(
-                f"MATCH (n) WHERE {excluded} RETURN elementId(n) AS id, labels(n)[0] AS label, {_key_expr('n')} AS key"
-            ):
-                node(row["id"], row["label"], row["key"])
-        deals = []
-        for row in self._run(
-            "MATCH (a:Application) WHERE a.submitted_at <= $ts RETURN elementId(a) AS id, a.vehicle_price AS price,"
-            " a.vehicle_model AS model, CASE WHEN a.vehicle_model IS NULL THEN a.record END AS record",
-            ts=_FAR_FUTURE if ts is None else ts,
-        ):
-            index = ids.get(row["id"])
-            if index is not None:
-                deals.append((index, row["price"], row["model"] or _model_of_record(row["record"])))
-        landlines = [
-            index for row in self._run(f"MATCH (p:{Label.PHONE}) WHERE p.mobile = false RETURN elementId(p) AS id")
-            if (index := ids.get(row["id"])) is not None
-        ]
-        nodes.sort(key=lambda n: (n[1], n[2]))
-        return build_export(nodes, edges, deals, landlines)
+        # a few records of lists, not a record per relationship (graph_schema/neo4j_export.py)
+        return export_graph(self._run, ts=to_timestamp(as_of), types=types, internal=_INTERNAL)
 
     def counts(self) -> GraphCounts:
         nodes = {}

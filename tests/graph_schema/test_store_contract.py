@@ -287,6 +287,23 @@ def test_export_of_chosen_relationship_types(store: GraphStore) -> None:
     assert _triples(earlier_part) == {t for t in _triples(earlier) if t[1] in codes}
 
 
+def test_an_export_read_in_chunks_is_the_whole_export(store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neo4j reads a large type or deal set in chunks (by whole second modulo the chunk count): the
+    chunks partition the rows, so the export is the same however many there are."""
+    from graph_schema import neo4j_export
+
+    store.upsert_applications([*ring_of_three(), app(5), app(6, dealer_id="D-SH-002")])
+    whole = [store.export_edges(), store.export_edges(types=(RelType.SUBMITTED, RelType.AT_DEALER))]
+    monkeypatch.setattr(neo4j_export, "CHUNK_ROWS", 2)
+    chunked = [store.export_edges(), store.export_edges(types=(RelType.SUBMITTED, RelType.AT_DEALER))]
+    for a, b in zip(whole, chunked, strict=True):
+        assert a.node_key == b.node_key and np.array_equal(a.node_label, b.node_label)
+        assert np.array_equal(a.edge_index, b.edge_index) and np.array_equal(a.edge_type, b.edge_type)
+        assert np.array_equal(a.edge_at, b.edge_at)
+        assert a.deals is not None and b.deals is not None and np.array_equal(a.deals.node, b.deals.node)
+        assert np.array_equal(a.deals.vehicle_price, b.deals.vehicle_price)
+
+
 def test_export_carries_deal_terms(store: GraphStore) -> None:
     """Each application's node, vehicle price and model (one code per brand and model), as of a moment too."""
     lexus = app(5, **{"vehicle.brand": "Lexus", "loan.vehicle_price": 420000})

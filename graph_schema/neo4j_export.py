@@ -1,0 +1,133 @@
+"""The graph export of a Neo4j database in a few large records instead of millions of small ones.
+
+:meth:`~graph_schema.neo4j_store.Neo4jGraphStore.export_edges` feeds ring detection and
+the ring index (dealer exposure, inflated deals). Returned one row per relationship, a
+million applications cost about 30 s per query on the driver's side (every record a
+Python object; Neo4j itself matches and counts the same rows in under a second), and a
+service starting on Neo4j spent over 100 s there before it had its rings. Here every
+query returns its values as lists (``collect``) in a handful of records: each
+relationship type, each label's nodes, the deals and the landline phones.
+
+So that no single record has to hold more than about :data:`CHUNK_ROWS` values per list
+in the server's heap, a large relationship type or deal set is read in chunks, the rows of
+chunk ``i`` of ``k`` being those whose whole-second time modulo ``k`` is ``i``: the chunks
+partition the rows whatever their times.
+
+Nodes are told apart by label and key (each label's key is unique: a constraint of the
+schema), which is what the export keeps of them; a relationship type's endpoints have the
+labels :data:`~graph_schema.schema.RELATIONSHIP_TYPES` gives it, as every write makes them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from graph_schema.export import GraphExport, build_export
+from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
+from tianwang.keys import vehicle_model_name
+
+__all__ = ["CHUNK_ROWS", "export_graph", "key_expr", "label_code_expr"]
+
+#: The most rows a chunk is meant to hold (a million keys and times are about 100 MB of heap).
+CHUNK_ROWS = 1_000_000
+
+Run = Callable[..., list[dict[str, Any]]]
+
+
+def key_expr(var: str) -> str:
+    """Cypher for the key value of node ``var``, whatever its label."""
+    cases = " ".join(f"WHEN '{t.label}' THEN {var}.{t.key}" for t in NODE_TYPES.values())
+    return f"CASE labels({var})[0] {cases} END"
+
+
+def label_code_expr(var: str) -> str:
+    """Cypher for the label code of node ``var``."""
+    cases = " ".join(f"WHEN '{t.label}' THEN {t.code}" for t in NODE_TYPES.values())
+    return f"CASE labels({var})[0] {cases} END"
+
+
+def model_of_record(record: str | None) -> str | None:
+    """Brand and model from a stored application record (applications stored before the node carried them)."""
+    if record is None:
+        return None
+    vehicle = json.loads(record).get("vehicle") or {}
+    if not vehicle.get("brand") or not vehicle.get("model"):
+        return None
+    return vehicle_model_name(vehicle["brand"], vehicle["model"])
+
+
+def _chunks(run: Run, count_cypher: str, n_key: str) -> int:
+    total = int(run(count_cypher)[0][n_key] or 0)
+    return max(1, -(-total // CHUNK_ROWS))
+
+
+def _collected(run: Run, match: str, time_expr: str, columns: list[str], chunks: int,
+               **params: Any) -> Iterable[list[Any]]:
+    """The rows of ``match`` (a MATCH ... WHERE ... clause), each the values of ``columns``, read as one
+    record per chunk (a list of rows: ``collect`` would leave out a column's nulls, not a row's)."""
+    for i in range(chunks):
+        where = f" AND abs(toInteger({time_expr})) % $chunks = $chunk" if chunks > 1 else ""
+        for record in run(f"{match}{where} RETURN collect([{', '.join(columns)}]) AS rows", chunks=chunks,
+                          chunk=i, **params):
+            yield from record["rows"]
+
+
+def export_graph(run: Run, *, ts: float | None, types: Iterable[RelType] | None,
+                 internal: Iterable[str]) -> GraphExport:
+    """The export of ``export_edges``: relationships of ``types`` (all when ``None``) with ``at <= ts``
+    (any time when ``None``), their nodes (with ``types`` and ``ts`` both ``None``, every node but those
+    of the ``internal`` labels), the deals of applications submitted by ``ts`` and the landline phones;
+    ``run(cypher, **params)`` runs one read query."""
+    bound = _FAR_FUTURE if ts is None else ts
+    ids: dict[tuple[int, str], int] = {}
+    nodes: list[tuple[int, int, str]] = []
+
+    def node(code: int, key: str) -> int:
+        index = ids.get((code, key))
+        if index is None:
+            index = ids[(code, key)] = len(ids)
+            nodes.append((index, code, key))
+        return index
+
+    chosen = sorted(RELATIONSHIP_TYPES) if types is None else sorted({RelType(t) for t in types})
+    edges: list[tuple[int, int, int, float]] = []
+    for rel_type in chosen:
+        # the schema names each type's source and target labels (the writes follow it): their keys are read
+        # straight, with no per-row label test
+        spec = RELATIONSHIP_TYPES[rel_type]
+        source, target = NODE_TYPES[spec.source], NODE_TYPES[spec.target]
+        chunks = _chunks(run, f"MATCH ()-[r:{rel_type}]->() RETURN count(r) AS n", "n")
+        edges.extend((node(source.code, sk), spec.code, node(target.code, dk), at) for sk, dk, at in _collected(
+            run, f"MATCH (s:{spec.source})-[r:{rel_type}]->(d:{spec.target}) WHERE r.at <= $ts", "r.at",
+            [f"s.{source.key}", f"d.{target.key}", "r.at"], chunks, ts=bound))
+    if types is None and ts is None:
+        skipped = set(internal)
+        for label, node_type in NODE_TYPES.items():
+            if str(label) in skipped:
+                continue
+            for part in run(f"MATCH (n:{label}) RETURN collect(n.{node_type.key}) AS keys"):
+                for key in part["keys"]:
+                    node(node_type.code, key)
+    application = NODE_TYPES[Label.APPLICATION]
+    deals: list[tuple[int, float | None, str | None]] = []
+    chunks = _chunks(run, f"MATCH (a:{Label.APPLICATION}) RETURN count(a) AS n", "n")
+    columns = [f"a.{application.key}", "a.vehicle_price", "a.vehicle_model",
+               "CASE WHEN a.vehicle_model IS NULL THEN a.record END"]
+    for key, price, model, record in _collected(run, f"MATCH (a:{Label.APPLICATION}) WHERE a.submitted_at <= $ts",
+                                                "a.submitted_at", columns, chunks, ts=bound):
+        index = ids.get((application.code, key))
+        if index is not None:
+            deals.append((index, price, model or model_of_record(record)))
+    phone = NODE_TYPES[Label.PHONE]
+    landlines = [
+        index for part in run(f"MATCH (p:{Label.PHONE}) WHERE p.mobile = false RETURN collect(p.{phone.key}) AS keys")
+        for key in part["keys"] if (index := ids.get((phone.code, key))) is not None
+    ]
+    nodes.sort(key=lambda n: (n[1], n[2]))
+    return build_export(nodes, edges, deals, landlines)
+
+
+#: the bound of a query without one (larger than any timestamp)
+_FAR_FUTURE = 1e300
