@@ -28,24 +28,14 @@ from graph_schema.export import GraphExport, build_export
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
 from tianwang.keys import vehicle_model_name
 
-__all__ = ["CHUNK_ROWS", "export_graph", "key_expr", "label_code_expr"]
+__all__ = ["CHUNK_ROWS", "FAR_FUTURE", "export_graph"]
 
 #: The most rows a chunk is meant to hold (a million keys and times are about 100 MB of heap).
 CHUNK_ROWS = 1_000_000
+#: The time bound of a query without one (larger than any timestamp).
+FAR_FUTURE = 1e300
 
 Run = Callable[..., list[dict[str, Any]]]
-
-
-def key_expr(var: str) -> str:
-    """Cypher for the key value of node ``var``, whatever its label."""
-    cases = " ".join(f"WHEN '{t.label}' THEN {var}.{t.key}" for t in NODE_TYPES.values())
-    return f"CASE labels({var})[0] {cases} END"
-
-
-def label_code_expr(var: str) -> str:
-    """Cypher for the label code of node ``var``."""
-    cases = " ".join(f"WHEN '{t.label}' THEN {t.code}" for t in NODE_TYPES.values())
-    return f"CASE labels({var})[0] {cases} END"
 
 
 def model_of_record(record: str | None) -> str | None:
@@ -80,7 +70,7 @@ def export_graph(run: Run, *, ts: float | None, types: Iterable[RelType] | None,
     (any time when ``None``), their nodes (with ``types`` and ``ts`` both ``None``, every node but those
     of the ``internal`` labels), the deals of applications submitted by ``ts`` and the landline phones;
     ``run(cypher, **params)`` runs one read query."""
-    bound = _FAR_FUTURE if ts is None else ts
+    bound = FAR_FUTURE if ts is None else ts
     ids: dict[tuple[int, str], int] = {}
     nodes: list[tuple[int, int, str]] = []
 
@@ -127,7 +117,3 @@ def export_graph(run: Run, *, ts: float | None, types: Iterable[RelType] | None,
     ]
     nodes.sort(key=lambda n: (n[1], n[2]))
     return build_export(nodes, edges, deals, landlines)
-
-
-#: the bound of a query without one (larger than any timestamp)
-_FAR_FUTURE = 1e300

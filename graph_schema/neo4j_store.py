@@ -21,9 +21,8 @@ from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionE
 from graph_schema.export import GraphExport
 from graph_schema.mapping import ApplicationRow
 from graph_schema.migrations import META_LABEL, MIGRATION_LABEL, NEO4J_MIGRATIONS
+from graph_schema.neo4j_export import FAR_FUTURE as _FAR_FUTURE
 from graph_schema.neo4j_export import export_graph
-from graph_schema.neo4j_export import key_expr as _key_expr
-from graph_schema.neo4j_export import label_code_expr as _label_code_expr
 from graph_schema.neo4j_writes import replace_rings, write_application_rows
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
 from graph_schema.store import GraphStore
@@ -45,8 +44,18 @@ __all__ = ["Neo4jGraphStore"]
 
 log = logging.getLogger(__name__)
 
-_FAR_FUTURE = 1e300
 _INTERNAL = (MIGRATION_LABEL, META_LABEL)
+
+
+def _key_expr(var: str) -> str:
+    """Cypher for the key value of node ``var``, whatever its label."""
+    cases = " ".join(f"WHEN '{t.label}' THEN {var}.{t.key}" for t in NODE_TYPES.values())
+    return f"CASE labels({var})[0] {cases} END"
+
+
+def _label_code_expr(var: str) -> str:
+    cases = " ".join(f"WHEN '{t.label}' THEN {t.code}" for t in NODE_TYPES.values())
+    return f"CASE labels({var})[0] {cases} END"
 
 
 def _type_code_expr(var: str) -> str:

@@ -287,15 +287,24 @@ def test_export_of_chosen_relationship_types(store: GraphStore) -> None:
     assert _triples(earlier_part) == {t for t in _triples(earlier) if t[1] in codes}
 
 
-def test_an_export_read_in_chunks_is_the_whole_export(store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.neo4j
+def test_a_neo4j_export_read_in_chunks_is_the_whole_export(neo4j_uri: str, keyer: PersonalDataKeyer,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Neo4j reads a large type or deal set in chunks (by whole second modulo the chunk count): the
     chunks partition the rows, so the export is the same however many there are."""
     from graph_schema import neo4j_export
+    from graph_schema.neo4j_store import Neo4jGraphStore
 
-    store.upsert_applications([*ring_of_three(), app(5), app(6, dealer_id="D-SH-002")])
-    whole = [store.export_edges(), store.export_edges(types=(RelType.SUBMITTED, RelType.AT_DEALER))]
-    monkeypatch.setattr(neo4j_export, "CHUNK_ROWS", 2)
-    chunked = [store.export_edges(), store.export_edges(types=(RelType.SUBMITTED, RelType.AT_DEALER))]
+    with Neo4jGraphStore(neo4j_uri, keyer) as store:
+        store.clear()
+        store.upsert_applications([*ring_of_three(), app(5), app(6, dealer_id="D-SH-002")])
+        whole = [store.export_edges(), store.export_edges(types=(RelType.SUBMITTED, RelType.AT_DEALER))]
+        counted: list[int] = []
+        chunks = neo4j_export._chunks
+        monkeypatch.setattr(neo4j_export, "CHUNK_ROWS", 2)
+        monkeypatch.setattr(neo4j_export, "_chunks", lambda *a: counted.append(chunks(*a)) or counted[-1])
+        chunked = [store.export_edges(), store.export_edges(types=(RelType.SUBMITTED, RelType.AT_DEALER))]
+    assert max(counted) >= 3  # six applications, two rows a chunk
     for a, b in zip(whole, chunked, strict=True):
         assert a.node_key == b.node_key and np.array_equal(a.node_label, b.node_label)
         assert np.array_equal(a.edge_index, b.edge_index) and np.array_equal(a.edge_type, b.edge_type)
