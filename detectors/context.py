@@ -173,6 +173,10 @@ class WatchlistLookup(Protocol):
         """Listed keys among ``keys`` of ``kind``, each with the reason it was listed."""
         ...
 
+    def lookup_many(self, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """Listed ``(kind, key)`` pairs among ``wanted``, each with the reason it was listed."""
+        ...
+
 
 class DocumentLookup(Protocol):
     """What the forged-documents detector asks: who else submitted a document file."""

@@ -78,25 +78,22 @@ class WatchlistDetector(Detector):
         if s.check_contacts:
             for i, (h, c) in enumerate(zip(keys.contact_hashes, a.emergency_contacts, strict=True)):
                 candidates.append(("phone", h, f"applicant.emergency_contacts[{i}].phone", mask_phone(c.phone)))
-        by_kind: dict[str, list[tuple[str, str, str, str]]] = {}
-        for cand in candidates:
-            by_kind.setdefault(cand[0], []).append(cand)
+        listed = lookup.lookup_many([(kind, key) for kind, key, _, _ in candidates])  # one read for every kind
         z = s.bias
         reasons = []
         hard = False
-        for kind, cands in by_kind.items():
-            listed = lookup.lookup(kind, [c[1] for c in cands])
-            for _, key, field, display in cands:
-                if key not in listed:
-                    continue
-                weight = s.weights.get(kind, 0.0)  # type: ignore[call-overload]
-                z += weight
-                why = listed[key]
-                text = f"{field.split('.')[-1].replace('_', ' ')} {display} is on the watchlist" + (
-                    f" ({why})" if why else "")
-                reasons.append(Reason(f"WATCHLIST_{kind.upper()}", text, (Evidence(field, display, detail=why),),
-                                      weight))
-                hard = hard or (s.on_hit == "decide" and kind in s.hard_kinds)
+        order = {kind: i for i, kind in enumerate(dict.fromkeys(c[0] for c in candidates))}
+        for kind, key, field, display in sorted(candidates, key=lambda c: order[c[0]]):  # grouped by kind
+            if (kind, key) not in listed:
+                continue
+            weight = s.weights.get(kind, 0.0)  # type: ignore[call-overload]
+            z += weight
+            why = listed[(kind, key)]
+            text = f"{field.split('.')[-1].replace('_', ' ')} {display} is on the watchlist" + (
+                f" ({why})" if why else "")
+            reasons.append(Reason(f"WATCHLIST_{kind.upper()}", text, (Evidence(field, display, detail=why),),
+                                  weight))
+            hard = hard or (s.on_hit == "decide" and kind in s.hard_kinds)
         reasons.sort(key=lambda r: -r.strength)
         return Vote(sigmoid(z), 1.0, tuple(reasons), baseline, hard=hard)
 

@@ -67,3 +67,18 @@ def test_the_sqlite_list_holds_keys_not_values(keyer, tmp_path) -> None:
                                if path.with_name("scoring.db-wal").exists() else b"")
     assert mobile(4242).encode() not in raw and resident_id(sequence=42).encode() not in raw
     assert keyer.phone(mobile(4242)).encode() in raw
+
+
+def test_one_read_answers_every_kind(keyer, watchlist) -> None:
+    watchlist.add("phone", mobile(7), reason="mule")
+    watchlist.add("device", "dev-7")
+    watchlist.add_entry("id", resident_id(sequence=7), expires_at=1.0)  # expired: it no longer counts
+    phone, listed_id = keyer.phone(mobile(7)), keyer.id_number(resident_id(sequence=7))
+    wanted = [("phone", phone), ("device", "dev-7"), ("device", phone), ("id", listed_id), ("phone", "other")]
+    assert watchlist.lookup_many(wanted) == {("phone", phone): "mule", ("device", "dev-7"): None}
+    assert watchlist.lookup_many([]) == {}
+    if isinstance(watchlist, SqliteWatchlist):  # the detector reads the list once, whatever the kinds
+        statements: list[str] = []
+        watchlist._conn.set_trace_callback(statements.append)
+        _vote(keyer, watchlist)
+        assert len([s for s in statements if "FROM watchlist" in s]) == 1

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tianwang.errors import StoreError
 from tianwang.scoring import (
     DecisionNotFoundError,
     InMemoryDecisionLog,
@@ -52,3 +53,22 @@ def test_document_index_counts_other_identities_as_of(kind: str, tmp_path) -> No
 
 def test_scoring_db_sits_beside_the_graph(tmp_path) -> None:
     assert scoring_db_path(tmp_path / "graph.db") == tmp_path / "scoring.db"
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_an_applications_files_are_indexed_at_once(kind: str, tmp_path) -> None:
+    index = InMemoryDocumentIndex() if kind == "memory" else SqliteDocumentIndex(tmp_path / "scoring.db")
+    statements: list[str] = []
+    if kind == "sqlite":
+        index._conn.set_trace_callback(statements.append)
+    index.add_many(["f" * 64, "e" * 64], "person-a", 100.0)
+    index.add_many(["f" * 64], "person-b", 200.0)
+    index.add_many([], "person-c", 300.0)
+    assert index.other_identities("f" * 64, "person-c", 250.0) == 2
+    assert index.other_identities("e" * 64, "person-c", 250.0) == 1
+    assert index.other_identities("f" * 64, "person-a", 150.0) == 0
+    if kind == "sqlite":  # one transaction per application, not one per file
+        assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == ["BEGIN IMMEDIATE", "COMMIT"] * 2
+        with pytest.raises(StoreError):  # a bad row writes none of the application's files
+            index.add_many(["d" * 64, None], "person-d", 400.0)  # type: ignore[list-item]
+        assert index.other_identities("d" * 64, "person-e", 500.0) == 0

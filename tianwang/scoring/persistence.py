@@ -88,6 +88,22 @@ class _Sqlite:
         except sqlite3.Error as exc:
             raise StoreError(f"scoring store {self.path}: {exc}") from exc
 
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """``sql`` once per row, in one transaction (one commit, not one per row)."""
+        if not rows:
+            return
+        try:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(sql, rows)
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"scoring store {self.path}: {exc}") from exc
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -167,6 +183,10 @@ class WatchlistStore(Protocol):
     def add(self, kind: str, value: str, *, reason: str | None = None) -> None: ...
     def remove(self, kind: str, value: str) -> bool: ...
     def lookup(self, kind: str, keys: Sequence[str]) -> dict[str, str | None]: ...
+    def lookup_many(self, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """Listed ``(kind, key)`` pairs among ``wanted``, each with its reason (one read for all kinds)."""
+        ...
+
     def add_entry(self, kind: str, value: str, *, reason: str | None = None, expires_at: float | None = None,
                   added_by: str | None = None) -> tuple[WatchlistEntry, bool]:
         """List ``value`` (or update its listing); the entry, and whether it is new."""
@@ -224,6 +244,12 @@ class InMemoryWatchlist:
         now = time.time()
         found = {k: self._listed.get((kind, k)) for k in keys}
         return {k: e.reason for k, e in found.items() if e is not None and (e.expires_at is None or e.expires_at > now)}
+
+    def lookup_many(self, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        now = time.time()
+        found = {pair: self._listed.get(pair) for pair in wanted}
+        return {pair: e.reason for pair, e in found.items()
+                if e is not None and (e.expires_at is None or e.expires_at > now)}
 
 
 _ENTRY_COLUMNS = "entry_id, kind, hint, reason, added_at, expires_at, added_by"
@@ -286,12 +312,26 @@ class SqliteWatchlist(_Sqlite):
                             " AND (expires_at IS NULL OR expires_at > ?)", (kind, *keys, time.time()))
         return dict(rows)
 
+    def lookup_many(self, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        if not wanted:
+            return {}
+        # one OR of (kind, key) pairs: SQLite searches the primary key for each (a row-value IN scans)
+        pairs = " OR ".join(["(kind = ? AND key = ?)"] * len(wanted))
+        rows = self.execute(f"SELECT kind, key, reason FROM watchlist WHERE ({pairs})"
+                            " AND (expires_at IS NULL OR expires_at > ?)",
+                            (*(part for pair in wanted for part in pair), time.time()))
+        return {(kind, key): reason for kind, key, reason in rows}
+
 
 # -- documents -----------------------------------------------------------------------------
 class DocumentIndex(Protocol):
     """Which identity submitted which document file, and when."""
 
     def add(self, sha256: str, id_hash: str, at: float) -> None: ...
+    def add_many(self, sha256s: Sequence[str], id_hash: str, at: float) -> None:
+        """:meth:`add` for each of ``sha256s`` (an application's files), written at once."""
+        ...
+
     def other_identities(self, sha256: str, id_hash: str, as_of: float) -> int: ...
 
 
@@ -304,6 +344,10 @@ class InMemoryDocumentIndex:
     def add(self, sha256: str, id_hash: str, at: float) -> None:
         first = self._seen[sha256].get(id_hash)
         self._seen[sha256][id_hash] = at if first is None else min(first, at)
+
+    def add_many(self, sha256s: Sequence[str], id_hash: str, at: float) -> None:
+        for sha256 in sha256s:
+            self.add(sha256, id_hash, at)
 
     def other_identities(self, sha256: str, id_hash: str, as_of: float) -> int:
         seen = self._seen.get(sha256)
@@ -321,9 +365,14 @@ class SqliteDocumentIndex(_Sqlite):
             " at REAL NOT NULL, PRIMARY KEY (sha256, id_hash))",
         ])
 
+    _ADD = ("INSERT INTO document_uses VALUES (?, ?, ?) ON CONFLICT (sha256, id_hash)"
+            " DO UPDATE SET at = MIN(at, excluded.at)")
+
     def add(self, sha256: str, id_hash: str, at: float) -> None:
-        self.execute("INSERT INTO document_uses VALUES (?, ?, ?) ON CONFLICT (sha256, id_hash)"
-                     " DO UPDATE SET at = MIN(at, excluded.at)", (sha256, id_hash, at))
+        self.execute(self._ADD, (sha256, id_hash, at))
+
+    def add_many(self, sha256s: Sequence[str], id_hash: str, at: float) -> None:
+        self.execute_many(self._ADD, [(sha256, id_hash, at) for sha256 in sha256s])
 
     def other_identities(self, sha256: str, id_hash: str, as_of: float) -> int:
         rows = self.execute("SELECT COUNT(*) FROM document_uses WHERE sha256 = ? AND id_hash != ? AND at <= ?",

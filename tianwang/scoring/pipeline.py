@@ -352,9 +352,9 @@ class ScoringPipeline:
         return time.perf_counter() - started
 
     def _index_documents(self, context: ScoringContext) -> None:
-        for doc in context.application.documents:
-            if doc.sha256:
-                self.documents.add(doc.sha256, context.keys.id_hash, context.as_of)
+        files = [doc.sha256 for doc in context.application.documents if doc.sha256]
+        if files:
+            self.documents.add_many(files, context.keys.id_hash, context.as_of)
 
     def _strategy_result(self, name: str, role: str, strategy: Any, loaded: LoadedConfig,
                          outcomes: dict[str, DetectorOutcome]) -> tuple[StrategyResult, dict[str, float], list[str]]:
