@@ -208,6 +208,11 @@ def _new_entry(keyer: PersonalDataKeyer, kind: str, value: str, reason: str | No
     return key, WatchlistEntry(new_id("wl"), kind, hint, reason, time.time(), expires_at, added_by)
 
 
+def _of_kind(listed: dict[tuple[str, str], str | None]) -> dict[str, str | None]:
+    """:meth:`WatchlistStore.lookup_many`'s answer for one kind, by key."""
+    return {key: reason for (_, key), reason in listed.items()}
+
+
 class InMemoryWatchlist:
     """A :class:`WatchlistStore` in memory."""
 
@@ -241,9 +246,7 @@ class InMemoryWatchlist:
         return [e for e in listed if after is None or (e.added_at, e.entry_id) < after][:limit]
 
     def lookup(self, kind: str, keys: Sequence[str]) -> dict[str, str | None]:
-        now = time.time()
-        found = {k: self._listed.get((kind, k)) for k in keys}
-        return {k: e.reason for k, e in found.items() if e is not None and (e.expires_at is None or e.expires_at > now)}
+        return _of_kind(self.lookup_many([(kind, k) for k in keys]))
 
     def lookup_many(self, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
         now = time.time()
@@ -305,12 +308,7 @@ class SqliteWatchlist(_Sqlite):
         return [WatchlistEntry(*row) for row in rows]
 
     def lookup(self, kind: str, keys: Sequence[str]) -> dict[str, str | None]:
-        if not keys:
-            return {}
-        marks = ",".join("?" * len(keys))
-        rows = self.execute(f"SELECT key, reason FROM watchlist WHERE kind = ? AND key IN ({marks})"
-                            " AND (expires_at IS NULL OR expires_at > ?)", (kind, *keys, time.time()))
-        return dict(rows)
+        return _of_kind(self.lookup_many([(kind, k) for k in keys]))
 
     def lookup_many(self, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
         if not wanted:
