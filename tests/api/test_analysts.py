@@ -164,20 +164,23 @@ def test_roles(client: TestClient, headers: dict[str, dict[str, str]], method: s
 
 def test_the_backtest_scores_against_verdicts_and_outcomes(client: TestClient, headers: dict[str, dict[str, str]],
                                                            service: Service) -> None:
-    for n in range(1, 5):
+    for n in range(1, 6):
         _score(client, headers, n)
     with service.ops.session() as session:
         session.add(Verdict(id="vrd_1", application_id="APP-000001", fraud=True, source="api", actor="usr_1",
                             at=utcnow(), applications=["APP-000001"]))
-        session.add(Outcome(id="out_1", application_id="APP-000002", kind="performing", observed_on="2026-06-01",
+        session.add(Outcome(id="out_1", application_id="APP-000002", kind="paid_as_agreed", observed_on="2026-06-01",
                             actor="usr_1", at=utcnow()))
         session.add(Outcome(id="out_2", application_id="APP-000003", kind="first_payment_default",
+                            observed_on="2026-06-01", actor="usr_1", at=utcnow()))
+        # a credit loss is a label, and not fraud: the rule training uses (tianwang.outcomes)
+        session.add(Outcome(id="out_3", application_id="APP-000004", kind="charge_off",
                             observed_on="2026-06-01", actor="usr_1", at=utcnow()))
     version = client.post("/v1/config/proposals", json={"body": REJECT_ALL}, headers=headers["analyst"]).json()[
         "version"]
     backtest = _wait_backtest(client, headers["analyst"], version)["backtest"]
     for side in ("proposal", "active"):
-        assert backtest[side]["n_decisions"] == 4 and backtest[side]["n_labelled"] == 3
+        assert backtest[side]["n_decisions"] == 5 and backtest[side]["n_labelled"] == 4
         assert backtest[side]["n_fraud"] == 2 and backtest[side]["auroc"] is not None
     assert backtest["proposal"]["legit_flagged_rate"] == 1.0 and backtest["active"]["legit_flagged_rate"] == 0.0
     assert backtest["proposal"]["fraud_flagged_rate"] == 1.0

@@ -29,13 +29,14 @@ from sqlalchemy.orm import Session
 
 from detectors.base import Vote
 from tianwang.errors import InvalidRequestError, NotFoundError, StateConflictError
-from tianwang.opsdb.models import ConfigVersion, DecisionRow, Outcome, Verdict, utcnow
+from tianwang.opsdb.models import ConfigVersion, DecisionRow, utcnow
 from tianwang.opsdb.pagination import Page, paginate
 from tianwang.scoring.config import ConfigSource, LoadedConfig, ScoringConfig, parse_config
 from tianwang.scoring.errors import ScoringConfigError
 from tianwang.scoring.voting import apply_vetoes, band_for, fuse
 from tianwang.service import Service
 from tianwang.service.audit import audit
+from tianwang.service.feedback import labels as feedback_labels
 from tianwang.stats import auprc, auroc, recall_at_fpr
 
 __all__ = [
@@ -54,9 +55,6 @@ __all__ = [
     "rollback",
 ]
 
-#: outcomes that count as fraud (a default soon after funding), and as legitimate
-FRAUD_OUTCOMES = frozenset({"first_payment_default", "early_default", "charge_off"})
-LEGIT_OUTCOMES = frozenset({"performing"})
 #: the newest decisions a proposal is replayed on
 REPLAY_LIMIT = 50_000
 
@@ -275,15 +273,12 @@ def detector_list(service: Service) -> list[dict[str, Any]]:
 
 # -- backtests on the stored history --------------------------------------------------------
 def labels(session: Session) -> dict[str, bool]:
-    """Labels by application id: verdicts first (the newest wins), else repayment outcomes."""
-    found: dict[str, bool] = {}
-    for outcome in session.scalars(select(Outcome).order_by(Outcome.at)):
-        if outcome.kind in FRAUD_OUTCOMES or outcome.kind in LEGIT_OUTCOMES:
-            found[outcome.application_id] = outcome.kind in FRAUD_OUTCOMES
-    for verdict in session.scalars(select(Verdict).order_by(Verdict.at)):
-        for app_id in {*(verdict.applications or []), *([verdict.application_id] if verdict.application_id else [])}:
-            found[str(app_id)] = verdict.fraud
-    return found
+    """Labels by application id: verdicts first (the newest wins), else repayment outcomes.
+
+    The rule is the training labels' (:func:`tianwang.service.feedback.labels`), so a proposal
+    is measured on the labels the next model trains on.
+    """
+    return {application_id: fraud for application_id, fraud, _, _ in feedback_labels(session)}
 
 
 def replay_decision(record: Mapping[str, Any], config: ScoringConfig) -> tuple[int, str]:

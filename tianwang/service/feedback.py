@@ -36,6 +36,7 @@ from tianwang.errors import InvalidRequestError, NotFoundError
 from tianwang.ids import new_id
 from tianwang.opsdb.models import DecisionRow, Outcome, Verdict, utcnow
 from tianwang.opsdb.pagination import paginate
+from tianwang.outcomes import FRAUD_OUTCOMES, OUTCOME_KINDS
 from tianwang.service import Service
 from tianwang.service.audit import audit
 from tianwang.service.events import publish_outcome, publish_verdict
@@ -44,9 +45,6 @@ from tianwang.service.ring_members import current_ring, member_applications
 __all__ = ["OUTCOME_KINDS", "apply_verdict", "labels", "list_verdicts", "post_outcome", "post_verdict",
            "record_verdict", "verdict_view"]
 
-OUTCOME_KINDS = ("first_payment_default", "early_default", "charge_off", "paid_as_agreed")
-#: the outcomes that count as fraud when no verdict says otherwise
-FRAUD_OUTCOMES = frozenset({"first_payment_default"})
 
 
 def verdict_view(row: Verdict) -> dict[str, Any]:
