@@ -11,11 +11,23 @@ those of the service.
 
 Any data set in application schema v1 with labels ``{application_id, label,
 typology}`` works; typologies are optional (``null``).
+
+**Repayment outcomes** (``outcomes_path``, NDJSON ``{application_id, kind, observed_on}``,
+what ``tianwang fixtures generate`` writes as ``outcomes.ndjson``) are what a lender learns
+of its funded loans weeks later. The replay hands each one to the pipeline as the service's
+``POST /v1/outcomes`` would, once the replay clock passes the end of its ``observed_on`` day
+(+08:00), and only for an application the replay **approved**: a loan sent to review or
+rejected would not have been funded as it was, so its outcome is not known. A first-payment
+default counts as fraud (:mod:`tianwang.outcomes`); it reaches every detector as a verdict,
+so later applications linked to it, and its dealer's later deals, see it.
+Outcomes of the training applications add nothing: their labels are known.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
+import heapq
 import logging
 import tempfile
 from collections.abc import Callable, Iterator
@@ -29,25 +41,36 @@ import orjson
 
 from detectors.context import LabelledContext
 from tianwang.application import Application, parse_application
-from tianwang.errors import ApplicationValidationError, DataSetMissingError
+from tianwang.errors import ApplicationValidationError, DataSetMissingError, InvalidRequestError
+from tianwang.outcomes import OUTCOME_KINDS, counts_as_fraud
 from tianwang.runtime import open_runtime
 from tianwang.scoring.config import LoadedConfig
 from tianwang.scoring.decisions import Decision
 from tianwang.settings import load_settings
 from tianwang.stats import auprc, auroc, percentile, recall_at_fpr
 
-__all__ = ["BacktestReport", "Label", "read_applications", "read_labels", "run_backtest"]
+__all__ = ["BacktestReport", "Label", "Outcome", "read_applications", "read_labels", "read_outcomes", "run_backtest"]
 
 log = logging.getLogger(__name__)
 
 _FLAGGED = ("review", "reject")
 _PROGRESS_EVERY = 250
+_LOCAL = dt.timezone(dt.timedelta(hours=8))
 
 
 @dataclass(frozen=True, slots=True)
 class Label:
     fraud: bool
     typology: str | None
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class Outcome:
+    """A repayment outcome, known to the replay from ``known_ts`` (the end of its ``observed_on`` day)."""
+
+    known_ts: float
+    application_id: str
+    kind: str
 
 
 @dataclass
@@ -67,6 +90,10 @@ class BacktestReport:
     band_counts: dict[str, int] = field(default_factory=dict)
     legit_flagged_rate: float = float("nan")
     fit: dict[str, Any] = field(default_factory=dict)
+    #: repayment outcomes replayed: ``given`` (handed to the pipeline as fraud verdicts), ``not_funded``
+    #: (of applications the replay sent to review or rejected), ``not_scored`` (training applications, ids not
+    #: replayed) and ``not_fraud`` (a credit loss or a loan repaid: no news for the detectors)
+    outcomes: dict[str, int] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -113,6 +140,40 @@ def read_labels(path: Path) -> dict[str, Label]:
     return labels
 
 
+def read_outcomes(path: Path) -> list[Outcome]:
+    """Repayment outcomes of an NDJSON file, in the order they became known.
+
+    Raises
+    ------
+    DataSetMissingError
+        If the file does not exist.
+    InvalidRequestError
+        For a line without ``application_id``, with an unknown ``kind`` or a bad ``observed_on``
+        (the field is named, with the line number).
+    """
+    if not path.is_file():
+        raise DataSetMissingError(f"outcomes file {path} does not exist")
+    outcomes = []
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            row = orjson.loads(raw)
+            application_id, kind = row.get("application_id"), row.get("kind")
+            if not isinstance(application_id, str) or not application_id:
+                raise InvalidRequestError("application_id", f"an application id (outcomes line {number})")
+            if kind not in OUTCOME_KINDS:
+                raise InvalidRequestError("kind", f"one of {', '.join(OUTCOME_KINDS)} (outcomes line {number})")
+            try:
+                day = dt.date.fromisoformat(str(row.get("observed_on")))
+            except ValueError:
+                raise InvalidRequestError("observed_on", f"a date YYYY-MM-DD (outcomes line {number})") from None
+            known = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), _LOCAL).timestamp()
+            outcomes.append(Outcome(known, application_id, kind))
+    outcomes.sort()
+    return outcomes
+
+
 def _in_time_order(applications: list[Application]) -> list[Application]:
     return sorted(applications, key=lambda a: (a.submitted_ts, a.application_id))
 
@@ -128,6 +189,7 @@ def run_backtest(
     progress: Callable[[str, int, int], None] | None = None,
     on_decision: Callable[[Decision, Label | None], None] | None = None,
     limit: int | None = None,
+    outcomes_path: Path | None = None,
 ) -> BacktestReport:
     """Train on the earliest ``train_fraction`` of labelled applications, score the rest.
 
@@ -146,6 +208,9 @@ def run_backtest(
     limit : int, optional
         Replay only the earliest ``limit`` applications in time order (all when omitted):
         the earliest ``train_fraction`` of their labelled ones train, the rest are scored.
+    outcomes_path : Path, optional
+        Repayment outcomes, replayed as they become known for the applications the replay
+        approved (see the module docstring).
     """
     if not 0.0 <= train_fraction < 1.0:
         raise ValueError(f"train_fraction must be in [0, 1), got: {train_fraction}")
@@ -153,6 +218,8 @@ def run_backtest(
         raise ValueError(f"limit must be at least 1 (or None for all), got: {limit}")
     applications, rejected = read_applications(Path(applications_path))
     labels = read_labels(Path(labels_path))
+    pending = read_outcomes(Path(outcomes_path)) if outcomes_path is not None else []
+    feedback = _OutcomeFeed(pending)
     ordered = _in_time_order(applications)[:limit]
     labelled = [a for a in ordered if a.application_id in labels]
     n_train = int(len(labelled) * train_fraction)
@@ -185,8 +252,10 @@ def run_backtest(
                     history = []  # free the contexts, then keep the collector off the survivors
                     gc.collect()
                     gc.freeze()
+                feedback.until(app.submitted_ts, pipeline)
                 decision = pipeline.score(app)
                 pipeline.settle()
+                feedback.decided(app.application_id, decision.band)
                 label = labels.get(app.application_id)
                 scored.append(_Scored.of(decision, label))
                 if on_decision is not None:
@@ -202,7 +271,37 @@ def run_backtest(
             gc.unfreeze()
     report = _report(scored, loaded)
     report.n_trained, report.n_rejected_lines, report.fit = history_size, rejected, fit
+    report.outcomes = feedback.counts if outcomes_path is not None else {}
     return report
+
+
+class _OutcomeFeed:
+    """Hands repayment outcomes to the pipeline as the replay clock passes them (see the module docstring)."""
+
+    def __init__(self, outcomes: list[Outcome]) -> None:
+        self._pending = list(outcomes)
+        heapq.heapify(self._pending)
+        self._funded: set[str] = set()
+        self._scored: set[str] = set()
+        self.counts = {"given": 0, "not_funded": 0, "not_scored": 0, "not_fraud": 0}
+
+    def decided(self, application_id: str, band: str) -> None:
+        self._scored.add(application_id)
+        if band == "approve":
+            self._funded.add(application_id)
+
+    def until(self, now: float, pipeline: Any) -> None:
+        while self._pending and self._pending[0].known_ts <= now:
+            outcome = heapq.heappop(self._pending)
+            if outcome.application_id not in self._scored:
+                self.counts["not_scored"] += 1
+            elif outcome.application_id not in self._funded:
+                self.counts["not_funded"] += 1
+            elif not counts_as_fraud(outcome.kind):
+                self.counts["not_fraud"] += 1
+            else:
+                pipeline.verdict(outcome.application_id, True, outcome.kind)
+                self.counts["given"] += 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,3 +109,84 @@ def test_a_backtest_with_ring_runs_in_the_background_repeats_the_synchronous_one
         scores[background] = seen
     assert len(scores[True]) == 400
     assert scores[True] == scores[False]
+
+
+# -- repayment outcomes ---------------------------------------------------------------------
+class _Recorder:
+    def __init__(self) -> None:
+        self.verdicts: list[tuple[str, bool, str | None]] = []
+
+    def verdict(self, application_id: str, fraud: bool, typology: str | None = None) -> list[str]:
+        self.verdicts.append((application_id, fraud, typology))
+        return ["graph_evidence"]
+
+
+def test_outcomes_become_known_at_the_end_of_their_day_and_only_for_funded_loans(tmp_path: Path) -> None:
+    from tianwang.backtest import _OutcomeFeed, read_outcomes
+
+    lines = [{"application_id": "A", "kind": "first_payment_default", "observed_on": "2025-03-02"},
+             {"application_id": "B", "kind": "first_payment_default", "observed_on": "2025-03-01"},
+             {"application_id": "C", "kind": "charge_off", "observed_on": "2025-03-01"},
+             {"application_id": "T", "kind": "first_payment_default", "observed_on": "2025-02-01"},
+             {"application_id": "D", "kind": "first_payment_default", "observed_on": "2025-03-01"}]
+    path = tmp_path / "outcomes.ndjson"
+    path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines) + b"\n")
+    outcomes = read_outcomes(path)
+    assert [o.application_id for o in outcomes] == ["T", "B", "C", "D", "A"]  # in the order they became known
+    feed, pipeline = _OutcomeFeed(outcomes), _Recorder()
+    for app, band in (("A", "approve"), ("B", "approve"), ("C", "approve"), ("D", "review")):
+        feed.decided(app, band)
+    end_of_march_1 = 1740844800.0  # 2025-03-02T00:00:00+08:00
+    feed.until(end_of_march_1 - 1, pipeline)
+    assert pipeline.verdicts == [] and feed.counts["not_scored"] == 1  # T: a training application
+    feed.until(end_of_march_1, pipeline)
+    assert pipeline.verdicts == [("B", True, "first_payment_default")]
+    assert feed.counts == {"given": 1, "not_funded": 1, "not_scored": 1, "not_fraud": 1}
+    feed.until(end_of_march_1 + 86400, pipeline)
+    assert pipeline.verdicts[-1] == ("A", True, "first_payment_default") and feed.counts["given"] == 2
+
+
+@pytest.mark.parametrize(("line", "field"), [
+    ({"kind": "first_payment_default", "observed_on": "2025-03-01"}, "application_id"),
+    ({"application_id": "A", "kind": "late", "observed_on": "2025-03-01"}, "kind"),
+    ({"application_id": "A", "kind": "charge_off", "observed_on": "March"}, "observed_on"),
+])
+def test_a_bad_outcome_line_is_refused_naming_its_field_and_line(tmp_path: Path, line: dict, field: str) -> None:
+    from tianwang.backtest import read_outcomes
+    from tianwang.errors import InvalidRequestError
+
+    path = tmp_path / "outcomes.ndjson"
+    good = {"application_id": "B", "kind": "paid_as_agreed", "observed_on": "2025-03-01"}
+    path.write_bytes(orjson.dumps(good) + b"\n" + orjson.dumps(line) + b"\n")
+    with pytest.raises(InvalidRequestError) as raised:
+        read_outcomes(path)
+    assert raised.value.field == field and "line 2" in str(raised.value)
+
+
+def test_evaluate_replays_the_outcomes_of_approved_loans(cli, small_data: Path, tmp_path: Path) -> None:
+    from tianwang.application import parse_application
+    from tianwang.backtest import read_outcomes
+
+    # every application defaults on the day it is submitted: known from the end of that day
+    apps = [orjson.loads(line) for line in (small_data / "applications.ndjson").read_bytes().splitlines()]
+    outcomes = tmp_path / "outcomes.ndjson"
+    outcomes.write_bytes(b"".join(orjson.dumps({"application_id": a["application_id"], "kind": "first_payment_default",
+                                                "observed_on": a["submitted_at"][:10]}) + b"\n" for a in apps))
+    bands: dict[str, str] = {}
+    report = run_backtest(small_data / "applications.ndjson", small_data / "labels.ndjson",
+                          load_config(DEFAULT_CONFIG_PATH, registry()), train_fraction=0.5,
+                          outcomes_path=outcomes,
+                          on_decision=lambda d, label: bands.setdefault(d.application_id, d.band))
+    last = max(a["submitted_at"] for a in apps)
+    last_ts = max(parse_application(orjson.dumps(a)).submitted_ts for a in apps if a["submitted_at"] == last)
+    known = {o.application_id for o in read_outcomes(outcomes) if o.known_ts <= last_ts}
+    funded = sum(1 for app, band in bands.items() if app in known and band == "approve")
+    assert funded > 0 and report.outcomes["given"] == funded
+    assert report.outcomes["not_funded"] == sum(1 for app, band in bands.items() if app in known and band != "approve")
+    assert report.outcomes["not_scored"] == 400  # the training half
+
+    result = CliRunner().invoke(cli, ["evaluate", "--applications", str(small_data / "applications.ndjson"),
+                                      "--labels", str(small_data / "labels.ndjson"), "--train-fraction", "0.5",
+                                      "--outcomes", str(outcomes)])
+    assert result.exit_code == 0, result.output
+    assert f"{funded:,} / {report.outcomes['not_funded']:,}" in result.output

@@ -37,6 +37,11 @@ TrainOption = Annotated[
     float, typer.Option("--train-fraction", min=0.0, max=0.99, help="Share of labelled applications to train on.")
 ]
 JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON to this file.")]
+OutcomesOption = Annotated[
+    Path | None,
+    typer.Option("--outcomes", exists=True, dir_okay=False,
+                 help="Repayment outcomes, NDJSON: application_id, kind, observed_on; replayed as they become known."),
+]
 
 
 def _registry() -> Any:
@@ -65,6 +70,10 @@ def report_table(report: Any, title: str) -> Table:
     table.add_row("applications scored", f"{report.n_scored:,}")
     table.add_row("applications trained on (labelled)", f"{report.n_trained:,}")
     table.add_row("legitimate sent to review or reject", _fmt(report.legit_flagged_rate))
+    if report.outcomes:
+        o = report.outcomes
+        table.add_row("repayment outcomes replayed (fraud verdicts given / of loans not funded / other)",
+                      f"{o['given']:,} / {o['not_funded']:,} / {o['not_scored'] + o['not_fraud']:,}")
     table.add_row("latency p50 / p99 (ms)", f"{report.latency_ms['p50']:.2f} / {report.latency_ms['p99']:.2f}")
     for name, auc in report.per_detector.items():
         table.add_row(f"detector {name}: AUROC", _fmt(auc))
@@ -90,6 +99,7 @@ def _run_backtest(
     json_out: Path | None,
     decisions_out: IO[bytes] | None,
     title: str,
+    outcomes: Path | None = None,
 ) -> None:
     from tianwang.backtest import run_backtest
     from tianwang.scoring.config import load_config
@@ -108,6 +118,7 @@ def _run_backtest(
                 loaded,
                 train_fraction=train_fraction,
                 on_decision=write if decisions_out is not None else None,
+                outcomes_path=outcomes,
             )
     out.print(report_table(report, title))
     if json_out is not None:
@@ -246,6 +257,7 @@ def register(app: typer.Typer) -> None:
         train_fraction: TrainOption = 0.6,
         json_out: JsonOption = None,
         config: ConfigOption = None,
+        outcomes: OutcomesOption = None,
         dataset: Annotated[
             str | None,
             typer.Option(
@@ -261,6 +273,10 @@ def register(app: typer.Typer) -> None:
         stood at its own time. --json writes auroc, auprc, recall_at_1pct_fpr,
         n_scored, per_detector, per_typology and latency_ms.
 
+        With --outcomes, repayment outcomes (what `tianwang fixtures generate` writes as
+        outcomes.ndjson) reach the detectors as they become known, for the applications
+        the replay approved: a first-payment default counts as a fraud verdict.
+
         With --dataset, evaluates the node classifier on a public data set from
         TIANWANG_DATA_DIR and prints mean and std of AUROC and AUPRC over its splits.
         """
@@ -270,7 +286,7 @@ def register(app: typer.Typer) -> None:
         if applications is None or labels is None:
             console.print("[red]error:[/red] give --applications and --labels, or --dataset")
             raise typer.Exit(2)
-        _run_backtest(applications, labels, train_fraction, config, json_out, None, "evaluate")
+        _run_backtest(applications, labels, train_fraction, config, json_out, None, "evaluate", outcomes)
 
     @app.command()
     def backtest(
@@ -280,11 +296,12 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOption = None,
         config: ConfigOption = None,
         decisions: Annotated[Path | None, typer.Option("--decisions", help="Write every decision (NDJSON).")] = None,
+        outcomes: OutcomesOption = None,
     ) -> None:
         """Like evaluate, and write every decision of the scored share with --decisions."""
         sink = decisions.open("wb") if decisions is not None else None
         try:
-            _run_backtest(applications, labels, train_fraction, config, json_out, sink, "backtest")
+            _run_backtest(applications, labels, train_fraction, config, json_out, sink, "backtest", outcomes)
         finally:
             if sink is not None:
                 sink.close()
