@@ -1,7 +1,7 @@
 """The flat-GBDT peer: what a practitioner builds in an afternoon, on the split of ``tianwang evaluate``.
 
     python bench/peer.py --applications A.ndjson --labels L.ndjson [--train-fraction 0.6]
-                         [--tianwang | --tianwang-json EVAL.json] [--json OUT.json]
+                         [--outcomes O.ndjson] [--tianwang | --tianwang-json EVAL.json] [--json OUT.json]
 
 A LightGBM classifier over the flat fields of each application (identity checks, income,
 loan, vehicle, bureau, document metadata, dealer) plus point-in-time link counts: for
@@ -10,6 +10,11 @@ vehicle user's id) and id number, how many EARLIER applications share it, and ho
 of those were confirmed fraud. Only labels of the training period count as confirmed:
 the model never sees a label from the scored period, and an application never counts
 itself or a later one.
+
+With ``--outcomes`` (what ``tianwang evaluate --outcomes`` replays), a first-payment default
+also confirms an earlier application as fraud from the end of the day it was observed:
+for every application, funded or not (the peer makes no decisions), which is more than
+Tianwang's replay learns (only the loans it approved).
 
 The split is the one of :func:`tianwang.backtest.run_backtest`: labelled applications
 in ``(submitted_at, application_id)`` order, the earliest ``--train-fraction`` train,
@@ -47,11 +52,12 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tianwang.application import Application
-from tianwang.backtest import Label, read_applications, read_labels
+from tianwang.backtest import Label, read_applications, read_labels, read_outcomes
+from tianwang.outcomes import counts_as_fraud
 from tianwang.stats import auprc, auroc, recall_at_fpr
 
-__all__ = ["LINK_KINDS", "PeerResult", "flat_features", "link_counts", "link_keys", "point_in_time_links", "run_peer",
-           "split"]
+__all__ = ["LINK_KINDS", "PeerResult", "flat_features", "fraud_known_from", "link_counts", "link_keys",
+           "point_in_time_links", "run_peer", "split"]
 
 #: The attributes whose earlier sharers are counted, in feature order.
 LINK_KINDS = ("phone", "device", "contact", "address", "account", "driver", "id_number")
@@ -80,39 +86,57 @@ def link_keys(app: Application) -> dict[str, tuple[str, ...]]:
     }
 
 
-def link_counts(keys: Sequence[dict[str, tuple[str, ...]]], confirmed: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+def link_counts(keys: Sequence[dict[str, tuple[str, ...]]], confirmed: npt.ArrayLike, *,
+                confirmed_from: npt.ArrayLike | None = None,
+                at: npt.ArrayLike | None = None) -> tuple[FloatArray, FloatArray]:
     """Point-in-time counts, applications in submission order.
 
     Returns ``(shared, fraud)``, each ``len(keys) x len(LINK_KINDS)``: for application
     ``i`` and kind ``k``, how many applications before ``i`` share a value of kind ``k``
     with it (an earlier application sharing two contacts counts twice), and how many of
-    those are ``confirmed`` fraud.
+    those are ``confirmed`` fraud, or known as fraud by ``i``'s time: ``confirmed_from[j]
+    <= at[i]`` (timestamps; both or neither given).
     """
     confirmed = np.asarray(confirmed, dtype=bool)
-    shared = np.zeros((len(keys), len(LINK_KINDS)))
-    fraud = np.zeros((len(keys), len(LINK_KINDS)))
-    seen: list[dict[str, list[int]]] = [{} for _ in LINK_KINDS]
+    n = len(keys)
+    since = np.full(n, np.inf) if confirmed_from is None else np.asarray(confirmed_from, dtype=np.float64)
+    since = np.where(confirmed, -np.inf, since)
+    when = np.zeros(n) if at is None else np.asarray(at, dtype=np.float64)
+    shared = np.zeros((n, len(LINK_KINDS)))
+    fraud = np.zeros((n, len(LINK_KINDS)))
+    seen: list[dict[str, list[float]]] = [{} for _ in LINK_KINDS]  # value -> confirmed-from time of each sharer
     for i, app_keys in enumerate(keys):
         for k, kind in enumerate(LINK_KINDS):
             for value in app_keys[kind]:
-                count = seen[k].get(value)
-                if count is not None:
-                    shared[i, k] += count[0]
-                    fraud[i, k] += count[1]
+                sharers = seen[k].get(value)
+                if sharers is not None:
+                    shared[i, k] += len(sharers)
+                    fraud[i, k] += sum(1 for t in sharers if t <= when[i])
         for k, kind in enumerate(LINK_KINDS):  # only now: an application never counts itself
             for value in app_keys[kind]:
-                count = seen[k].setdefault(value, [0, 0])
-                count[0] += 1
-                count[1] += int(confirmed[i])
+                seen[k].setdefault(value, []).append(float(since[i]))
     return shared, fraud
 
 
-def point_in_time_links(ordered: Sequence[Application], labels: dict[str, Label],
-                        train: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+def point_in_time_links(ordered: Sequence[Application], labels: dict[str, Label], train: npt.ArrayLike,
+                        fraud_known_from: dict[str, float] | None = None) -> tuple[FloatArray, FloatArray]:
     """:func:`link_counts` of applications in submission order, with confirmed fraud only
-    among the training period's (``train``) labelled applications."""
+    among the training period's (``train``) labelled applications, and from ``fraud_known_from``
+    (application id -> timestamp: a first-payment default known) for the others."""
     fraud = np.array([(lab := labels.get(a.application_id)) is not None and lab.fraud for a in ordered], dtype=bool)
-    return link_counts([link_keys(a) for a in ordered], fraud & np.asarray(train, dtype=bool))
+    known = fraud_known_from or {}
+    return link_counts([link_keys(a) for a in ordered], fraud & np.asarray(train, dtype=bool),
+                       confirmed_from=[known.get(a.application_id, np.inf) for a in ordered],
+                       at=[a.submitted_ts for a in ordered])
+
+
+def fraud_known_from(outcomes_path: Path) -> dict[str, float]:
+    """When each application became known as fraud from its repayment outcomes (a first-payment default)."""
+    known: dict[str, float] = {}
+    for outcome in read_outcomes(Path(outcomes_path)):
+        if counts_as_fraud(outcome.kind):
+            known.setdefault(outcome.application_id, outcome.known_ts)
+    return known
 
 
 def _ratio(a: float, b: float) -> float:
@@ -229,8 +253,8 @@ def _recall_by_typology(y: npt.NDArray[np.bool_], score: FloatArray, typology: n
 
 
 def run_peer(applications_path: Path, labels_path: Path, *, train_fraction: float = 0.6, seed: int = 0,
-             threads: int = 1) -> PeerResult:
-    """Fit the peer on the training period of the files and score the rest."""
+             threads: int = 1, outcomes_path: Path | None = None) -> PeerResult:
+    """Fit the peer on the training period of the files and score the rest (with the outcomes known by then)."""
     import lightgbm
 
     started = time.perf_counter()
@@ -240,7 +264,8 @@ def run_peer(applications_path: Path, labels_path: Path, *, train_fraction: floa
     label = [labels.get(a.application_id) for a in ordered]
     fraud = np.array([lab is not None and lab.fraud for lab in label], dtype=bool)
     known = np.array([lab is not None for lab in label], dtype=bool)
-    shared, confirmed = point_in_time_links(ordered, labels, train)
+    defaulted = fraud_known_from(outcomes_path) if outcomes_path is not None else None
+    shared, confirmed = point_in_time_links(ordered, labels, train, defaulted)
     flat, names = _matrix([flat_features(a) for a in ordered], train)
     x = np.hstack([flat, shared, confirmed])
     names += [f"earlier_{k}" for k in LINK_KINDS] + [f"earlier_fraud_{k}" for k in LINK_KINDS]
@@ -262,7 +287,8 @@ def run_peer(applications_path: Path, labels_path: Path, *, train_fraction: floa
         n_scored=int(test_rows.sum()), seconds=time.perf_counter() - started, top_features=top)
 
 
-def run_tianwang(applications_path: Path, labels_path: Path, train_fraction: float) -> dict[str, Any]:
+def run_tianwang(applications_path: Path, labels_path: Path, train_fraction: float,
+                 outcomes_path: Path | None = None) -> dict[str, Any]:
     """``tianwang evaluate --json`` of this checkout on the same files, as a dict."""
     root = Path(__file__).resolve().parent.parent
     path = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -270,7 +296,8 @@ def run_tianwang(applications_path: Path, labels_path: Path, train_fraction: flo
     with tempfile.TemporaryDirectory(prefix="tianwang-peer-") as folder:
         out = Path(folder) / "evaluate.json"
         subprocess.run([sys.executable, "-m", "tianwang.cli", "evaluate", "--applications", str(applications_path),
-                        "--labels", str(labels_path), "--train-fraction", str(train_fraction), "--json", str(out)],
+                        "--labels", str(labels_path), "--train-fraction", str(train_fraction), "--json", str(out),
+                        *(["--outcomes", str(outcomes_path)] if outcomes_path is not None else [])],
                        check=True, env=env, stdout=subprocess.DEVNULL)
         return dict(json.loads(out.read_text(encoding="utf-8")))
 
@@ -293,6 +320,8 @@ def main() -> None:
     parser.add_argument("--applications", type=Path, required=True)
     parser.add_argument("--labels", type=Path, required=True)
     parser.add_argument("--train-fraction", type=float, default=0.6)
+    parser.add_argument("--outcomes", type=Path, help="repayment outcomes; first-payment defaults confirm fraud "
+                                                      "from the day after they were observed")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="LightGBM threads (the machine may be shared)")
     parser.add_argument("--tianwang", action="store_true", help="also run tianwang evaluate on the same files")
@@ -302,7 +331,7 @@ def main() -> None:
     if not 0.0 < args.train_fraction < 1.0:
         parser.error(f"--train-fraction must be in (0, 1), got: {args.train_fraction}")
     peer = run_peer(args.applications, args.labels, train_fraction=args.train_fraction, seed=args.seed,
-                    threads=args.threads)
+                    threads=args.threads, outcomes_path=args.outcomes)
     print(f"peer (LightGBM, flat fields + point-in-time link counts): trained on {peer.n_trained}, "
           f"scored {peer.n_scored} in {peer.seconds:.1f} s")
     print(f"  AUROC {peer.auroc:.4f}  AUPRC {peer.auprc:.4f}  recall at 1 % FPR {peer.recall_at_1pct_fpr:.4f}")
@@ -313,7 +342,7 @@ def main() -> None:
     if args.tianwang_json is not None:
         tianwang = json.loads(args.tianwang_json.read_text(encoding="utf-8"))
     elif args.tianwang:
-        tianwang = run_tianwang(args.applications, args.labels, args.train_fraction)
+        tianwang = run_tianwang(args.applications, args.labels, args.train_fraction, args.outcomes)
     if tianwang is not None:
         print("tianwang evaluate vs peer (per typology: tianwang = share to review or reject, "
               "peer = recall at 1 % FPR)")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.peer import LINK_KINDS, link_counts, point_in_time_links, run_peer, split
+from bench.peer import LINK_KINDS, fraud_known_from, link_counts, point_in_time_links, run_peer, split
 from fixtures.generator import generate
 from tests.builders import application, mobile
 from tianwang.application import parse_application
@@ -43,6 +43,23 @@ def test_confirmed_fraud_comes_from_the_training_period_only() -> None:
     shared, fraud = point_in_time_links(ordered, labels, train)
     assert shared[:, _PHONE].tolist() == [0, 1, 2, 3, 4, 5]
     assert fraud[:, _PHONE].tolist() == [0, 0, 1, 1, 1, 1]  # APP-000004's label is never known
+
+
+def test_a_first_payment_default_confirms_fraud_from_when_it_is_known() -> None:
+    apps = [parse_application(application(n, **{"applicant.phone": mobile(7)})) for n in range(1, 7)]
+    labels = {a.application_id: Label(a.application_id in ("APP-000002", "APP-000004"), None) for a in apps}
+    ordered, train = split(apps, labels, 0.5)
+    at = [a.submitted_ts for a in ordered]
+    # APP-000004 (scored period) defaults; known between the 5th and the 6th application
+    _, fraud = point_in_time_links(ordered, labels, train, {"APP-000004": (at[4] + at[5]) / 2})
+    assert fraud[:, _PHONE].tolist() == [0, 0, 1, 1, 1, 2]
+
+
+def test_outcomes_file_gives_first_payment_defaults_only(tmp_path: Path) -> None:
+    path = tmp_path / "outcomes.ndjson"
+    path.write_text('{"application_id": "A", "kind": "charge_off", "observed_on": "2025-03-01"}\n'
+                    '{"application_id": "B", "kind": "first_payment_default", "observed_on": "2025-03-01"}\n')
+    assert fraud_known_from(path) == {"B": 1740844800.0}  # the end of 1 March, +08:00
 
 
 def test_the_peer_learns_the_easy_data(tmp_path: Path) -> None:
