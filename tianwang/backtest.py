@@ -21,6 +21,13 @@ rejected would not have been funded as it was, so its outcome is not known. A fi
 default counts as fraud (:mod:`tianwang.outcomes`); it reaches every detector as a verdict,
 so later applications linked to it, and its dealer's later deals, see it.
 Outcomes of the training applications add nothing: their labels are known.
+
+**Investigators' verdicts** (``case_days``): a review decision opens a case, and the
+service hands the verdict that closes it to every detector. With ``case_days`` the replay
+closes each case that many days after its application with the application's label, as an
+accurate investigator would, so later ring members and the dealer's later deals see it.
+It is off by default: the default replay learns no label of the scored period except by
+outcomes, and its figures are the ones the issues measure.
 """
 
 from __future__ import annotations
@@ -92,7 +99,8 @@ class BacktestReport:
     fit: dict[str, Any] = field(default_factory=dict)
     #: repayment outcomes replayed: ``given`` (handed to the pipeline as fraud verdicts), ``not_funded``
     #: (of applications the replay sent to review or rejected), ``not_scored`` (training applications, ids not
-    #: replayed) and ``not_fraud`` (a credit loss or a loan repaid: no news for the detectors)
+    #: replayed) and ``not_fraud`` (a credit loss or a loan repaid: no news for the detectors); ``cases_closed``:
+    #: review cases closed with a verdict (``case_days``)
     outcomes: dict[str, int] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -190,6 +198,7 @@ def run_backtest(
     on_decision: Callable[[Decision, Label | None], None] | None = None,
     limit: int | None = None,
     outcomes_path: Path | None = None,
+    case_days: float | None = None,
 ) -> BacktestReport:
     """Train on the earliest ``train_fraction`` of labelled applications, score the rest.
 
@@ -211,9 +220,14 @@ def run_backtest(
     outcomes_path : Path, optional
         Repayment outcomes, replayed as they become known for the applications the replay
         approved (see the module docstring).
+    case_days : float, optional
+        Close each review case this many days after its application with the application's
+        label (see the module docstring); off when omitted.
     """
     if not 0.0 <= train_fraction < 1.0:
         raise ValueError(f"train_fraction must be in [0, 1), got: {train_fraction}")
+    if case_days is not None and not 0.0 <= case_days <= 365.0:
+        raise ValueError(f"case_days must be in [0, 365] (or None for no verdicts), got: {case_days}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1 (or None for all), got: {limit}")
     applications, rejected = read_applications(Path(applications_path))
@@ -255,8 +269,10 @@ def run_backtest(
                 feedback.until(app.submitted_ts, pipeline)
                 decision = pipeline.score(app)
                 pipeline.settle()
-                feedback.decided(app.application_id, decision.band)
                 label = labels.get(app.application_id)
+                feedback.decided(app.application_id, decision.band)
+                if case_days is not None and decision.band == "review" and label is not None:
+                    feedback.close_case(app.application_id, label, app.submitted_ts + case_days * 86400.0)
                 scored.append(_Scored.of(decision, label))
                 if on_decision is not None:
                     on_decision(decision, label)
@@ -271,7 +287,7 @@ def run_backtest(
             gc.unfreeze()
     report = _report(scored, loaded)
     report.n_trained, report.n_rejected_lines, report.fit = history_size, rejected, fit
-    report.outcomes = feedback.counts if outcomes_path is not None else {}
+    report.outcomes = feedback.counts if outcomes_path is not None or case_days is not None else {}
     return report
 
 
@@ -283,14 +299,25 @@ class _OutcomeFeed:
         heapq.heapify(self._pending)
         self._funded: set[str] = set()
         self._scored: set[str] = set()
-        self.counts = {"given": 0, "not_funded": 0, "not_scored": 0, "not_fraud": 0}
+        self.counts = {"given": 0, "not_funded": 0, "not_scored": 0, "not_fraud": 0, "cases_closed": 0}
+        self._cases: list[tuple[float, str, Label]] = []  # (closed at, application id, its label)
 
     def decided(self, application_id: str, band: str) -> None:
         self._scored.add(application_id)
         if band == "approve":
             self._funded.add(application_id)
 
+    def close_case(self, application_id: str, label: Label, at: float) -> None:
+        """Close ``application_id``'s review case at ``at`` with its label (a loan found legitimate is funded)."""
+        heapq.heappush(self._cases, (at, application_id, label))
+
     def until(self, now: float, pipeline: Any) -> None:
+        while self._cases and self._cases[0][0] <= now:
+            _, application_id, label = heapq.heappop(self._cases)
+            pipeline.verdict(application_id, label.fraud, label.typology)
+            if not label.fraud:
+                self._funded.add(application_id)
+            self.counts["cases_closed"] += 1
         while self._pending and self._pending[0].known_ts <= now:
             outcome = heapq.heappop(self._pending)
             if outcome.application_id not in self._scored:

@@ -146,6 +146,35 @@ def test_outcomes_become_known_at_the_end_of_their_day_and_only_for_funded_loans
     assert pipeline.verdicts[-1] == ("A", True, "first_payment_default") and feed.counts["given"] == 2
 
 
+def test_a_review_case_closes_with_its_label_after_the_case_days() -> None:
+    from tianwang.backtest import Label, _OutcomeFeed
+
+    feed, pipeline = _OutcomeFeed([]), _Recorder()
+    feed.decided("R", "review")
+    feed.close_case("R", Label(True, "cash_out_ring"), 1000.0)
+    feed.decided("L", "review")
+    feed.close_case("L", Label(False, None), 500.0)
+    feed.until(499.0, pipeline)
+    assert pipeline.verdicts == []
+    feed.until(1000.0, pipeline)
+    assert pipeline.verdicts == [("L", False, None), ("R", True, "cash_out_ring")]
+    assert feed.counts["cases_closed"] == 2
+
+
+def test_case_days_hand_reviewed_applications_labels_to_the_detectors(small_data: Path) -> None:
+    bands: dict[str, str] = {}
+    report = run_backtest(small_data / "applications.ndjson", small_data / "labels.ndjson",
+                          load_config(DEFAULT_CONFIG_PATH, registry()), train_fraction=0.5, case_days=0.0,
+                          on_decision=lambda d, label: bands.setdefault(d.application_id, d.band))
+    reviewed = [app for app, band in bands.items() if band == "review"]
+    # closed at once: every review case is handed over before the next application, but the last one's
+    last_reviewed = bands[list(bands)[-1]] == "review"
+    assert reviewed and report.outcomes["cases_closed"] == len(reviewed) - last_reviewed
+    with pytest.raises(ValueError, match="case_days"):
+        run_backtest(small_data / "applications.ndjson", small_data / "labels.ndjson",
+                     load_config(DEFAULT_CONFIG_PATH, registry()), case_days=-1.0)
+
+
 @pytest.mark.parametrize(("line", "field"), [
     ({"kind": "first_payment_default", "observed_on": "2025-03-01"}, "application_id"),
     ({"application_id": "A", "kind": "late", "observed_on": "2025-03-01"}, "kind"),

@@ -37,6 +37,12 @@ TrainOption = Annotated[
     float, typer.Option("--train-fraction", min=0.0, max=0.99, help="Share of labelled applications to train on.")
 ]
 JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the metrics as JSON to this file.")]
+CaseDaysOption = Annotated[
+    float | None,
+    typer.Option("--case-days", min=0.0, max=365.0,
+                 help="Close each review case this many days after its application with its label, as an accurate "
+                      "investigator would (off by default)."),
+]
 OutcomesOption = Annotated[
     Path | None,
     typer.Option("--outcomes", exists=True, dir_okay=False,
@@ -74,6 +80,8 @@ def report_table(report: Any, title: str) -> Table:
         o = report.outcomes
         table.add_row("repayment outcomes replayed (fraud verdicts given / of loans not funded / other)",
                       f"{o['given']:,} / {o['not_funded']:,} / {o['not_scored'] + o['not_fraud']:,}")
+        if o["cases_closed"]:
+            table.add_row("review cases closed with their label (--case-days)", f"{o['cases_closed']:,}")
     table.add_row("latency p50 / p99 (ms)", f"{report.latency_ms['p50']:.2f} / {report.latency_ms['p99']:.2f}")
     for name, auc in report.per_detector.items():
         table.add_row(f"detector {name}: AUROC", _fmt(auc))
@@ -100,6 +108,7 @@ def _run_backtest(
     decisions_out: IO[bytes] | None,
     title: str,
     outcomes: Path | None = None,
+    case_days: float | None = None,
 ) -> None:
     from tianwang.backtest import run_backtest
     from tianwang.scoring.config import load_config
@@ -119,6 +128,7 @@ def _run_backtest(
                 train_fraction=train_fraction,
                 on_decision=write if decisions_out is not None else None,
                 outcomes_path=outcomes,
+                case_days=case_days,
             )
     out.print(report_table(report, title))
     if json_out is not None:
@@ -258,6 +268,7 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOption = None,
         config: ConfigOption = None,
         outcomes: OutcomesOption = None,
+        case_days: CaseDaysOption = None,
         dataset: Annotated[
             str | None,
             typer.Option(
@@ -276,6 +287,8 @@ def register(app: typer.Typer) -> None:
         With --outcomes, repayment outcomes (what `tianwang fixtures generate` writes as
         outcomes.ndjson) reach the detectors as they become known, for the applications
         the replay approved: a first-payment default counts as a fraud verdict.
+        With --case-days D, each review case is closed D days after its application
+        with the application's label, and the detectors take that verdict in.
 
         With --dataset, evaluates the node classifier on a public data set from
         TIANWANG_DATA_DIR and prints mean and std of AUROC and AUPRC over its splits.
@@ -286,7 +299,7 @@ def register(app: typer.Typer) -> None:
         if applications is None or labels is None:
             console.print("[red]error:[/red] give --applications and --labels, or --dataset")
             raise typer.Exit(2)
-        _run_backtest(applications, labels, train_fraction, config, json_out, None, "evaluate", outcomes)
+        _run_backtest(applications, labels, train_fraction, config, json_out, None, "evaluate", outcomes, case_days)
 
     @app.command()
     def backtest(
@@ -297,11 +310,12 @@ def register(app: typer.Typer) -> None:
         config: ConfigOption = None,
         decisions: Annotated[Path | None, typer.Option("--decisions", help="Write every decision (NDJSON).")] = None,
         outcomes: OutcomesOption = None,
+        case_days: CaseDaysOption = None,
     ) -> None:
         """Like evaluate, and write every decision of the scored share with --decisions."""
         sink = decisions.open("wb") if decisions is not None else None
         try:
-            _run_backtest(applications, labels, train_fraction, config, json_out, sink, "backtest", outcomes)
+            _run_backtest(applications, labels, train_fraction, config, json_out, sink, "backtest", outcomes, case_days)
         finally:
             if sink is not None:
                 sink.close()
