@@ -141,7 +141,7 @@ def test_outcomes_become_known_at_the_end_of_their_day_and_only_for_funded_loans
     assert pipeline.verdicts == [] and feed.counts["not_scored"] == 1  # T: a training application
     feed.until(end_of_march_1, pipeline)
     assert pipeline.verdicts == [("B", True, "first_payment_default")]
-    assert feed.counts == {"given": 1, "not_funded": 1, "not_scored": 1, "not_fraud": 1}
+    assert feed.counts == {"given": 1, "not_funded": 1, "not_scored": 1, "not_fraud": 1, "cases_closed": 0}
     feed.until(end_of_march_1 + 86400, pipeline)
     assert pipeline.verdicts[-1] == ("A", True, "first_payment_default") and feed.counts["given"] == 2
 
