@@ -156,8 +156,8 @@ def read_outcomes(path: Path) -> list[Outcome]:
     DataSetMissingError
         If the file does not exist.
     InvalidRequestError
-        For a line without ``application_id``, with an unknown ``kind`` or a bad ``observed_on``
-        (the field is named, with the line number).
+        For a line that is not a JSON object, without ``application_id``, with an unknown ``kind``
+        or a bad ``observed_on`` (the field is named, with the line number).
     """
     if not path.is_file():
         raise DataSetMissingError(f"outcomes file {path} does not exist")
@@ -166,7 +166,12 @@ def read_outcomes(path: Path) -> list[Outcome]:
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
                 continue
-            row = orjson.loads(raw)
+            try:
+                row = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                row = None
+            if not isinstance(row, dict):
+                raise InvalidRequestError("outcome", f"a JSON object (outcomes line {number})")
             application_id, kind = row.get("application_id"), row.get("kind")
             if not isinstance(application_id, str) or not application_id:
                 raise InvalidRequestError("application_id", f"an application id (outcomes line {number})")
@@ -233,7 +238,7 @@ def run_backtest(
     applications, rejected = read_applications(Path(applications_path))
     labels = read_labels(Path(labels_path))
     pending = read_outcomes(Path(outcomes_path)) if outcomes_path is not None else []
-    feedback = _OutcomeFeed(pending)
+    feedback = _Feedback(pending)
     ordered = _in_time_order(applications)[:limit]
     labelled = [a for a in ordered if a.application_id in labels]
     n_train = int(len(labelled) * train_fraction)
@@ -291,8 +296,9 @@ def run_backtest(
     return report
 
 
-class _OutcomeFeed:
-    """Hands repayment outcomes to the pipeline as the replay clock passes them (see the module docstring)."""
+class _Feedback:
+    """Hands repayment outcomes and closed review cases to the pipeline as the replay clock passes them (see the
+    module docstring)."""
 
     def __init__(self, outcomes: list[Outcome]) -> None:
         self._pending = list(outcomes)

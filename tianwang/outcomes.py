@@ -28,4 +28,3 @@ FRAUD_OUTCOMES = frozenset({"first_payment_default"})
 def counts_as_fraud(kind: str) -> bool:
     """Whether an outcome of this kind is a fraud label by itself."""
     return kind in FRAUD_OUTCOMES
-

@@ -122,7 +122,7 @@ class _Recorder:
 
 
 def test_outcomes_become_known_at_the_end_of_their_day_and_only_for_funded_loans(tmp_path: Path) -> None:
-    from tianwang.backtest import _OutcomeFeed, read_outcomes
+    from tianwang.backtest import _Feedback, read_outcomes
 
     lines = [{"application_id": "A", "kind": "first_payment_default", "observed_on": "2025-03-02"},
              {"application_id": "B", "kind": "first_payment_default", "observed_on": "2025-03-01"},
@@ -133,7 +133,7 @@ def test_outcomes_become_known_at_the_end_of_their_day_and_only_for_funded_loans
     path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines) + b"\n")
     outcomes = read_outcomes(path)
     assert [o.application_id for o in outcomes] == ["T", "B", "C", "D", "A"]  # in the order they became known
-    feed, pipeline = _OutcomeFeed(outcomes), _Recorder()
+    feed, pipeline = _Feedback(outcomes), _Recorder()
     for app, band in (("A", "approve"), ("B", "approve"), ("C", "approve"), ("D", "review")):
         feed.decided(app, band)
     end_of_march_1 = 1740844800.0  # 2025-03-02T00:00:00+08:00
@@ -147,9 +147,9 @@ def test_outcomes_become_known_at_the_end_of_their_day_and_only_for_funded_loans
 
 
 def test_a_review_case_closes_with_its_label_after_the_case_days() -> None:
-    from tianwang.backtest import Label, _OutcomeFeed
+    from tianwang.backtest import Label, _Feedback
 
-    feed, pipeline = _OutcomeFeed([]), _Recorder()
+    feed, pipeline = _Feedback([]), _Recorder()
     feed.decided("R", "review")
     feed.close_case("R", Label(True, "cash_out_ring"), 1000.0)
     feed.decided("L", "review")
@@ -190,6 +190,18 @@ def test_a_bad_outcome_line_is_refused_naming_its_field_and_line(tmp_path: Path,
     with pytest.raises(InvalidRequestError) as raised:
         read_outcomes(path)
     assert raised.value.field == field and "line 2" in str(raised.value)
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]"])
+def test_an_outcome_line_that_is_not_an_object_is_refused_with_its_line(tmp_path: Path, raw: bytes) -> None:
+    from tianwang.backtest import read_outcomes
+    from tianwang.errors import InvalidRequestError
+
+    path = tmp_path / "outcomes.ndjson"
+    path.write_bytes(b'{"application_id": "B", "kind": "paid_as_agreed", "observed_on": "2025-03-01"}\n' + raw + b"\n")
+    with pytest.raises(InvalidRequestError, match="line 2") as raised:
+        read_outcomes(path)
+    assert raised.value.field == "outcome"
 
 
 def test_evaluate_replays_the_outcomes_of_approved_loans(cli, small_data: Path, tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from tianwang.errors import InvalidRequestError, NotFoundError
 from tianwang.ids import new_id
 from tianwang.opsdb.models import DecisionRow, Outcome, Verdict, utcnow
 from tianwang.opsdb.pagination import paginate
-from tianwang.outcomes import FRAUD_OUTCOMES, OUTCOME_KINDS
+from tianwang.outcomes import OUTCOME_KINDS, counts_as_fraud
 from tianwang.service import Service
 from tianwang.service.audit import audit
 from tianwang.service.events import publish_outcome, publish_verdict
@@ -44,7 +44,6 @@ from tianwang.service.ring_members import current_ring, member_applications
 
 __all__ = ["OUTCOME_KINDS", "apply_verdict", "labels", "list_verdicts", "post_outcome", "post_verdict",
            "record_verdict", "verdict_view"]
-
 
 
 def verdict_view(row: Verdict) -> dict[str, Any]:
@@ -136,10 +135,10 @@ def post_outcome(service: Service, actor: Any, *, application_id: str, kind: str
               outcome_id=row.id, kind=kind)
         judged = session.scalar(select(Verdict.id).where(Verdict.application_id == application_id).limit(1))
         view = {"outcome_id": row.id, "application_id": application_id, "kind": kind,
-                "observed_on": row.observed_on, "counts_as_fraud": kind in FRAUD_OUTCOMES, "at": row.at.isoformat()}
+                "observed_on": row.observed_on, "counts_as_fraud": counts_as_fraud(kind), "at": row.at.isoformat()}
     # a fraud outcome teaches the running detectors as a verdict would, unless an investigator judged the application
     informed = 0
-    as_verdict = kind in FRAUD_OUTCOMES and judged is None
+    as_verdict = counts_as_fraud(kind) and judged is None
     if as_verdict:
         informed = apply_verdict(service, [application_id], True, kind)
     view["detectors_informed"] = informed
@@ -154,7 +153,7 @@ def labels(session: Session) -> list[tuple[str, bool, str, datetime]]:
     """
     out: dict[str, tuple[str, bool, str, datetime]] = {}
     for o in session.scalars(select(Outcome).order_by(Outcome.at, Outcome.id)):
-        fraud = o.kind in FRAUD_OUTCOMES
+        fraud = counts_as_fraud(o.kind)
         before = out.get(o.application_id)
         out[o.application_id] = (o.application_id, fraud or (before is not None and before[1]), "outcome", o.at)
     for v in session.scalars(select(Verdict).order_by(Verdict.at, Verdict.id)):
