@@ -81,8 +81,9 @@ def needed(args: argparse.Namespace) -> int:
 def prepare_cached(folder: Path, args: argparse.Namespace, held: int = 15_000) -> tuple[Path, list[bytes]]:
     """:func:`prepare` once into ``--cache``, then a copy of its store for every run.
 
-    The cache is keyed by what makes the setup (applications, seed, training size, fit, and
-    the shipped scoring configuration: a detector added or retuned there makes a new setup,
+    The cache is keyed by what makes the setup (applications, seed, training size, fit, the
+    shipped scoring configuration and the detectors' versions: a detector added, retuned there or
+    given a new version makes a new setup,
     so a cached bundle never stands in for the configuration a run claims to measure) and
     holds the untouched store, the bundle or model files, the configuration and the
     held-out applications; each run scores into its own copy of the store, so every run
@@ -91,9 +92,14 @@ def prepare_cached(folder: Path, args: argparse.Namespace, held: int = 15_000) -
     import hashlib
     import shutil
 
+    from detectors.registry import DetectorRegistry
     from tianwang.scoring.config import DEFAULT_CONFIG_PATH
 
-    shipped = hashlib.sha256(DEFAULT_CONFIG_PATH.read_bytes()).hexdigest()[:8]
+    # the configuration and every built-in detector's version: a bundle trained by another version of a
+    # detector does not load (``retrain``), so a new version makes a new setup too
+    registry = DetectorRegistry.builtin()
+    versions = "".join(f"\n{name}={registry.resolve(name).version}" for name in sorted(registry.names))
+    shipped = hashlib.sha256(DEFAULT_CONFIG_PATH.read_bytes() + versions.encode()).hexdigest()[:8]
     cache = args.cache / f"n{args.applications}-seed{args.seed}-train{args.train}-{args.fit}-config{shipped}"
     held_path = cache / "held-out.ndjson"
     if not (cache / "ready").exists():
