@@ -203,14 +203,15 @@ class ScoringContext:
     documents: DocumentLookup | None = None
     attachments: Mapping[str, bytes] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    #: The application's time in seconds since the epoch: what every read is as of (detectors ask often).
+    as_of: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.as_of = self.application.submitted_ts
 
     @property
     def application_id(self) -> str:
         return self.application.application_id
-
-    @property
-    def as_of(self) -> float:
-        return self.application.submitted_ts
 
 
 @dataclass(frozen=True, slots=True)

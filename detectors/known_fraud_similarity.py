@@ -227,7 +227,8 @@ class KnownFraudSimilarityDetector(Detector):
         for f, g in zip(fraud_hits, legit_hits, strict=True):
             fd = [h.distance for h in f] or [math.inf]
             ld = [h.distance for h in g] or [math.inf]
-            rows.append([math.log(fd[0] + _EPS), math.log(np.mean(fd) + _EPS), math.log(np.mean(ld) + _EPS)])
+            rows.append([math.log(fd[0] + _EPS), math.log(sum(fd) / len(fd) + _EPS),
+                         math.log(sum(ld) / len(ld) + _EPS)])
         return np.asarray(rows, dtype=np.float64).reshape(len(rows), 3), fraud_hits
 
     # -- verdicts and files -----------------------------------------------------------

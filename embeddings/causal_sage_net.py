@@ -118,8 +118,10 @@ class FrozenSageNet:
     @staticmethod
     def _layer_norm(x: FloatArray, norm: tuple[FloatArray, FloatArray, float]) -> FloatArray:
         weight, bias, eps = norm
-        centred = x - x.mean(axis=-1, keepdims=True)
-        return centred / np.sqrt((centred * centred).mean(axis=-1, keepdims=True) + eps) * weight + bias
+        # np.add.reduce / n is what .mean() computes, without its Python wrapper (a tenth of the time here)
+        n = x.shape[-1]
+        centred = x - np.add.reduce(x, axis=-1, keepdims=True) / n
+        return centred / np.sqrt(np.add.reduce(centred * centred, axis=-1, keepdims=True) / n + eps) * weight + bias
 
     def embed_one(self, x: FloatArray, neighbour_states: FloatArray) -> tuple[list[FloatArray], float]:
         """``[h_0, ..., h_L]`` (each ``(hidden,)``) of one node from its scaled row ``(in,)`` and its
@@ -129,7 +131,8 @@ class FrozenSageNet:
         for layer, norm in enumerate(self.norms):
             own = self._layer_norm(states[-1], norm)
             if len(neighbour_states):
-                neighbours = self._layer_norm(neighbour_states[:, layer], norm).mean(axis=0)
+                normed = self._layer_norm(neighbour_states[:, layer], norm)
+                neighbours = np.add.reduce(normed, axis=0) / len(neighbour_states)
             else:
                 neighbours = np.zeros_like(own)
             (wl, bl), wr = self.lin_l[layer], self.lin_r[layer]

@@ -50,14 +50,15 @@ def _take(adjacent: list[tuple[Relationship, Node]], fetch: int, room: int, seen
     reached: list[NodeRef] = []
     truncated = False
     for rel, other in adjacent:
-        if other.ref not in seen:
+        ref = other.ref
+        if ref not in seen:
             if room == 0:
                 truncated = True
                 continue
             room -= 1
-            seen.add(other.ref)
-            nodes[other.ref] = other
-            reached.append(other.ref)
+            seen.add(ref)
+            nodes[ref] = other
+            reached.append(ref)
         rels[(rel.source, rel.type, rel.target)] = rel
     if len(adjacent) == fetch and room == 0:
         truncated = True

@@ -196,6 +196,8 @@ def test_surroundings_read_together_what_neighbours_reads_one_by_one(store: Grap
         together = store.surroundings(refs, limit=limit, as_of=as_of)
         assert together == one_by_one, (limit, as_of)
     assert any(s.truncated for s in store.surroundings(refs, limit=1))  # the dealer has three applications
+    many = refs * 40  # more than the embedded store reads in one statement
+    assert store.surroundings(many, limit=2) == [store.neighbours(r, hops=1, limit=2, with_start=False) for r in many]
     assert store.surroundings([]) == []
     view = store.as_of(T0 + timedelta(hours=2))
     assert view.surroundings(refs[:2]) == [view.neighbours(r, with_start=False) for r in refs[:2]]
