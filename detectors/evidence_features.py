@@ -99,10 +99,6 @@ class EvidenceMemory:
         self._labels: dict[str, tuple[bool, float]] = {}  # application id -> (fraud, known from)
         self._dealers: dict[str, list[tuple[float, str, float, str]]] = {}  # (time, application id, price, model)
         self._model_price: dict[str, tuple[float, float]] = {}  # model -> (median, 95th percentile)
-        self._dealer_changes: dict[str, int] = {}  # dealer -> deals added so far (a version of its list)
-        # dealer -> ((its version, deals counted), their price figures): a dealer's next application
-        # usually sees the same deals, and summing 500 prices costs more than the rest of the row
-        self._dealer_prices: dict[str, tuple[tuple[int, int], tuple[int, int, float, int]]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -110,21 +106,17 @@ class EvidenceMemory:
 
     def __getstate__(self) -> dict[str, object]:
         with self._lock:
-            return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_dealer_prices")}
+            return {k: v for k, v in self.__dict__.items() if k != "_lock"}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
-        self.__dict__.setdefault("_dealer_changes", {})  # saved before it existed
-        self._dealer_prices = {}
         self._lock = threading.Lock()
 
     # -- what is known ----------------------------------------------------------------------
     def set_model_prices(self, prices: Mapping[str, tuple[float, float]]) -> None:
         """The usual price of each vehicle model and the top of its range: the median and 95th percentile
         of the training history's prices."""
-        with self._lock:
-            self._model_price = dict(prices)
-            self._dealer_prices.clear()
+        self._model_price = dict(prices)
 
     def price_ratios(self, context: ScoringContext) -> tuple[float, float] | None:
         """The deal's price over its model's usual price and over the top of its range (``None`` for a
@@ -176,7 +168,6 @@ class EvidenceMemory:
                 self._seen.popitem(last=False)
             deals = self._dealers.setdefault(seen.dealer, [])
             bisect.insort(deals, deal)
-            self._dealer_changes[seen.dealer] = self._dealer_changes.get(seen.dealer, 0) + 1
             if len(deals) > self.dealer_window:
                 del deals[0]
 
@@ -254,41 +245,25 @@ class EvidenceMemory:
     def _dealer(self, context: ScoringContext, at: float, dealer: str) -> list[float]:
         deals = self._dealers.get(dealer, [])
         end = bisect.bisect_left(deals, (at, ""))
-        fraud = labelled = 0
-        labels = self._labels
-        for _, app_id, _, _ in deals[:end]:
-            entry = labels.get(app_id)  # self._fraud, inline: this loop runs over every deal
+        fraud = labelled = above = above_top = priced = 0
+        excess = 0.0
+        labels, model_price = self._labels, self._model_price  # this loop runs over every deal: no lookups
+        for _, app_id, price, model in deals[:end]:
+            entry = labels.get(app_id)  # self._fraud, inline
             if entry is not None and entry[1] <= at:
                 labelled += 1
                 fraud += entry[0]
-        above, above_top, excess, priced = self._prices(dealer, deals, end)
-        own = self.price_ratios(context)
-        n = max(priced, 1)
-        return [math.log1p(end), (fraud + 0.5) / (labelled + 10.0), math.log1p(labelled), above / n,
-                excess / n, above_top / n, own[0] if own else 1.0, own[1] if own else 0.8, float(own is None)]
-
-    def _prices(self, dealer: str, deals: list[tuple[float, str, float, str]], end: int,
-                ) -> tuple[int, int, float, int]:
-        """Of the dealer's first ``end`` deals: how many are priced over 1.03 times their model's usual
-        price, how many above the top of its range, the summed excess over the usual price, and how
-        many have a usual price at all."""
-        key = (self._dealer_changes.get(dealer, 0), end)
-        cached = self._dealer_prices.get(dealer)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        above = above_top = priced = 0
-        excess = 0.0
-        for _, _, price, model in deals[:end]:
-            usual = self._model_price.get(model)
+            usual = model_price.get(model)
             if usual:
                 ratio = price / usual[0]
                 priced += 1
                 above += ratio > 1.03
                 above_top += price > usual[1]
                 excess += max(0.0, ratio - 1.0)
-        figures = (above, above_top, excess, priced)
-        self._dealer_prices[dealer] = (key, figures)
-        return figures
+        own = self.price_ratios(context)
+        n = max(priced, 1)
+        return [math.log1p(end), (fraud + 0.5) / (labelled + 10.0), math.log1p(labelled), above / n,
+                excess / n, above_top / n, own[0] if own else 1.0, own[1] if own else 0.8, float(own is None)]
 
 
 def _links_of(context: ScoringContext, kind: str) -> list[Link]:

@@ -117,35 +117,6 @@ def test_a_label_counts_only_from_when_it_is_known(context_of: Any) -> None:
     assert memory._fraud(first.application_id, second.as_of) is True
 
 
-def test_the_dealers_price_figures_follow_each_new_deal_and_new_model_prices(context_of: Any) -> None:
-    """The dealer's price figures are kept between applications: they must still be what a memory
-    that never kept them computes, after every new deal and after new model prices."""
-    dealer = [INDEX[name] for name in EVIDENCE_FEATURE_NAMES if name.startswith("dealer_")]
-    contexts = [context_of(n, **{"loan.vehicle_price": 180_000 + 9_000 * (n % 5)}) for n in range(1, 12)]
-    prices = [{"Toyota Camry": (190_000.0, 210_000.0)}, {"Toyota Camry": (170_000.0, 185_000.0)}]
-    memory = EvidenceMemory(dealer_window=4)  # from the fifth deal on, as many deals but other ones
-    memory.set_model_prices(prices[0])
-
-    def fresh(upto: int, model_prices: dict[str, tuple[float, float]]) -> EvidenceMemory:
-        other = EvidenceMemory(dealer_window=4)
-        other.set_model_prices(model_prices)
-        for context in contexts[:upto]:
-            other.remember(context)
-        return other
-
-    for i, context in enumerate(contexts):
-        kept = memory.row(context)[dealer]
-        assert memory.row(context)[dealer].tolist() == kept.tolist()  # asked again: the kept figures
-        assert kept.tolist() == fresh(i, prices[0]).row(context)[dealer].tolist(), i
-        memory.remember(context)
-    later = context_of(12)
-    assert memory.row(later)[dealer][INDEX["dealer_above_top_share"] - dealer[0]] > 0
-    memory.set_model_prices(prices[1])
-    assert memory.row(later)[dealer].tolist() == fresh(11, prices[1]).row(later)[dealer].tolist()
-    clone = pickle.loads(pickle.dumps(memory))  # a bundle keeps the deals, not the figures kept
-    assert clone.row(later)[dealer].tolist() == memory.row(later)[dealer].tolist()
-
-
 def linked(context: Any, **links: Link) -> Any:
     return replace(context, links=GraphLinks(**links))
 
