@@ -100,6 +100,13 @@ LINK_KIND_NAMES: dict[str, str] = {
 }
 
 
+#: (kind, ((count, its flat name), ...)) for :meth:`GraphLinks.counts`, named once
+_COUNT_NAMES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = tuple(
+    (kind, tuple((name, f"{kind}_{name}") for name in ("applications", "identities", "recent", "recent_dealers",
+                                                      "as_applicant_phone", "as_contact", "as_vehicle_user")))
+    for kind in SINGLE_LINK_KINDS)
+
+
 @dataclass(frozen=True, slots=True)
 class GraphLinks:
     """Links of one application by kind; ``contacts`` has one entry per contact phone."""
@@ -120,11 +127,10 @@ class GraphLinks:
     def counts(self) -> dict[str, float]:
         """Flat numeric counts, named ``<kind>_<count>``, for rules and models."""
         out: dict[str, float] = {}
-        for kind in SINGLE_LINK_KINDS:
+        for kind, names in _COUNT_NAMES:
             link = getattr(self, kind)
-            for name in ("applications", "identities", "recent", "recent_dealers", "as_applicant_phone",
-                         "as_contact", "as_vehicle_user"):
-                out[f"{kind}_{name}"] = float(getattr(link, name)) if link is not None else 0.0
+            for name, key in names:
+                out[key] = float(getattr(link, name)) if link is not None else 0.0
         out["contact_max_applications"] = float(max((c.applications for c in self.contacts), default=0))
         out["contact_max_identities"] = float(max((c.identities for c in self.contacts), default=0))
         out["contact_as_applicant_phone"] = float(sum(c.as_applicant_phone for c in self.contacts))
