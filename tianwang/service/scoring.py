@@ -120,6 +120,8 @@ def get_decision(service: Service, ident: str, *, reader: Any = None, request_id
 
 
 _DECIDED = select(DecisionRow.id).where(DecisionRow.application_id == bindparam("application_id"))
+_INSERT_DECISION = insert(DecisionRow)
+_INSERT_VAULT = insert(VaultEntry)
 
 
 def _existing(service: Service, application_id: str) -> DecisionRow | None:
@@ -171,25 +173,28 @@ def score_application(service: Service, payload: Application | bytes | str | Map
         config_version=decision.config_version, bundle=record["bundle"], record=record,
         status="pending" if decision.band == "review" else "final",
     )
-    row = DecisionRow(**values)
     sealed = vault_rows(service.vault, app) if service.vault is not None else []
     try:
         if decision.band == "review":  # the decision, its case and its vault entries in one transaction
+            row = DecisionRow(**values)
             with service.ops.session() as session:
                 session.add(row)
                 session.flush()
                 row.case_id = open_case_for_decision(session, row, action)
                 if sealed:
-                    session.execute(insert(VaultEntry), sealed)
-        else:  # plain inserts, without a session's unit of work
+                    session.execute(_INSERT_VAULT, sealed)
+            view = decision_view(row)
+        else:  # plain inserts, without a session's unit of work (or an ORM object)
             with service.ops.engine.begin() as connection:
-                connection.execute(insert(DecisionRow), [values])
+                connection.execute(_INSERT_DECISION, values)
                 if sealed:
-                    connection.execute(insert(VaultEntry), sealed)
+                    connection.execute(_INSERT_VAULT, sealed)
+            view = {**record, "decision_id": decision_id, "status": values["status"], "final_action": None,
+                    "finalized_at": None, "case_id": None}  # what decision_view answers for this row
     except IntegrityError:  # the same application scored at the same time: the first decision wins
         won = _existing(service, app.application_id)
         if won is None:
             raise
         return decision_view(won), False
     publish_application(service.extras, app)
-    return decision_view(row), True
+    return view, True
