@@ -61,7 +61,7 @@ _ADJACENT_ONE = (
     " WHERE e.dst = (SELECT id FROM nodes WHERE label = ? AND key = ?) AND e.at <= ?)"
     " ORDER BY at, key, label, type LIMIT ?)"
 )
-_REFS_PER_STATEMENT = 100  # SQLite allows 500 terms in a compound SELECT, each ref adds two
+_REFS_PER_STATEMENT = 100  # one term each (SQLite allows 500 in a compound SELECT), 8 parameters each (999)
 
 
 def _adjacent_order(row: tuple) -> tuple:

@@ -93,6 +93,7 @@ def test_decision_read_back_by_decision_id_and_application_id(client, headers):
     by_app = client.get("/v1/decisions/APP-000006", headers=headers["investigator"])
     assert by_id.status_code == by_app.status_code == 200
     assert by_id.json()["decision_id"] == by_app.json()["decision_id"] == created["decision_id"]
+    assert by_id.json() == created  # the answer to the score is the decision as stored, field for field
     missing = client.get("/v1/decisions/dec_missing", headers=headers["scorer"])
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
