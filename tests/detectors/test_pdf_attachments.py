@@ -79,7 +79,7 @@ def test_a_hostile_pdf_is_abandoned_in_its_worker_and_does_not_stall_scoring(key
     hostile = nested_dictionaries_pdf()
     assert 400_000 < len(hostile) < 500_000
     store = EmbeddedGraphStore(tmp_path / "graph.db", keyer)
-    pipeline = ScoringPipeline(store, config({"forged_documents": {"budget_ms": 80, "settings": {"pdf_ms": 40}},
+    pipeline = ScoringPipeline(store, config({"forged_documents": {"budget_ms": 150, "settings": {"pdf_ms": 40}},
                                               "multi_lending": {}}), ScoringRecords.in_memory(keyer))
     pool = pdf_workers()
     count = _Count()
@@ -94,7 +94,7 @@ def test_a_hostile_pdf_is_abandoned_in_its_worker_and_does_not_stall_scoring(key
         # the parse ran in a worker process, which was abandoned at the detector's PDF time
         assert pool.abandoned == abandoned + 1
         forged = next(o for o in decision.outcomes if o.detector == "forged_documents")
-        assert forged.status == "ok" and forged.ms < 80 + 500  # generous: the machine is shared
+        assert forged.status == "ok" and forged.ms < 150 + 500  # generous: the machine is shared
         # one or two log records, not one per pypdf warning (there were thousands)
         assert count.records <= 5
         # nothing keeps parsing in this process after the call (it used to, for hundreds of ms)
