@@ -349,27 +349,7 @@ class EmbeddedGraphStore(GraphStore):
         return Node(ref.label, ref.key, props)
 
     def _adjacent(self, ref: NodeRef, as_of: float | None, limit: int) -> list[tuple[Relationship, Node]]:
-        ts = _FAR_FUTURE if as_of is None else as_of
-        # the node's id is looked up in the same statement: one round trip instead of two
-        rows = self._query(
-            "SELECT e.type, e.at, 1, n.label, n.key, n.props FROM edges e JOIN nodes n ON n.id = e.dst"
-            " WHERE e.src = (SELECT id FROM nodes WHERE label = ?1 AND key = ?2) AND e.at <= ?3"
-            " UNION ALL"
-            " SELECT e.type, e.at, 0, n.label, n.key, n.props FROM edges e JOIN nodes n ON n.id = e.src"
-            " WHERE e.dst = (SELECT id FROM nodes WHERE label = ?1 AND key = ?2) AND e.at <= ?3"
-            " ORDER BY 2, 5, 4, 1 LIMIT ?4",
-            (NODE_TYPES[ref.label].code, ref.key, ts, limit),
-        )
-        adjacent = []
-        for type_code, at, outgoing, label_code, key, props in rows:
-            other = Node(label_from_code(label_code), key, orjson.loads(props))
-            rel_type = rel_type_from_code(type_code)
-            if outgoing:
-                rel = Relationship(ref, rel_type, other.ref, at)
-            else:
-                rel = Relationship(other.ref, rel_type, ref, at)
-            adjacent.append((rel, other))
-        return adjacent
+        return self._adjacent_many([ref], as_of, limit)[0]
 
     def _adjacent_many(self, refs: list[NodeRef], as_of: float | None,
                        limit: int) -> list[list[tuple[Relationship, Node]]]:
