@@ -15,7 +15,7 @@ fields that differ (by schema path, never by value).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -83,17 +83,15 @@ def _conflict(service: Service, app: Application) -> ApplicationConflictError | 
     return ApplicationConflictError(app.application_id, [f for f in fields if not f.endswith("_hash")] or fields)
 
 
+def _view(record: Mapping[str, Any], decision_id: str, status: str, final_action: str | None = None,
+          finalized_at: datetime | None = None, case_id: str | None = None) -> dict[str, Any]:
+    return {**record, "decision_id": decision_id, "status": status, "final_action": final_action,
+            "finalized_at": finalized_at.isoformat() if finalized_at else None, "case_id": case_id}
+
+
 def decision_view(row: DecisionRow) -> dict[str, Any]:
     """A decision as the API answers it: the record, with its current status and final action."""
-    view = dict(row.record)
-    view.update({
-        "decision_id": row.id,
-        "status": row.status,
-        "final_action": row.final_action,
-        "finalized_at": row.finalized_at.isoformat() if row.finalized_at else None,
-        "case_id": row.case_id,
-    })
-    return view
+    return _view(row.record, row.id, row.status, row.final_action, row.finalized_at, row.case_id)
 
 
 def get_decision(service: Service, ident: str, *, reader: Any = None, request_id: str | None = None,
@@ -189,8 +187,7 @@ def score_application(service: Service, payload: Application | bytes | str | Map
                 connection.execute(_INSERT_DECISION, values)
                 if sealed:
                     connection.execute(_INSERT_VAULT, sealed)
-            view = {**record, "decision_id": decision_id, "status": values["status"], "final_action": None,
-                    "finalized_at": None, "case_id": None}  # what decision_view answers for this row
+            view = _view(record, decision_id, values["status"])  # what decision_view answers for this row
     except IntegrityError:  # the same application scored at the same time: the first decision wins
         won = _existing(service, app.application_id)
         if won is None:
