@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tianwang.errors import ConfigurationError, StoreUnavailableError
+from tianwang.opsdb.prepared import PreparedStatement, driver_transaction
 
 __all__ = ["MIGRATIONS", "OpsDB"]
 
@@ -88,6 +89,7 @@ class OpsDB:
         #: where it is, without credentials (for logs and /readyz)
         self.display_url = parsed.render_as_string(hide_password=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._prepared: dict[Any, PreparedStatement] = {}
         if upgrade:
             self.upgrade()
 
@@ -136,6 +138,23 @@ class OpsDB:
         """A session in one transaction: committed when the block ends, rolled back on an error."""
         with self._sessions.begin() as session:
             yield session
+
+    def prepare(self, statement: Any, columns: tuple[str, ...] = ()) -> PreparedStatement:
+        """``statement`` compiled once for this database (:class:`~tianwang.opsdb.prepared.PreparedStatement`).
+
+        For the few statements every decision runs; ``statement`` is a module constant,
+        kept by identity (an ``Insert`` for the same ``columns`` each time).
+        """
+        prepared = self._prepared.get(statement)
+        if prepared is None:
+            prepared = self._prepared[statement] = PreparedStatement(self.engine, statement, columns)
+        return prepared
+
+    @contextmanager
+    def driver_transaction(self) -> Iterator[Any]:
+        """A pooled driver connection in one transaction, for :meth:`prepare`'s statements."""
+        with driver_transaction(self.engine) as connection:
+            yield connection
 
     def ping(self) -> bool:
         """Whether the database answers."""

@@ -119,14 +119,17 @@ def get_decision(service: Service, ident: str, *, reader: Any = None, request_id
 
 _DECIDED = select(DecisionRow.id).where(DecisionRow.application_id == bindparam("application_id"))
 _INSERT_DECISION = insert(DecisionRow)
+_DECISION_COLUMNS = ("id", "application_id", "decided_at", "submitted_at", "dealer_id", "fraud_score", "band",
+                     "action", "strategy", "config_version", "bundle", "record", "status")
 _INSERT_VAULT = insert(VaultEntry)
+_VAULT_COLUMNS = ("application_id", "field", "key_id", "nonce", "ciphertext", "sealed_at")
 
 
 def _existing(service: Service, application_id: str) -> DecisionRow | None:
-    # most applications are new: a plain query answers that in a fifth of an ORM session's time
-    with service.ops.engine.connect() as connection:
-        if connection.execute(_DECIDED, {"application_id": application_id}).first() is None:
-            return None
+    # most applications are new: a statement on the driver's connection answers that in a third
+    # of a Connection's time (and a fifteenth of an ORM session's)
+    if service.ops.prepare(_DECIDED).first({"application_id": application_id}) is None:
+        return None
     with service.ops.session() as session:
         return session.scalar(select(DecisionRow).where(DecisionRow.application_id == application_id))
 
@@ -182,11 +185,10 @@ def score_application(service: Service, payload: Application | bytes | str | Map
                 if sealed:
                     session.execute(_INSERT_VAULT, sealed)
             view = decision_view(row)
-        else:  # plain inserts, without a session's unit of work (or an ORM object)
-            with service.ops.engine.begin() as connection:
-                connection.execute(_INSERT_DECISION, values)
-                if sealed:
-                    connection.execute(_INSERT_VAULT, sealed)
+        else:  # plain inserts on the driver's connection, without a session (or an ORM object)
+            with service.ops.driver_transaction() as connection:
+                service.ops.prepare(_INSERT_DECISION, _DECISION_COLUMNS).execute(connection, [values])
+                service.ops.prepare(_INSERT_VAULT, _VAULT_COLUMNS).execute(connection, sealed)
             view = _view(record, decision_id, values["status"])  # what decision_view answers for this row
     except IntegrityError:  # the same application scored at the same time: the first decision wins
         won = _existing(service, app.application_id)
