@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 from fastapi.testclient import TestClient
 
+from api.schemas import DecisionOut
 from tests import builders
 
 
@@ -23,6 +24,8 @@ def test_score_answers_a_decision_with_votes_action_and_timings(client, headers)
     assert body["action"]["type"] in {"approve", "approve_with_verification", "review", "reject"}
     assert body["votes"] and all("detector" in v for v in body["votes"])
     assert "timings_ms" in body and "strategy" in body
+    # written without FastAPI's response model: it is what the model would have written
+    assert DecisionOut.model_validate(body).model_dump(mode="json") == body
 
 
 def test_same_application_again_returns_the_first_decision_unscored(client, headers):
