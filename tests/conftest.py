@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 import pytest
 
 from graph_schema.store import GraphStore
+from tianwang.opsdb import OpsDB
 from tianwang.privacy import PersonalDataKeyer
 from tianwang.scoring import ScoringPipeline, ScoringRecords
 from tianwang.settings import get_settings
@@ -95,6 +96,16 @@ def any_ops_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'operations.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def ops(any_ops_url: str) -> Iterator[OpsDB]:
+    """An :class:`OpsDB` on each operational database in turn (``any_ops_url``), closed afterwards."""
+    db = OpsDB(any_ops_url)
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 @pytest.fixture

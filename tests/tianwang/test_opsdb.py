@@ -5,7 +5,6 @@ append-only audit log (each test runs on both through ``any_ops_url``; the Postg
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -22,15 +21,6 @@ from tianwang.opsdb.models import AuditEntry, Base, Case, DecisionRow
 from tianwang.service.audit import audit
 
 T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def ops(any_ops_url: str) -> Iterator[OpsDB]:
-    db = OpsDB(any_ops_url)
-    try:
-        yield db
-    finally:
-        db.close()
 
 
 def _head() -> str:

@@ -4,7 +4,6 @@ store what a SQLAlchemy ``Connection`` stores, byte for byte, on SQLite and on P
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,15 +22,6 @@ _INSERT_DECISION = insert(DecisionRow)
 _INSERT_VAULT = insert(VaultEntry)
 _DECIDED = select(DecisionRow.id).where(DecisionRow.application_id == bindparam("application_id"))
 T0 = datetime(2026, 12, 6, 8, 30, 15, 123456, tzinfo=UTC)
-
-
-@pytest.fixture
-def ops(any_ops_url: str) -> Iterator[OpsDB]:
-    db = OpsDB(any_ops_url)
-    try:
-        yield db
-    finally:
-        db.close()
 
 
 def _decision(n: int) -> dict[str, Any]:
