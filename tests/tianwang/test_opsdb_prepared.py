@@ -15,9 +15,6 @@ from tianwang.opsdb import OpsDB
 from tianwang.opsdb.models import AuditEntry, DecisionRow, VaultEntry
 from tianwang.opsdb.prepared import PreparedStatement
 
-_DECISION_COLUMNS = ("id", "application_id", "decided_at", "submitted_at", "dealer_id", "fraud_score", "band",
-                     "action", "strategy", "config_version", "bundle", "record", "status")
-_VAULT_COLUMNS = ("application_id", "field", "key_id", "nonce", "ciphertext", "sealed_at")
 _INSERT_DECISION = insert(DecisionRow)
 _INSERT_VAULT = insert(VaultEntry)
 _DECIDED = select(DecisionRow.id).where(DecisionRow.application_id == bindparam("application_id"))
@@ -36,6 +33,10 @@ def _decision(n: int) -> dict[str, Any]:
 def _vault(n: int) -> list[dict[str, Any]]:
     return [{"application_id": f"app_p{n}", "field": f"applicant.f{j}", "key_id": "k1", "nonce": bytes([j]) * 12,
              "ciphertext": b"\x00\xff" * (j + 3), "sealed_at": T0} for j in range(3)]
+
+
+_DECISION_KEYS = tuple(_decision(0))  # the columns every row gives, as the service derives them from its rows
+_VAULT_KEYS = tuple(_vault(0)[0])
 
 
 def _stored(ops: OpsDB, n: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -57,8 +58,8 @@ def test_the_inserts_store_what_a_connection_stores(ops: OpsDB, n: int) -> None:
         connection.execute(delete(VaultEntry))
         connection.execute(delete(DecisionRow))
     with ops.driver_transaction() as connection:
-        ops.prepare(_INSERT_DECISION, _DECISION_COLUMNS).execute(connection, [_decision(n)])
-        ops.prepare(_INSERT_VAULT, _VAULT_COLUMNS).execute(connection, _vault(n))
+        ops.prepare(_INSERT_DECISION, _DECISION_KEYS).execute(connection, [_decision(n)])
+        ops.prepare(_INSERT_VAULT, _VAULT_KEYS).execute(connection, _vault(n))
     assert _stored(ops, n) == expected
     assert len(expected[0]) == 1 and len(expected[1]) == 3
     with ops.session() as session:  # and the ORM reads it back as written
@@ -70,27 +71,31 @@ def test_the_check_answers_the_first_row_or_none(ops: OpsDB) -> None:
     check = ops.prepare(_DECIDED)
     assert check.first({"application_id": "app_p1"}) is None
     with ops.driver_transaction() as connection:
-        ops.prepare(_INSERT_DECISION, _DECISION_COLUMNS).execute(connection, [_decision(1)])
+        ops.prepare(_INSERT_DECISION, _DECISION_KEYS).execute(connection, [_decision(1)])
     assert check.first({"application_id": "app_p1"}) == ("dec_p1",)
     assert ops.prepare(_DECIDED) is check  # compiled once
+    # an insert is compiled per set of columns: a row with another one is not cut down to the first's
+    assert ops.prepare(_INSERT_DECISION, _DECISION_KEYS) is ops.prepare(_INSERT_DECISION, _DECISION_KEYS)
+    assert ops.prepare(_INSERT_DECISION, (*_DECISION_KEYS, "case_id")) is not ops.prepare(
+        _INSERT_DECISION, _DECISION_KEYS)
 
 
 def test_a_failed_insert_raises_sqlalchemys_error_and_leaves_nothing(ops: OpsDB) -> None:
     with ops.driver_transaction() as connection:
-        ops.prepare(_INSERT_DECISION, _DECISION_COLUMNS).execute(connection, [_decision(1)])
+        ops.prepare(_INSERT_DECISION, _DECISION_KEYS).execute(connection, [_decision(1)])
     duplicate = dict(_decision(2), application_id="app_p1")  # the application id is unique
     with pytest.raises(IntegrityError), ops.driver_transaction() as connection:
-        ops.prepare(_INSERT_VAULT, _VAULT_COLUMNS).execute(connection, _vault(2))
-        ops.prepare(_INSERT_DECISION, _DECISION_COLUMNS).execute(connection, [duplicate])
+        ops.prepare(_INSERT_VAULT, _VAULT_KEYS).execute(connection, _vault(2))
+        ops.prepare(_INSERT_DECISION, _DECISION_KEYS).execute(connection, [duplicate])
     assert _stored(ops, 2) == ([], [])  # the vault rows before it were rolled back
     with ops.driver_transaction() as connection:  # and the pooled connection still works
-        ops.prepare(_INSERT_DECISION, _DECISION_COLUMNS).execute(connection, [_decision(3)])
+        ops.prepare(_INSERT_DECISION, _DECISION_KEYS).execute(connection, [_decision(3)])
     assert len(_stored(ops, 3)[0]) == 1
 
 
 def test_an_error_in_the_block_rolls_back(ops: OpsDB) -> None:
     with pytest.raises(RuntimeError), ops.driver_transaction() as connection:
-        ops.prepare(_INSERT_DECISION, _DECISION_COLUMNS).execute(connection, [_decision(4)])
+        ops.prepare(_INSERT_DECISION, _DECISION_KEYS).execute(connection, [_decision(4)])
         raise RuntimeError("after the insert")
     assert _stored(ops, 4) == ([], [])
 

@@ -143,11 +143,12 @@ class OpsDB:
         """``statement`` compiled once for this database (:class:`~tianwang.opsdb.prepared.PreparedStatement`).
 
         For the few statements every decision runs; ``statement`` is a module constant,
-        kept by identity (an ``Insert`` for the same ``columns`` each time).
+        kept by identity with the ``columns`` an ``Insert``'s rows give (their keys: a row
+        with other keys gets a statement of its own, so none is left out).
         """
-        prepared = self._prepared.get(statement)
+        prepared = self._prepared.get((statement, columns))
         if prepared is None:
-            prepared = self._prepared[statement] = PreparedStatement(self.engine, statement, columns)
+            prepared = self._prepared[(statement, columns)] = PreparedStatement(self.engine, statement, columns)
         return prepared
 
     @contextmanager

@@ -3,8 +3,9 @@
 Each decision checks that its application is new and inserts itself and its sealed
 personal values. Through a SQLAlchemy ``Connection`` each of those statements builds an
 execution context, looks its compiled form up in a cache, runs every value through its
-type's processor and builds a result object: about 0.4 ms a decision on a slow two-core
-machine, against 0.05 ms for the driver's own calls. :class:`PreparedStatement` compiles
+type's processor and builds a result object: on a slow two-core machine the check took
+134 µs that way and the inserts 575 µs, against 56 and 425 µs here (most of what is left
+is the commit). :class:`PreparedStatement` compiles
 a Core statement once for the engine's dialect (the SQL text, the order of its
 parameters, each column's processor) and runs it on the driver connection the pool
 hands out. The values stored are the same: the processors are the columns' own, for
@@ -85,10 +86,7 @@ class PreparedStatement:
             if not many:
                 cursor.execute(self.sql, params)
                 return cursor.fetchone() if cursor.description else None
-            if len(params) == 1:
-                cursor.execute(self.sql, params[0])
-            else:
-                cursor.executemany(self.sql, params)
+            cursor.executemany(self.sql, params)
             return None
         except self._dbapi_error as exc:
             gone = self._engine.dialect.is_disconnect(exc, connection.dbapi_connection, cursor)

@@ -119,10 +119,7 @@ def get_decision(service: Service, ident: str, *, reader: Any = None, request_id
 
 _DECIDED = select(DecisionRow.id).where(DecisionRow.application_id == bindparam("application_id"))
 _INSERT_DECISION = insert(DecisionRow)
-_DECISION_COLUMNS = ("id", "application_id", "decided_at", "submitted_at", "dealer_id", "fraud_score", "band",
-                     "action", "strategy", "config_version", "bundle", "record", "status")
 _INSERT_VAULT = insert(VaultEntry)
-_VAULT_COLUMNS = ("application_id", "field", "key_id", "nonce", "ciphertext", "sealed_at")
 
 
 def _existing(service: Service, application_id: str) -> DecisionRow | None:
@@ -187,8 +184,9 @@ def score_application(service: Service, payload: Application | bytes | str | Map
             view = decision_view(row)
         else:  # plain inserts on the driver's connection, without a session (or an ORM object)
             with service.ops.driver_transaction() as connection:
-                service.ops.prepare(_INSERT_DECISION, _DECISION_COLUMNS).execute(connection, [values])
-                service.ops.prepare(_INSERT_VAULT, _VAULT_COLUMNS).execute(connection, sealed)
+                service.ops.prepare(_INSERT_DECISION, tuple(values)).execute(connection, [values])
+                if sealed:
+                    service.ops.prepare(_INSERT_VAULT, tuple(sealed[0])).execute(connection, sealed)
             view = _view(record, decision_id, values["status"])  # what decision_view answers for this row
     except IntegrityError:  # the same application scored at the same time: the first decision wins
         won = _existing(service, app.application_id)
