@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 
 import orjson
@@ -141,3 +142,36 @@ def test_a_watchlist_file_from_before_entries_had_ids_is_upgraded(tmp_path):
         assert store.remove_entry(old.entry_id) == old and store.entries()[0].hint == "139****0002"
     finally:
         store.close()
+
+
+def test_two_processes_upgrading_one_old_watchlist_file_at_once_both_start(tmp_path):
+    # `serve --workers 2` on a file from before entries had ids: the second worker to upgrade it must wait for
+    # the first and find the columns added, not fail its start on "duplicate column name"
+    path = tmp_path / "scoring.db"
+    keyer = PersonalDataKeyer(b"k" * 32)
+    first = sqlite3.connect(path, isolation_level=None)
+    first.execute("PRAGMA journal_mode=WAL")
+    first.execute("CREATE TABLE watchlist (kind TEXT NOT NULL, key TEXT NOT NULL, reason TEXT,"
+                  " added_at REAL NOT NULL, PRIMARY KEY (kind, key))")
+    first.execute("BEGIN IMMEDIATE")  # the first worker, in the middle of its upgrade
+    first.execute("ALTER TABLE watchlist ADD COLUMN entry_id TEXT")
+    opened: list[object] = []
+    second = threading.Thread(target=lambda: opened.append(_open_or_error(path, keyer)))
+    second.start()
+    time.sleep(0.3)  # the second worker has read the old columns by now, unless it waits for the first
+    first.execute("COMMIT")
+    first.close()
+    second.join(15)
+    (store,) = opened
+    assert isinstance(store, SqliteWatchlist), store
+    try:
+        assert store.add_entry("phone", builders.mobile(3))[1]
+    finally:
+        store.close()
+
+
+def _open_or_error(path, keyer) -> object:
+    try:
+        return SqliteWatchlist(path, keyer)
+    except Exception as exc:
+        return exc

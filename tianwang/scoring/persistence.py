@@ -31,7 +31,7 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,13 +90,16 @@ class _Sqlite:
 
     def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """``sql`` once per row, in one transaction (one commit, not one per row)."""
-        if not rows:
-            return
+        if rows:
+            self.transaction(lambda conn: conn.executemany(sql, rows))
+
+    def transaction(self, work: Callable[[sqlite3.Connection], object]) -> None:
+        """``work(connection)`` in one write transaction (``BEGIN IMMEDIATE``: other processes wait), or none of it."""
         try:
             with self._lock:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
-                    self._conn.executemany(sql, rows)
+                    work(self._conn)
                 except BaseException:
                     self._conn.execute("ROLLBACK")
                     raise
@@ -267,16 +270,22 @@ class SqliteWatchlist(_Sqlite):
             "CREATE TABLE IF NOT EXISTS watchlist (kind TEXT NOT NULL, key TEXT NOT NULL, reason TEXT,"
             " added_at REAL NOT NULL, PRIMARY KEY (kind, key))",
         ])
-        columns = {row[1] for row in self.execute("PRAGMA table_info(watchlist)")}
+        self.transaction(self._upgrade)
+        self.keyer = keyer
+
+    @staticmethod
+    def _upgrade(conn: sqlite3.Connection) -> None:
+        # a file from before entries had ids gains their columns; in one write transaction, columns read in
+        # it, so that a second process starting beside this one (`serve --workers 2`) waits and finds them
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(watchlist)")}
         for column, sql_type in (("entry_id", "TEXT"), ("hint", "TEXT"), ("expires_at", "REAL"),
                                  ("added_by", "TEXT")):
-            if column not in columns:  # a file from before entries had ids
-                self.execute(f"ALTER TABLE watchlist ADD COLUMN {column} {sql_type}")
-        self.execute("UPDATE watchlist SET entry_id = 'wl_' || lower(hex(randomblob(12))), hint = '(unknown)'"
+            if column not in columns:
+                conn.execute(f"ALTER TABLE watchlist ADD COLUMN {column} {sql_type}")
+        conn.execute("UPDATE watchlist SET entry_id = 'wl_' || lower(hex(randomblob(12))), hint = '(unknown)'"
                      " WHERE entry_id IS NULL")
-        self.execute("CREATE UNIQUE INDEX IF NOT EXISTS watchlist_entry ON watchlist (entry_id)")
-        self.execute("CREATE INDEX IF NOT EXISTS watchlist_order ON watchlist (added_at, entry_id)")
-        self.keyer = keyer
+        conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS watchlist_entry ON watchlist (entry_id)")
+        conn.execute("CREATE INDEX IF NOT EXISTS watchlist_order ON watchlist (added_at, entry_id)")
 
     def add(self, kind: str, value: str, *, reason: str | None = None) -> None:
         self.add_entry(kind, value, reason=reason)
