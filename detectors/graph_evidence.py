@@ -33,6 +33,8 @@ Examples
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -171,14 +173,14 @@ class GraphEvidenceDetector(Detector):
         # the row, then the row with each group set to a typical legitimate application's: one call,
         # the difference in log-odds is what that group added (SHAP values would cost 40 times as much)
         groups = len(_GROUP_NAMES)
-        z = self._booster.predict(self._probed(row, self._probes[:groups]), num_threads=1, raw_score=True)
+        z = raw_scores(self._booster, self._probed(row, self._probes[:groups]))
         p = float(1.0 / (1.0 + math.exp(-z[0])))
         if p <= self._baseline:
             return Vote(min(max(p, 1e-6), 1 - 1e-6), 1.0, (), self._baseline)
         added = z[0] - z[1:]
         if _names_own_figures(added, self._probe_names[:groups]) and len(self._probes) > groups:
             # the own figures one by one (a second, larger call) only where their reason will name them
-            own = self._booster.predict(self._probed(row, self._probes[groups:])[1:], num_threads=1, raw_score=True)
+            own = raw_scores(self._booster, self._probed(row, self._probes[groups:])[1:])
             added = np.concatenate([added, z[0] - own])
         reasons = _reasons(row, added, self._probe_names[:len(added)])
         return Vote(min(max(p, 1e-6), 1 - 1e-6), 1.0, reasons, self._baseline)
@@ -189,6 +191,48 @@ class GraphEvidenceDetector(Detector):
         for i, columns in enumerate(probes, start=1):
             rows[i, columns] = self._typical[columns]
         return rows
+
+
+# -- the model's raw scores ------------------------------------------------------------------
+_ONE_THREAD = b"num_threads=1"
+
+
+def raw_scores(booster: Any, rows: np.ndarray) -> np.ndarray:
+    """``booster.predict(rows, raw_score=True, num_threads=1)`` of a binary model, made the same C call.
+
+    ``Booster.predict`` builds a predictor object and asks the library for the output's size on every
+    call; for the eight rows an application scores, that wrapper cost several times the trees'
+    own walk. The answer is the same (``tests/detectors/test_graph_evidence.py``). A LightGBM
+    without this C function, or a model of more than one output, goes through ``predict``.
+    """
+    rows = np.ascontiguousarray(rows, dtype=np.float64)
+    library = _library()
+    if library is None or rows.ndim != 2 or booster.num_model_per_iteration() != 1:
+        return np.asarray(booster.predict(rows, num_threads=1, raw_score=True), dtype=np.float64)
+    lib, safe_call = library
+    out = np.empty(rows.shape[0], dtype=np.float64)
+    written = ctypes.c_int64(0)
+    safe_call(lib.LGBM_BoosterPredictForMat(
+        booster._handle, rows.ctypes.data_as(_DOUBLE_P), ctypes.c_int(1),  # float64
+        ctypes.c_int32(rows.shape[0]), ctypes.c_int32(rows.shape[1]), ctypes.c_int(1),  # row major
+        ctypes.c_int(1), ctypes.c_int(0), ctypes.c_int(booster.best_iteration),  # raw score, all iterations
+        ctypes.c_char_p(_ONE_THREAD), ctypes.byref(written), out.ctypes.data_as(_DOUBLE_P)))
+    if written.value != rows.shape[0]:
+        raise DetectorError(f"LightGBM wrote {written.value} scores for {rows.shape[0]} rows")
+    return out
+
+
+_DOUBLE_P = ctypes.POINTER(ctypes.c_double)
+
+
+@functools.cache
+def _library() -> tuple[Any, Any] | None:
+    """LightGBM's library handle and error check, as ``Booster.predict`` uses them (imported when first needed)."""
+    try:
+        from lightgbm.basic import _LIB, _safe_call
+    except ImportError:  # another LightGBM layout: Booster.predict
+        return None
+    return _LIB, _safe_call
 
 
 # -- reasons ---------------------------------------------------------------------------------

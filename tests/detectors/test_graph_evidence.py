@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from lightgbm.basic import LightGBMError
 
 from detectors import DetectorError, DetectorNotFittedError, DetectorRegistry, LabelledContext
 from detectors.context import GraphLinks, Link
 from detectors.evidence_features import EVIDENCE_FEATURE_NAMES, EvidenceMemory
 from detectors.evidence_profile import PROFILE_FEATURE_NAMES, ProfileTable
-from detectors.graph_evidence import ALL_FEATURE_NAMES, GraphEvidenceDetector
+from detectors.graph_evidence import ALL_FEATURE_NAMES, GraphEvidenceDetector, raw_scores
 from graph_schema.embedded import EmbeddedGraphStore
 from tianwang.application import parse_application
 from tianwang.privacy import PersonalDataKeyer
@@ -152,6 +153,17 @@ def test_survives_a_bundle_and_scores_alike(scored: tuple[GraphEvidenceDetector,
     clone = pickle.loads(pickle.dumps(detector))
     context = context_of(N_APPLICATIONS + 9)
     assert clone.score(context).score == pytest.approx(detector.score(context).score, abs=1e-12)
+
+
+def test_raw_scores_are_the_boosters_own_raw_predictions(scored: tuple[GraphEvidenceDetector, list[Decision]]) -> None:
+    detector, _ = scored
+    booster = detector._booster
+    rows = np.random.default_rng(3).normal(scale=3.0, size=(13, len(ALL_FEATURE_NAMES)))
+    for some in (rows[:1], rows[:7], rows, rows[::2], rows.astype(np.float32)):  # a strided copy, floats of 32 bits
+        expected = booster.predict(some, num_threads=1, raw_score=True)
+        assert np.array_equal(raw_scores(booster, some), expected)
+    with pytest.raises(LightGBMError, match="number of features"):  # the library's own check of the width
+        raw_scores(booster, rows[:, :-1])
 
 
 def test_the_profile_row_sees_an_income_nobody_else_has_seen() -> None:
