@@ -354,11 +354,12 @@ class SimilarityIndex:
                 return [[] for _ in range(len(q))]
             with _threads(1 if len(q) < _PARALLEL_FROM else None):
                 distances, labels = self._faiss.search(q, min(k + 1, len(self._label_of)))
-            entries = [[self._entry.get(int(label)) for label in row] for row in labels]
+            entry = self._entry.get
+            entries = [[entry(label) for label in row] for row in labels.tolist()]
         out = []
-        for i, (row_d, row_e) in enumerate(zip(distances, entries, strict=True)):
+        for i, (row_d, row_e) in enumerate(zip(distances.tolist(), entries, strict=True)):  # Python numbers
             skip = exclude[i] if exclude is not None else None
-            hits = [Neighbour(e[0], math.sqrt(max(float(d), 0.0)), e[1])
+            hits = [Neighbour(e[0], math.sqrt(max(d, 0.0)), e[1])
                     for d, e in zip(row_d, row_e, strict=True) if e is not None and e[0] != skip]
             out.append(hits[:k])
         return out
