@@ -71,4 +71,8 @@ def test_concurrent_scores_of_linked_applications_leave_no_duplicate(live: Servi
         for body in bodies:
             score_application(alone, body)
         expected = alone.runtime.store.counts()
+    # a write past the graph's deadline (a Neo4j server just started compiles its first queries slowly) waits in
+    # the outbox and lands from there: count once it has
+    gate = live.runtime.pipeline.gate
+    assert gate.wait_drained(60), gate.state()
     assert live.runtime.store.counts() == expected  # as if scored one at a time: no node nor link twice
