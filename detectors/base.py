@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tianwang.errors import ConfigurationError, TianwangError
+from tianwang.frozen import quick_init
 
 if TYPE_CHECKING:
     from detectors.context import LabelledContext, ScoringContext
@@ -76,6 +77,7 @@ class DetectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What a reason rests on: a field, a neighbour in the graph, a value (masked).
@@ -95,6 +97,7 @@ class Evidence:
                                   ("detail", self.detail)) if v is not None}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Reason:
     """A reason code, the sentence a person reads, its weight in the vote and its evidence."""

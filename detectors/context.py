@@ -24,6 +24,7 @@ from detectors.facts import ApplicationFacts, application_facts
 from graph_schema.schema import Label, RelType
 from graph_schema.values import NodeRef, Subgraph
 from tianwang.application import Application
+from tianwang.frozen import quick_init
 from tianwang.identifiers import is_mobile, mask_account, mask_address, mask_id_number, mask_phone
 from tianwang.keys import PersonalKeys, personal_keys
 from tianwang.privacy import PersonalDataKeyer
@@ -50,6 +51,7 @@ __all__ = [
 NEIGHBOUR_LIMIT = 40
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Link:
     """One attribute of the application and the other applications that share it.

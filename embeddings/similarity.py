@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tianwang.errors import TianwangError
+from tianwang.frozen import quick_init
 
 __all__ = [
     "DEFAULT_EXACT_BELOW",
@@ -100,6 +101,7 @@ class SimilarityIndexError(TianwangError):
     """A similarity index was misused (wrong dimension) or its file is not one we wrote."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Neighbour:
     """A stored application near the query: its id, Euclidean distance and tag."""

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from graph_schema.schema import Label, RelType
+from tianwang.frozen import quick_init
 
 __all__ = [
     "ApplicationRecord",
@@ -36,6 +37,7 @@ def to_timestamp(moment: datetime | float | None) -> float | None:
     return moment.timestamp()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class NodeRef:
     """A node named by label and key value."""
@@ -44,6 +46,7 @@ class NodeRef:
     key: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Node:
     """A node with its properties (masked forms only for personal data)."""
@@ -63,6 +66,7 @@ class Node:
         return str(props.get("masked") or props.get("id_masked") or props.get("name") or self.key)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Relationship:
     """A relationship between two nodes, written at time ``at``."""
