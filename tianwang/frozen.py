@@ -44,9 +44,9 @@ def quick_init(cls: T) -> T:
     body: list[str] = []
     original: Any = cls.__dict__["__init__"]  # the dataclass's own
     taken = [name for name in inspect.signature(original).parameters if name != "self"]
+    if taken != [field.name for field in fields]:  # a field left out of __init__, or an InitVar
+        raise TypeError(f"{cls.__name__}: quick_init takes plain fields only, not an __init__ of {taken}")
     for i, field in enumerate(fields):
-        if not field.init or field.name not in taken:
-            raise TypeError(f"{cls.__name__}.{field.name}: quick_init takes plain fields only")
         if field.default_factory is not dataclasses.MISSING:
             raise TypeError(f"{cls.__name__}.{field.name}: quick_init takes no default_factory")
         name = field.name
@@ -58,8 +58,6 @@ def quick_init(cls: T) -> T:
         (keyword if field.kw_only else positional).append(param)
         namespace[f"_set_{i}"] = cls.__dict__[name].__set__  # the slot's member descriptor
         body.append(f"    _set_{i}(self, {name})")
-    if taken != [field.name for field in fields]:  # an InitVar
-        raise TypeError(f"{cls.__name__}: quick_init takes plain fields only, not {taken}")
     signature = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
     source = f"def __init__({signature}):\n" + ("\n".join(body) or "    pass") + "\n"
     exec(source, namespace)  # made only of the dataclass's own field names
