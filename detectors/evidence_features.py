@@ -99,6 +99,7 @@ class EvidenceMemory:
         self._labels: dict[str, tuple[bool, float]] = {}  # application id -> (fraud, known from)
         self._dealers: dict[str, list[tuple[float, str, float, str]]] = {}  # (time, application id, price, model)
         self._model_price: dict[str, tuple[float, float]] = {}  # model -> (median, 95th percentile)
+        self._figures: dict[str, _DealFigures] = {}  # dealer -> its deals' price figures (derived, not pickled)
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -106,17 +107,20 @@ class EvidenceMemory:
 
     def __getstate__(self) -> dict[str, object]:
         with self._lock:
-            return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+            return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_figures")}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
+        self._figures = {}
         self._lock = threading.Lock()
 
     # -- what is known ----------------------------------------------------------------------
     def set_model_prices(self, prices: Mapping[str, tuple[float, float]]) -> None:
         """The usual price of each vehicle model and the top of its range: the median and 95th percentile
         of the training history's prices."""
-        self._model_price = dict(prices)
+        with self._lock:
+            self._model_price = dict(prices)
+            self._figures.clear()  # priced against the old figures: rebuilt when next read
 
     def price_ratios(self, context: ScoringContext) -> tuple[float, float] | None:
         """The deal's price over its model's usual price and over the top of its range (``None`` for a
@@ -167,9 +171,15 @@ class EvidenceMemory:
             while len(self._seen) > self.capacity:
                 self._seen.popitem(last=False)
             deals = self._dealers.setdefault(seen.dealer, [])
-            bisect.insort(deals, deal)
+            at = bisect.bisect_right(deals, deal)  # where bisect.insort puts it
+            deals.insert(at, deal)
+            figures = self._figures.get(seen.dealer)
+            if figures is not None:
+                figures.insert(at, deal, self._model_price)
             if len(deals) > self.dealer_window:
                 del deals[0]
+                if figures is not None:
+                    figures.drop_first()
 
     # -- one row ----------------------------------------------------------------------------
     def row(self, context: ScoringContext) -> np.ndarray:
@@ -245,25 +255,59 @@ class EvidenceMemory:
     def _dealer(self, context: ScoringContext, at: float, dealer: str) -> list[float]:
         deals = self._dealers.get(dealer, [])
         end = bisect.bisect_left(deals, (at, ""))
-        fraud = labelled = above = above_top = priced = 0
-        excess = 0.0
-        labels, model_price = self._labels, self._model_price  # this loop runs over every deal: no lookups
-        for _, app_id, price, model in deals[:end]:
-            entry = labels.get(app_id)  # self._fraud, inline
+        figures = self._figures.get(dealer)
+        if figures is None:
+            figures = self._figures[dealer] = _DealFigures.of(deals, self._model_price)
+        fraud = labelled = 0
+        for entry in map(self._labels.get, figures.ids[:end]):  # self._fraud, inline: this runs over every deal
             if entry is not None and entry[1] <= at:
                 labelled += 1
                 fraud += entry[0]
-            usual = model_price.get(model)
-            if usual:
-                ratio = price / usual[0]
-                priced += 1
-                above += ratio > 1.03
-                above_top += price > usual[1]
-                excess += max(0.0, ratio - 1.0)
+        priced = sum(figures.priced[:end])
         own = self.price_ratios(context)
         n = max(priced, 1)
-        return [math.log1p(end), (fraud + 0.5) / (labelled + 10.0), math.log1p(labelled), above / n,
-                excess / n, above_top / n, own[0] if own else 1.0, own[1] if own else 0.8, float(own is None)]
+        return [math.log1p(end), (fraud + 0.5) / (labelled + 10.0), math.log1p(labelled),
+                sum(figures.above[:end]) / n, sum(figures.excess[:end]) / n, sum(figures.above_top[:end]) / n,
+                own[0] if own else 1.0, own[1] if own else 0.8, float(own is None)]
+
+
+class _DealFigures:
+    """One dealer's deals, in the order of :attr:`EvidenceMemory._dealers`, as columns a prefix of which
+    ``sum`` adds up: the application id, and against its model's usual price whether the deal is priced at
+    all, above it by more than 3 %, above the top of the range, and by how much above (``0.0`` if not).
+    Derived from the deals and the model prices, so never pickled: rebuilt when first read."""
+
+    __slots__ = ("above", "above_top", "excess", "ids", "priced")
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.priced: list[int] = []
+        self.above: list[int] = []
+        self.above_top: list[int] = []
+        self.excess: list[float] = []
+
+    @classmethod
+    def of(cls, deals: Iterable[tuple[float, str, float, str]],
+           model_price: Mapping[str, tuple[float, float]]) -> _DealFigures:
+        figures = cls()
+        for deal in deals:
+            figures.insert(len(figures.ids), deal, model_price)
+        return figures
+
+    def insert(self, at: int, deal: tuple[float, str, float, str],
+               model_price: Mapping[str, tuple[float, float]]) -> None:
+        _, app_id, price, model = deal
+        usual = model_price.get(model)
+        ratio = price / usual[0] if usual else 1.0
+        self.ids.insert(at, app_id)
+        self.priced.insert(at, 1 if usual else 0)
+        self.above.insert(at, 1 if usual and ratio > 1.03 else 0)
+        self.above_top.insert(at, 1 if usual and price > usual[1] else 0)
+        self.excess.insert(at, max(0.0, ratio - 1.0) if usual else 0.0)
+
+    def drop_first(self) -> None:
+        for column in (self.ids, self.priced, self.above, self.above_top, self.excess):
+            del column[0]
 
 
 def _links_of(context: ScoringContext, kind: str) -> list[Link]:

@@ -3,6 +3,8 @@ without personal data, verdicts that count at once, and a model that survives a 
 
 from __future__ import annotations
 
+import bisect
+import math
 import pickle
 from dataclasses import replace
 from typing import Any
@@ -145,6 +147,69 @@ def test_a_household_shares_several_kinds_with_one_person(context_of: Any) -> No
     row = memory.row(context)
     assert row[INDEX["linked_identities"]] == 1 and row[INDEX["linked_max_kinds_one_identity"]] == 2
     assert row[INDEX["linked_identities_several_kinds"]] == 1 and row[INDEX["address_span_days"]] >= 0
+
+
+def plain_dealer_row(memory: EvidenceMemory, context: Any) -> list[float]:
+    """The dealer's figures as the loop over every deal computed them before the columns of ``_DealFigures``."""
+    at, deals = context.as_of, memory._dealers.get(context.application.dealer_id, [])
+    end = bisect.bisect_left(deals, (at, ""))
+    fraud = labelled = above = above_top = priced = 0
+    excess = 0.0
+    for _, app_id, price, model in deals[:end]:
+        entry = memory._labels.get(app_id)
+        if entry is not None and entry[1] <= at:
+            labelled += 1
+            fraud += entry[0]
+        usual = memory._model_price.get(model)
+        if usual:
+            ratio = price / usual[0]
+            priced += 1
+            above += ratio > 1.03
+            above_top += price > usual[1]
+            excess += max(0.0, ratio - 1.0)
+    own = memory.price_ratios(context)
+    n = max(priced, 1)
+    return [math.log1p(end), (fraud + 0.5) / (labelled + 10.0), math.log1p(labelled), above / n, excess / n,
+            above_top / n, own[0] if own else 1.0, own[1] if own else 0.8, float(own is None)]
+
+
+def test_the_dealers_figures_are_the_plain_loops_through_late_deals_the_window_new_prices_and_a_bundle(
+        context_of: Any) -> None:
+    rng = np.random.default_rng(7)
+
+    def deal(n: int) -> Any:
+        price = float(rng.integers(150_000, 260_000))
+        return context_of(n, dealer_id=f"D-BJ-00{n % 2}", **{
+            "vehicle.model": ("Camry", "Corolla", "Prado")[n % 3], "loan.vehicle_price": price,
+            "loan.down_payment": 50_000, "loan.amount": price - 50_000})
+
+    contexts = [deal(n) for n in range(1, 61)]
+    memory = EvidenceMemory(dealer_window=12)
+    order = rng.permutation(len(contexts))  # deals arrive late and out of order: inserted inside the window
+    probes = [contexts[i] for i in (5, 20, 33, 59)] + [deal(61), deal(62)]
+
+    def same() -> None:
+        for probe in probes:
+            dealer = probe.application.dealer_id
+            assert memory._dealer(probe, probe.as_of, dealer) == plain_dealer_row(memory, probe)
+
+    for step, i in enumerate(order):
+        memory.remember(contexts[i])
+        if step == 10:
+            memory.set_model_prices({"Toyota Camry": (200_000.0, 240_000.0), "Toyota Corolla": (180_000.0,
+                                                                                                   210_000.0)})
+        if step % 3 == 0:
+            memory.label(contexts[i].application_id, bool(step % 2), known_from=contexts[i].as_of + 86_400 * step)
+        if step % 7 == 0:
+            same()
+    assert set(memory._figures) == {"D-BJ-000", "D-BJ-001"} and all(len(d) == 12 for d in memory._dealers.values())
+    same()
+    clone = pickle.loads(pickle.dumps(memory))  # the columns are not pickled: rebuilt when first read
+    assert "_figures" not in memory.__getstate__() and not clone._figures
+    for probe in probes:
+        assert clone._dealer(probe, probe.as_of, probe.application.dealer_id) == plain_dealer_row(memory, probe)
+    memory.set_model_prices({"Toyota Prado": (230_000.0, 250_000.0)})  # new prices: every deal priced again
+    same()
 
 
 def test_survives_a_bundle_and_scores_alike(scored: tuple[GraphEvidenceDetector, list[Decision]],
