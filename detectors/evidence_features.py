@@ -99,7 +99,8 @@ class EvidenceMemory:
         self._labels: dict[str, tuple[bool, float]] = {}  # application id -> (fraud, known from)
         self._dealers: dict[str, list[tuple[float, str, float, str]]] = {}  # (time, application id, price, model)
         self._model_price: dict[str, tuple[float, float]] = {}  # model -> (median, 95th percentile)
-        self._figures: dict[str, _DealFigures] = {}  # dealer -> its deals' price figures (derived, not pickled)
+        self._figures: dict[str, _DealFigures] = {}  # dealer -> its deals' figures (derived, not pickled)
+        self._label_version = 0  # moves with every change of the labels: the figures' label columns are stale
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -107,11 +108,12 @@ class EvidenceMemory:
 
     def __getstate__(self) -> dict[str, object]:
         with self._lock:
-            return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_figures")}
+            return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_figures", "_label_version")}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._figures = {}
+        self._label_version = 0
         self._lock = threading.Lock()
 
     # -- what is known ----------------------------------------------------------------------
@@ -133,10 +135,12 @@ class EvidenceMemory:
         """Record a label, counted from ``known_from`` (a timestamp; now by default)."""
         with self._lock:
             self._labels[application_id] = (fraud, known_from)
+            self._label_version += 1
 
     def forget_labels(self) -> None:
         with self._lock:
             self._labels.clear()
+            self._label_version += 1
 
     @property
     def confirmed(self) -> int:
@@ -175,7 +179,7 @@ class EvidenceMemory:
             deals.insert(at, deal)
             figures = self._figures.get(seen.dealer)
             if figures is not None:
-                figures.insert(at, deal, self._model_price)
+                figures.insert(at, deal, self._model_price, self._labels.get(app_id))
             if len(deals) > self.dealer_window:
                 del deals[0]
                 if figures is not None:
@@ -257,12 +261,20 @@ class EvidenceMemory:
         end = bisect.bisect_left(deals, (at, ""))
         figures = self._figures.get(dealer)
         if figures is None:
-            figures = self._figures[dealer] = _DealFigures.of(deals, self._model_price)
-        fraud = labelled = 0
-        for entry in map(self._labels.get, figures.ids[:end]):  # self._fraud, inline: this runs over every deal
-            if entry is not None and entry[1] <= at:
-                labelled += 1
-                fraud += entry[0]
+            figures = self._figures[dealer] = _DealFigures.of(deals, self._model_price, self._labels)
+            figures.label_version = self._label_version
+        elif figures.label_version != self._label_version:
+            figures.relabel(self._labels)
+            figures.label_version = self._label_version
+        known = figures.known[:end]
+        if not known or max(known) <= at:  # every label of these deals known by now (the usual case)
+            labelled, fraud = sum(figures.labelled[:end]), sum(figures.fraud[:end])
+        else:  # some known only later (a backtest's history, investigated after this deal)
+            labelled = fraud = 0
+            for when, has, bad in zip(known, figures.labelled, figures.fraud, strict=False):
+                if has and when <= at:
+                    labelled += 1
+                    fraud += bad
         priced = sum(figures.priced[:end])
         own = self.price_ratios(context)
         n = max(priced, 1)
@@ -273,11 +285,12 @@ class EvidenceMemory:
 
 class _DealFigures:
     """One dealer's deals, in the order of :attr:`EvidenceMemory._dealers`, as columns a prefix of which
-    ``sum`` adds up: the application id, and against its model's usual price whether the deal is priced at
-    all, above it by more than 3 %, above the top of the range, and by how much above (``0.0`` if not).
-    Derived from the deals and the model prices, so never pickled: rebuilt when first read."""
+    ``sum`` adds up. Against its model's usual price: whether the deal is priced at all, above it by more
+    than 3 %, above the top of the range, and by how much above (``0.0`` if not). Its label: whether it has
+    one, whether fraud, and from when it is known (``-inf`` without one), as of :attr:`label_version`.
+    Derived from the deals, the model prices and the labels, so never pickled: rebuilt when first read."""
 
-    __slots__ = ("above", "above_top", "excess", "ids", "priced")
+    __slots__ = ("above", "above_top", "excess", "fraud", "ids", "known", "label_version", "labelled", "priced")
 
     def __init__(self) -> None:
         self.ids: list[str] = []
@@ -285,17 +298,21 @@ class _DealFigures:
         self.above: list[int] = []
         self.above_top: list[int] = []
         self.excess: list[float] = []
+        self.labelled: list[int] = []
+        self.fraud: list[int] = []
+        self.known: list[float] = []
+        self.label_version = 0
 
     @classmethod
-    def of(cls, deals: Iterable[tuple[float, str, float, str]],
-           model_price: Mapping[str, tuple[float, float]]) -> _DealFigures:
+    def of(cls, deals: Iterable[tuple[float, str, float, str]], model_price: Mapping[str, tuple[float, float]],
+           labels: Mapping[str, tuple[bool, float]]) -> _DealFigures:
         figures = cls()
         for deal in deals:
-            figures.insert(len(figures.ids), deal, model_price)
+            figures.insert(len(figures.ids), deal, model_price, labels.get(deal[1]))
         return figures
 
-    def insert(self, at: int, deal: tuple[float, str, float, str],
-               model_price: Mapping[str, tuple[float, float]]) -> None:
+    def insert(self, at: int, deal: tuple[float, str, float, str], model_price: Mapping[str, tuple[float, float]],
+               label: tuple[bool, float] | None) -> None:
         _, app_id, price, model = deal
         usual = model_price.get(model)
         ratio = price / usual[0] if usual else 1.0
@@ -304,9 +321,19 @@ class _DealFigures:
         self.above.insert(at, 1 if usual and ratio > 1.03 else 0)
         self.above_top.insert(at, 1 if usual and price > usual[1] else 0)
         self.excess.insert(at, max(0.0, ratio - 1.0) if usual else 0.0)
+        self.labelled.insert(at, 0 if label is None else 1)
+        self.fraud.insert(at, 1 if label is not None and label[0] else 0)
+        self.known.insert(at, -_NEVER if label is None else label[1])
+
+    def relabel(self, labels: Mapping[str, tuple[bool, float]]) -> None:
+        entries = [labels.get(app_id) for app_id in self.ids]
+        self.labelled = [0 if e is None else 1 for e in entries]
+        self.fraud = [1 if e is not None and e[0] else 0 for e in entries]
+        self.known = [-_NEVER if e is None else e[1] for e in entries]
 
     def drop_first(self) -> None:
-        for column in (self.ids, self.priced, self.above, self.above_top, self.excess):
+        for column in (self.ids, self.priced, self.above, self.above_top, self.excess, self.labelled, self.fraud,
+                       self.known):
             del column[0]
 
 

@@ -198,8 +198,10 @@ def test_the_dealers_figures_are_the_plain_loops_through_late_deals_the_window_n
         if step == 10:
             memory.set_model_prices({"Toyota Camry": (200_000.0, 240_000.0), "Toyota Corolla": (180_000.0,
                                                                                                    210_000.0)})
-        if step % 3 == 0:
-            memory.label(contexts[i].application_id, bool(step % 2), known_from=contexts[i].as_of + 86_400 * step)
+        if step % 2 == 0:
+            # known at once, an hour later, or after the last probe: labels read as of each probe's time
+            memory.label(contexts[i].application_id, step % 4 == 0,
+                         known_from=contexts[i].as_of + (3600.0, 0.0, 86_400.0 * 30)[step % 3])
         if step % 7 == 0:
             same()
     assert set(memory._figures) == {"D-BJ-000", "D-BJ-001"} and all(len(d) == 12 for d in memory._dealers.values())
