@@ -30,7 +30,7 @@ import bisect
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -261,11 +261,10 @@ class EvidenceMemory:
         end = bisect.bisect_left(deals, (at, ""))
         figures = self._figures.get(dealer)
         if figures is None:
-            figures = self._figures[dealer] = _DealFigures.of(deals, self._model_price, self._labels)
-            figures.label_version = self._label_version
+            figures = self._figures[dealer] = _DealFigures.of(deals, self._model_price, self._labels,
+                                                              self._label_version)
         elif figures.label_version != self._label_version:
-            figures.relabel(self._labels)
-            figures.label_version = self._label_version
+            figures.relabel(deals, self._labels, self._label_version)
         known = figures.known[:end]
         if not known or max(known) <= at:  # every label of these deals known by now (the usual case)
             labelled, fraud = sum(figures.labelled[:end]), sum(figures.fraud[:end])
@@ -284,16 +283,15 @@ class EvidenceMemory:
 
 
 class _DealFigures:
-    """One dealer's deals, in the order of :attr:`EvidenceMemory._dealers`, as columns a prefix of which
+    """One dealer's deals, row for row with :attr:`EvidenceMemory._dealers`, as columns a prefix of which
     ``sum`` adds up. Against its model's usual price: whether the deal is priced at all, above it by more
     than 3 %, above the top of the range, and by how much above (``0.0`` if not). Its label: whether it has
     one, whether fraud, and from when it is known (``-inf`` without one), as of :attr:`label_version`.
     Derived from the deals, the model prices and the labels, so never pickled: rebuilt when first read."""
 
-    __slots__ = ("above", "above_top", "excess", "fraud", "ids", "known", "label_version", "labelled", "priced")
+    __slots__ = ("above", "above_top", "excess", "fraud", "known", "label_version", "labelled", "priced")
 
     def __init__(self) -> None:
-        self.ids: list[str] = []
         self.priced: list[int] = []
         self.above: list[int] = []
         self.above_top: list[int] = []
@@ -304,19 +302,19 @@ class _DealFigures:
         self.label_version = 0
 
     @classmethod
-    def of(cls, deals: Iterable[tuple[float, str, float, str]], model_price: Mapping[str, tuple[float, float]],
-           labels: Mapping[str, tuple[bool, float]]) -> _DealFigures:
+    def of(cls, deals: Sequence[tuple[float, str, float, str]], model_price: Mapping[str, tuple[float, float]],
+           labels: Mapping[str, tuple[bool, float]], label_version: int) -> _DealFigures:
         figures = cls()
-        for deal in deals:
-            figures.insert(len(figures.ids), deal, model_price, labels.get(deal[1]))
+        for at, deal in enumerate(deals):
+            figures.insert(at, deal, model_price, labels.get(deal[1]))
+        figures.label_version = label_version
         return figures
 
     def insert(self, at: int, deal: tuple[float, str, float, str], model_price: Mapping[str, tuple[float, float]],
                label: tuple[bool, float] | None) -> None:
-        _, app_id, price, model = deal
+        _, _, price, model = deal
         usual = model_price.get(model)
         ratio = price / usual[0] if usual else 1.0
-        self.ids.insert(at, app_id)
         self.priced.insert(at, 1 if usual else 0)
         self.above.insert(at, 1 if usual and ratio > 1.03 else 0)
         self.above_top.insert(at, 1 if usual and price > usual[1] else 0)
@@ -325,14 +323,17 @@ class _DealFigures:
         self.fraud.insert(at, 1 if label is not None and label[0] else 0)
         self.known.insert(at, -_NEVER if label is None else label[1])
 
-    def relabel(self, labels: Mapping[str, tuple[bool, float]]) -> None:
-        entries = [labels.get(app_id) for app_id in self.ids]
+    def relabel(self, deals: Sequence[tuple[float, str, float, str]], labels: Mapping[str, tuple[bool, float]],
+                label_version: int) -> None:
+        """The label columns again, from ``labels`` as they are at ``label_version``."""
+        entries = [labels.get(app_id) for _, app_id, _, _ in deals]
         self.labelled = [0 if e is None else 1 for e in entries]
         self.fraud = [1 if e is not None and e[0] else 0 for e in entries]
         self.known = [-_NEVER if e is None else e[1] for e in entries]
+        self.label_version = label_version
 
     def drop_first(self) -> None:
-        for column in (self.ids, self.priced, self.above, self.above_top, self.excess, self.labelled, self.fraud,
+        for column in (self.priced, self.above, self.above_top, self.excess, self.labelled, self.fraud,
                        self.known):
             del column[0]
 
