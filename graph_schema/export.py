@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ApplicationDeals", "GraphExport", "build_export"]
+__all__ = ["ApplicationDeals", "GraphExport", "build_export", "model_percentile_prices"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +129,23 @@ def build_export(
         deals=application_deals,
         landline=landline,
     )
+
+
+def model_percentile_prices(deals: ApplicationDeals) -> tuple[np.ndarray, np.ndarray]:
+    """Per model code of ``deals``: how many of its applications are priced (a finite price above 0), and
+    their 95th-percentile price by nearest rank (entry ``floor(0.95 * (n - 1))`` of the n sorted prices;
+    NaN for a model without any)."""
+    num_models = int(deals.model.max()) + 1 if len(deals.model) else 0
+    counts = np.zeros(num_models, dtype=np.int64)
+    p95 = np.full(num_models, np.nan)
+    priced = (deals.model >= 0) & np.isfinite(deals.vehicle_price) & (deals.vehicle_price > 0)
+    model, price = deals.model[priced], deals.vehicle_price[priced]
+    if not len(model):
+        return counts, p95
+    order = np.lexsort((price, model))
+    sorted_model, sorted_price = model[order], price[order]
+    starts = np.flatnonzero(np.r_[True, sorted_model[1:] != sorted_model[:-1]])
+    n = np.diff(np.r_[starts, len(sorted_model)])
+    counts[sorted_model[starts]] = n
+    p95[sorted_model[starts]] = sorted_price[starts + np.floor(0.95 * (n - 1)).astype(np.int64)]
+    return counts, p95

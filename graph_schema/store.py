@@ -10,13 +10,14 @@ exactly as it stood at any moment. The values the interface takes and returns ar
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import ClassVar, Self
 
 from graph_schema.export import GraphExport
 from graph_schema.mapping import ApplicationGraph, ApplicationRow, application_row, row_from_graph
+from graph_schema.rollup import DealerRollup
 from graph_schema.schema import RelType
 from graph_schema.values import (
     ApplicationRecord,
@@ -234,6 +235,13 @@ class GraphStore(ABC):
 
         With ``types``, only relationships of those types and the nodes they join (a reader that needs
         who applied where reads a fifth of the graph, not all of it)."""
+
+    def dealer_rollup(self, people: Collection[str]) -> DealerRollup:
+        """Each dealer's applications, each model's priced applications and 95th-percentile price, and the
+        applications at a dealer of ``people`` (``Person`` keys): what the ring index counts
+        (:class:`~graph_schema.rollup.DealerRollup`). Counted here from :meth:`export_edges`; a store that
+        can count by itself does so."""
+        return DealerRollup.of_export(self.export_edges(types=(RelType.SUBMITTED, RelType.AT_DEALER)), people)
 
     @abstractmethod
     def counts(self) -> GraphCounts:

@@ -14,11 +14,12 @@ from detectors.context import LabelledContext, ScoringContext, build_context
 from detectors.fraud_ring import FraudRingDetector
 from graph_schema.embedded import EmbeddedGraphStore
 from graph_schema.export import GraphExport
+from graph_schema.rollup import DealerRollup
 from tests.builders import T0, account, mobile
 from tests.rings.helpers import app, deal_applications, ring_applications
 from tianwang.application import Application
 from tianwang.privacy import PersonalDataKeyer
-from tianwang.rings.index import RingIndex, RingSummary, dealer_exposure
+from tianwang.rings.index import RingIndex, RingSummary, dealer_exposure, risky_people
 from tianwang.rings.job import detect_rings
 
 RING_PHONE = mobile(7000)
@@ -177,7 +178,7 @@ def test_dealer_exposure_counts_applications_of_members_of_risky_rings():
     )
     risky = RingSummary("R-1", 0.9, 3, ("p2", "x", "y"))
     calm = RingSummary("R-2", 0.1, 3, ("p1", "z", "w"))
-    exposure = dealer_exposure(export, [risky, calm], risky=0.5)["D1"]
+    exposure = dealer_exposure(DealerRollup.of_export(export, risky_people([risky, calm], 0.5)))["D1"]
     assert (exposure.applications, exposure.in_risky_rings) == (3, 2)
     index = RingIndex.build(export, [risky, calm])
     assert index.dealer("D1").share == pytest.approx(2 / 3)

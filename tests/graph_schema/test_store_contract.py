@@ -9,6 +9,7 @@ import pytest
 
 from graph_schema.export import GraphExport
 from graph_schema.mapping import application_row, graph_from_row
+from graph_schema.rollup import DealerRollup
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
 from graph_schema.store import GraphStore
 from graph_schema.values import NodeRef, RingRecord
@@ -332,6 +333,43 @@ def test_export_carries_deal_terms(store: GraphStore) -> None:
     earlier = store.as_of(apps["APP-000002"].submitted_ts).export_edges()
     assert earlier.deals is not None
     assert sorted(earlier.node_key[int(n)] for n in earlier.deals.node) == ["APP-000001", "APP-000002"]
+
+
+def dealer_deals() -> list[Application]:
+    """23 deals at three dealers, two models, one of every price; applicant 1 buys again at a fourth dealer
+    (application 30, that dealer's only one)."""
+    def deal(n: int, price: int, model: str, dealer: str, person: int) -> Application:
+        return app(n, dealer_id=dealer, **{"vehicle.model": model, "loan.vehicle_price": price,
+                                           "loan.down_payment": 50_000, "loan.amount": price - 50_000,
+                                           "applicant.id_number": resident_id(sequence=person)})
+
+    dealers = ("D-BJ-001", "D-SH-002", "D-GZ-003")
+    deals = [deal(n, 150_000 + 7_000 * ((n * 7) % 23), ("Camry", "Corolla")[n % 2], dealers[n % 3], n)
+             for n in range(1, 24)]
+    return [*deals, deal(30, 260_000, "Corolla", "D-CD-004", 1)]
+
+
+def test_the_dealer_rollup_counts_what_the_export_holds(store: GraphStore) -> None:
+    """Per dealer its applications, per model its priced ones and their 95th-percentile price (nearest
+    rank), and the chosen people's deals: what the ring index keeps, counted by the store (on Neo4j in
+    the database) as it is counted from the export."""
+    apps = dealer_deals()
+    store.upsert_applications(apps)
+    people = {_person_of(store, "APP-000001"), _person_of(store, "APP-000004"), "no-such-person"}
+    rollup = store.dealer_rollup(people)
+    assert rollup == DealerRollup.of_export(store.export_edges(types=(RelType.SUBMITTED, RelType.AT_DEALER)),
+                                            people)
+    assert dict(rollup.applications) == {"D-BJ-001": 7, "D-SH-002": 8, "D-GZ-003": 8, "D-CD-004": 1}
+    for model in ("Camry", "Corolla"):
+        prices = sorted(float(a.loan.vehicle_price) for a in apps if a.vehicle.model == model)
+        assert rollup.model_prices[f"Toyota {model}"] == (len(prices), prices[int(0.95 * (len(prices) - 1))])
+    by_id = {a.application_id: a for a in apps}
+    expected = sorted((_person_of(store, i), by_id[i].dealer_id, by_id[i].submitted_ts,
+                       float(by_id[i].loan.vehicle_price), f"Toyota {by_id[i].vehicle.model}")
+                      for i in ("APP-000001", "APP-000004", "APP-000030"))
+    assert list(rollup.deals) == expected
+    assert [rollup.of_people(d) for d in ("D-CD-004", "D-SH-002", "D-BJ-001", "D-GZ-003")] == [1, 2, 0, 0]
+    assert store.dealer_rollup(set()).deals == () and store.dealer_rollup(set()).applications == rollup.applications
 
 
 def test_export_marks_the_phones_that_are_not_mobiles(store: GraphStore) -> None:

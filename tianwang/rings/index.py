@@ -32,21 +32,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
-from tianwang.rings.projection import ProjectionSettings, inflated_deal_mask, model_reference_prices
+from graph_schema.rollup import DealerRollup
+from tianwang.rings.projection import ProjectionSettings
 
 if TYPE_CHECKING:
     from graph_schema.export import GraphExport
     from graph_schema.values import RingRecord
     from tianwang.rings.job import DetectedRing
 
-__all__ = ["DealerExposure", "InflatedDeals", "RingIndex", "RingSummary"]
-
-_SUBMITTED = RELATIONSHIP_TYPES[RelType.SUBMITTED].code
-_AT_DEALER = RELATIONSHIP_TYPES[RelType.AT_DEALER].code
-_PERSON = NODE_TYPES[Label.PERSON].code
+__all__ = ["DealerExposure", "InflatedDeals", "RingIndex", "RingSummary", "risky_people"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,12 +204,27 @@ class RingIndex:
     ) -> RingIndex:
         """An index of ``rings`` with dealer exposure counted over the applications of ``export``, and its
         inflated deals as ``settings`` (the ring job's projection settings) define them."""
+        rollup = DealerRollup.of_export(export, risky_people(rings, risky))
+        return cls.of_rollup(rollup, rings, risky=risky, detected_at=detected_at, settings=settings)
+
+    @classmethod
+    def of_rollup(
+        cls,
+        rollup: DealerRollup,
+        rings: Sequence[RingSummary],
+        *,
+        risky: float = 0.5,
+        detected_at: float | None = None,
+        settings: ProjectionSettings | None = None,
+    ) -> RingIndex:
+        """An index of ``rings`` from a store's :class:`~graph_schema.rollup.DealerRollup`, read for the
+        members of its risky rings (:func:`risky_people`)."""
         return cls(
             rings,
-            dealer_exposure(export, rings, risky=risky),
+            dealer_exposure(rollup),
             risky=risky,
             detected_at=detected_at,
-            inflated=inflated_deals(export, rings, risky=risky, settings=settings),
+            inflated=inflated_deals(rollup, rings, risky=risky, settings=settings),
         )
 
     @classmethod
@@ -234,67 +243,39 @@ class RingIndex:
                          detected_at=detected_at, settings=settings)
 
 
-def dealer_exposure(
-    export: GraphExport, rings: Sequence[RingSummary], *, risky: float = 0.5
-) -> dict[str, DealerExposure]:
-    """Per dealer of ``export``: its applications, and those whose applicant is in a ring of risk >= ``risky``."""
-    keys = export.node_key
-    person_of_app, dealer_of, _ = _application_nodes(export)
-    app_of_dealer = np.flatnonzero(dealer_of >= 0)
-    dealer_node = dealer_of[app_of_dealer]
-    risky_people = {m for r in rings if r.risk >= risky for m in r.members}
-    in_ring = np.zeros(export.num_nodes, dtype=bool)
-    for i in np.flatnonzero(export.node_label == _PERSON).tolist():
-        if keys[i] in risky_people:
-            in_ring[i] = True
-    persons = person_of_app[app_of_dealer]
-    flagged = np.where(persons >= 0, in_ring[np.maximum(persons, 0)], False)
-    totals = np.bincount(dealer_node, minlength=export.num_nodes)
-    hits = np.bincount(dealer_node, weights=flagged.astype(np.float64), minlength=export.num_nodes)
-    return {keys[d]: DealerExposure(int(totals[d]), int(hits[d])) for d in np.unique(dealer_node).tolist()}
+def risky_people(rings: Sequence[RingSummary], risky: float = 0.5) -> set[str]:
+    """The members (``Person`` keys) of the rings of risk at least ``risky``."""
+    return {m for r in rings if r.risk >= risky for m in r.members}
 
 
-def _application_nodes(export: GraphExport) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per export node that is an application: its applicant's node, its dealer's node (-1 elsewhere) and
-    its submission time (0 elsewhere)."""
-    src, dst = export.edge_index
-    types = export.edge_type
-    person_of = np.full(export.num_nodes, -1, dtype=np.int64)
-    dealer_of = np.full(export.num_nodes, -1, dtype=np.int64)
-    at = np.zeros(export.num_nodes)
-    submitted = types == _SUBMITTED
-    person_of[dst[submitted]] = src[submitted]
-    at[dst[submitted]] = export.edge_at[submitted]
-    at_dealer = types == _AT_DEALER
-    dealer_of[src[at_dealer]] = dst[at_dealer]
-    return person_of, dealer_of, at
+def dealer_exposure(rollup: DealerRollup) -> dict[str, DealerExposure]:
+    """Per dealer of ``rollup``: its applications, and those of the people it was read for (the members of
+    risky rings)."""
+    return {dealer: DealerExposure(n, rollup.of_people(dealer)) for dealer, n in rollup.applications.items()}
 
 
 def inflated_deals(
-    export: GraphExport,
+    rollup: DealerRollup,
     rings: Sequence[RingSummary],
     *,
     risky: float = 0.5,
     settings: ProjectionSettings | None = None,
 ) -> InflatedDeals:
-    """Reference prices of ``export``'s models, and where and when members of risky rings bought inflated deals."""
+    """Reference prices of the rollup's models, and where and when members of risky rings bought inflated
+    deals (as :func:`~tianwang.rings.projection.inflated_deal_mask` finds them in an export)."""
     settings = settings or ProjectionSettings()
-    deals = export.deals
-    if deals is None or settings.inflated_price_ratio is None or not deals.model_names:
+    if settings.inflated_price_ratio is None or not rollup.model_prices:
         return InflatedDeals()
-    reference = model_reference_prices(deals, settings.inflated_min_model_applications)
-    model_prices = {
-        deals.model_names[m]: float(reference[m]) for m in np.flatnonzero(np.isfinite(reference)).tolist()
-    }
-    keys = export.node_key
-    person_of, dealer_of, at = _application_nodes(export)
+    model_prices = {model: p95 for model, (n, p95) in rollup.model_prices.items()
+                    if n >= settings.inflated_min_model_applications}
     ring_of = {m: r.ring_id for r in rings if r.risk >= risky for m in r.members}
     by_dealer: dict[str, list[tuple[float, str]]] = {}
-    for node in deals.node[inflated_deal_mask(deals, settings, reference)].tolist():
-        person, dealer = int(person_of[node]), int(dealer_of[node])
-        ring_id = ring_of.get(keys[person]) if person >= 0 else None
-        if ring_id is not None and dealer >= 0:
-            by_dealer.setdefault(keys[dealer], []).append((float(at[node]), ring_id))
+    for person, dealer, at, price, model in rollup.deals:
+        reference = model_prices.get(model) if model else None
+        ring_id = ring_of.get(person)
+        if ring_id is not None and reference is not None and price is not None and \
+                price > settings.inflated_price_ratio * reference:
+            by_dealer.setdefault(dealer, []).append((at, ring_id))
     return InflatedDeals(
         model_prices,
         {dealer: tuple(sorted(found)) for dealer, found in by_dealer.items()},

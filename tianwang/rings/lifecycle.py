@@ -36,8 +36,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from graph_schema.schema import RelType
-from tianwang.rings.index import RingIndex, RingSummary
+from tianwang.rings.index import RingIndex, RingSummary, risky_people
 from tianwang.rings.job import detect_rings_in_export
 
 if TYPE_CHECKING:
@@ -151,10 +150,10 @@ class RingIndexSource:
         return index
 
     def _build(self, store: GraphStore, records: list[RingRecord]) -> RingIndex:
-        # who applied where is all the index counts (dealer exposure, inflated deals): a fifth of the graph
-        export = store.export_edges(types=(RelType.SUBMITTED, RelType.AT_DEALER))
-        return RingIndex.build(export, [RingSummary.of_record(r) for r in records], risky=self.risky,
-                               detected_at=_detected_at(records))
+        # who applied where, counted (dealer exposure, inflated deals): by the store itself where it can
+        rings = [RingSummary.of_record(r) for r in records]
+        rollup = store.dealer_rollup(risky_people(rings, self.risky))
+        return RingIndex.of_rollup(rollup, rings, risky=self.risky, detected_at=_detected_at(records))
 
     def refresh(self, as_of: float, labels: Mapping[str, bool] | None = None) -> RingIndex:
         """Detect rings over the store as of ``as_of`` (not written back) and use them.

@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from graph_schema.export import ApplicationDeals, GraphExport
+from graph_schema.export import ApplicationDeals, GraphExport, model_percentile_prices
 from graph_schema.schema import ATTRIBUTE_RELATIONSHIPS, RELATIONSHIP_TYPES, Label, RelType
 from tianwang.rings.links import (
     DERIVED_LABEL_CODES,
@@ -261,20 +261,8 @@ def attributes_of(export: GraphExport, settings: ProjectionSettings | None = Non
 def model_reference_prices(deals: ApplicationDeals, min_applications: int) -> FloatArray:
     """Per model code, the 95th-percentile price (nearest rank) of its priced applications; NaN with fewer
     than ``min_applications`` of them."""
-    num_models = int(deals.model.max()) + 1 if len(deals.model) else 0
-    reference = np.full(num_models, np.nan)
-    priced = (deals.model >= 0) & np.isfinite(deals.vehicle_price) & (deals.vehicle_price > 0)
-    model, price = deals.model[priced], deals.vehicle_price[priced]
-    if not len(model):
-        return reference
-    order = np.lexsort((price, model))
-    sorted_model, sorted_price = model[order], price[order]
-    starts = np.flatnonzero(np.r_[True, sorted_model[1:] != sorted_model[:-1]])
-    counts = np.diff(np.r_[starts, len(sorted_model)])
-    enough = counts >= min_applications
-    rank = starts + np.floor(0.95 * (counts - 1)).astype(np.int64)
-    reference[sorted_model[starts[enough]]] = sorted_price[rank[enough]]
-    return reference
+    counts, p95 = model_percentile_prices(deals)
+    return np.where(counts >= min_applications, p95, np.nan)
 
 
 def inflated_deal_mask(
