@@ -21,14 +21,15 @@ labels :data:`~graph_schema.schema.RELATIONSHIP_TYPES` gives it, as every write 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from graph_schema.export import GraphExport, build_export
+from graph_schema.rollup import DealerRollup, sort_deals
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
 from tianwang.keys import vehicle_model_name
 
-__all__ = ["CHUNK_ROWS", "FAR_FUTURE", "export_graph"]
+__all__ = ["CHUNK_ROWS", "FAR_FUTURE", "dealer_rollup", "export_graph"]
 
 #: The most rows a chunk is meant to hold (a million keys and times are about 100 MB of heap).
 CHUNK_ROWS = 1_000_000
@@ -117,3 +118,28 @@ def export_graph(run: Run, *, ts: float | None, types: Iterable[RelType] | None,
     ]
     nodes.sort(key=lambda n: (n[1], n[2]))
     return build_export(nodes, edges, deals, landlines)
+
+
+def dealer_rollup(run: Run, people: Collection[str]) -> DealerRollup | None:
+    """The :class:`~graph_schema.rollup.DealerRollup` for ``people``, counted by the database in three
+    queries whose answers are a record or two of lists (per dealer, per model, and the people's deals),
+    instead of exporting who applied where; ``None`` where an application node lacks its vehicle model
+    (stored before the node carried it: its model is in the record, which the export reads)."""
+    dealer, person = NODE_TYPES[Label.DEALER], NODE_TYPES[Label.PERSON]
+    if run(f"MATCH (a:{Label.APPLICATION}) WHERE a.vehicle_model IS NULL RETURN count(a) AS n")[0]["n"]:
+        return None
+    applications = {key: int(n) for part in run(
+        f"MATCH (d:{Label.DEALER}) WITH d, COUNT {{ (d)<-[:{RelType.AT_DEALER}]-() }} AS n "
+        f"WHERE n > 0 RETURN collect([d.{dealer.key}, n]) AS rows") for key, n in part["rows"]}
+    # nearest rank, as model_percentile_prices: entry floor(0.95 * (n - 1)) of the n sorted prices
+    model_prices = {model: (int(n), float(p95)) for part in run(
+        f"MATCH (a:{Label.APPLICATION}) WHERE a.vehicle_price > 0 "
+        "WITH a.vehicle_model AS m, a.vehicle_price AS p ORDER BY m, p WITH m, collect(p) AS ps "
+        "RETURN collect([m, size(ps), ps[toInteger(floor(0.95 * (size(ps) - 1)))]]) AS rows")
+        for model, n, p95 in part["rows"]}
+    deals = [(k, d, float(at), None if price is None else float(price), model) for part in run(
+        f"UNWIND $people AS k MATCH (p:{Label.PERSON} {{{person.key}: k}})-[s:{RelType.SUBMITTED}]->"
+        f"(a:{Label.APPLICATION})-[:{RelType.AT_DEALER}]->(d:{Label.DEALER}) "
+        f"RETURN collect([k, d.{dealer.key}, s.at, a.vehicle_price, a.vehicle_model]) AS rows",
+        people=sorted(people)) for k, d, at, price, model in part["rows"]]
+    return DealerRollup(applications, model_prices, sort_deals(deals))

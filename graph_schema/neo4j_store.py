@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +22,9 @@ from graph_schema.export import GraphExport
 from graph_schema.mapping import ApplicationRow
 from graph_schema.migrations import META_LABEL, MIGRATION_LABEL, NEO4J_MIGRATIONS
 from graph_schema.neo4j_export import FAR_FUTURE as _FAR_FUTURE
-from graph_schema.neo4j_export import export_graph
+from graph_schema.neo4j_export import dealer_rollup, export_graph
 from graph_schema.neo4j_writes import replace_rings, write_application_rows
+from graph_schema.rollup import DealerRollup
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
 from graph_schema.store import GraphStore
 from graph_schema.values import (
@@ -358,6 +359,11 @@ class Neo4jGraphStore(GraphStore):
                      types: Iterable[RelType] | None = None) -> GraphExport:
         # a few records of lists, not a record per relationship (graph_schema/neo4j_export.py)
         return export_graph(self._run, ts=to_timestamp(as_of), types=types, internal=_INTERNAL)
+
+    def dealer_rollup(self, people: Collection[str]) -> DealerRollup:
+        # counted by the database (graph_schema/neo4j_export.py), unless some application lacks its model
+        counted = dealer_rollup(self._run, people)
+        return counted if counted is not None else super().dealer_rollup(people)
 
     def counts(self) -> GraphCounts:
         nodes = {}

@@ -372,6 +372,24 @@ def test_the_dealer_rollup_counts_what_the_export_holds(store: GraphStore) -> No
     assert store.dealer_rollup(set()).deals == () and store.dealer_rollup(set()).applications == rollup.applications
 
 
+@pytest.mark.neo4j
+def test_a_neo4j_rollup_reads_the_model_from_the_record_of_an_older_application(
+        neo4j_uri: str, keyer: PersonalDataKeyer) -> None:
+    """An application node stored before it carried its vehicle model: the model is in its record, which
+    the export reads, so the rollup is counted from the export then, and is the same."""
+    from graph_schema.neo4j_store import Neo4jGraphStore
+
+    with Neo4jGraphStore(neo4j_uri, keyer) as store:
+        store.clear()
+        store.upsert_applications(dealer_deals())
+        people = {_person_of(store, "APP-000001")}
+        counted = store.dealer_rollup(people)
+        key = NODE_TYPES[Label.APPLICATION].key
+        store._run(f"MATCH (a:Application {{{key}: 'APP-000030'}}) REMOVE a.vehicle_model")
+        assert store.dealer_rollup(people) == counted
+        store.clear()
+
+
 def test_export_marks_the_phones_that_are_not_mobiles(store: GraphStore) -> None:
     """``landline``: the contact's home landline, not the applicants' mobiles; as of a moment too."""
     home = {"applicant.emergency_contacts": [{"name": "家", "phone": "055162345678"}]}
