@@ -87,3 +87,25 @@ def test_facts_older_than_a_minute_are_answered_while_read_again(client, headers
             break
         time.sleep(0.05)
     assert ring_facts(service).dealer_applications["D-LATE-001"] == 1
+
+
+def test_the_facts_read_only_who_applied_where(service, dealers, monkeypatch):
+    """The ring facts need each application's applicant and dealer: an export of those two relationship
+    types (a fifth of the graph), never the whole graph (at a million applications on Neo4j, 336 s and
+    5 GB against 77 s and 1.6 GB)."""
+    from graph_schema.schema import RelType
+
+    store = service.runtime.store
+    asked: list[object] = []
+    export = store.export_edges
+    monkeypatch.setattr(store, "export_edges", lambda **kw: asked.append(kw.get("types")) or export(**kw))
+    stale = ring_facts(service)
+    stale.built -= 120
+    ring_facts(service)  # read again, in the background
+    for _ in range(100):
+        if ring_facts(service) is not stale:
+            break
+        time.sleep(0.05)
+    assert asked and all(types is not None and set(types) == {RelType.SUBMITTED, RelType.AT_DEALER}
+                         for types in asked)
+    assert ring_facts(service).dealer_applications["D-OTHER-001"] == 1
