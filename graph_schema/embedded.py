@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -384,6 +384,15 @@ class EmbeddedGraphStore(GraphStore):
                 return export_graph(self._conn, to_timestamp(as_of), types)
         with read_snapshot(self.path, timeout=self.lock_timeout, cache_mb=min(self.cache_mb, 16)) as conn:
             return export_graph(conn, to_timestamp(as_of), types)
+
+    def application_dealers(self, application_ids: Collection[str]) -> dict[str, str]:
+        ids: list[object] = list(sorted(application_ids))
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 500):  # SQLite's bound on parameters, with room
+            chunk = ids[start:start + 500]
+            out.update(self._query("SELECT application_id, dealer_id FROM applications WHERE application_id IN "
+                                   f"({', '.join('?' * len(chunk))})", chunk))
+        return out
 
     def counts(self) -> GraphCounts:
         nodes = self._query("SELECT label, COUNT(*) FROM nodes GROUP BY label")

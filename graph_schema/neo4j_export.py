@@ -29,7 +29,7 @@ from graph_schema.rollup import DealerRollup, sort_deals
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
 from tianwang.keys import vehicle_model_name
 
-__all__ = ["CHUNK_ROWS", "FAR_FUTURE", "dealer_rollup", "export_graph"]
+__all__ = ["CHUNK_ROWS", "FAR_FUTURE", "application_dealers", "dealer_rollup", "export_graph"]
 
 #: The most rows a chunk is meant to hold (a million keys and times are about 100 MB of heap).
 CHUNK_ROWS = 1_000_000
@@ -120,12 +120,12 @@ def export_graph(run: Run, *, ts: float | None, types: Iterable[RelType] | None,
     return build_export(nodes, edges, deals, landlines)
 
 
-def dealer_rollup(run: Run, people: Collection[str]) -> DealerRollup | None:
+def dealer_rollup(run: Run, people: Collection[str], *, prices: bool = True) -> DealerRollup | None:
     """The :class:`~graph_schema.rollup.DealerRollup` for ``people``, counted by the database in three
-    queries whose answers are a record or two of lists (per dealer, per model, and the people's deals),
-    instead of exporting who applied where; ``None`` where an application node lacks its vehicle model
-    (stored before the node carried it: its model is in the record, which the export reads)."""
-    dealer, person = NODE_TYPES[Label.DEALER], NODE_TYPES[Label.PERSON]
+    queries whose answers are a record or two of lists (per dealer, per model with ``prices``, and the
+    people's deals), instead of exporting who applied where; ``None`` where an application node lacks its
+    vehicle model (stored before the node carried it: its model is in the record, which the export reads)."""
+    application, dealer, person = (NODE_TYPES[label] for label in (Label.APPLICATION, Label.DEALER, Label.PERSON))
     if run(f"MATCH (a:{Label.APPLICATION}) WHERE a.vehicle_model IS NULL RETURN count(a) AS n")[0]["n"]:
         return None
     applications = {key: int(n) for part in run(
@@ -136,10 +136,19 @@ def dealer_rollup(run: Run, people: Collection[str]) -> DealerRollup | None:
         f"MATCH (a:{Label.APPLICATION}) WHERE a.vehicle_price > 0 "
         "WITH a.vehicle_model AS m, a.vehicle_price AS p ORDER BY m, p WITH m, collect(p) AS ps "
         "RETURN collect([m, size(ps), ps[toInteger(floor(0.95 * (size(ps) - 1)))]]) AS rows")
-        for model, n, p95 in part["rows"]}
-    deals = [(k, d, float(at), None if price is None else float(price), model) for part in run(
+        for model, n, p95 in part["rows"]} if prices else {}
+    deals = [(k, a, d, float(at), None if price is None else float(price), model) for part in run(
         f"UNWIND $people AS k MATCH (p:{Label.PERSON} {{{person.key}: k}})-[s:{RelType.SUBMITTED}]->"
         f"(a:{Label.APPLICATION})-[:{RelType.AT_DEALER}]->(d:{Label.DEALER}) "
-        f"RETURN collect([k, d.{dealer.key}, s.at, a.vehicle_price, a.vehicle_model]) AS rows",
-        people=sorted(people)) for k, d, at, price, model in part["rows"]]
+        f"RETURN collect([k, a.{application.key}, d.{dealer.key}, s.at, a.vehicle_price, a.vehicle_model]) AS rows",
+        people=sorted(people)) for k, a, d, at, price, model in part["rows"]]
     return DealerRollup(applications, model_prices, sort_deals(deals))
+
+
+def application_dealers(run: Run, application_ids: Collection[str]) -> dict[str, str]:
+    """The dealer of each of ``application_ids`` the database holds at a dealer, read by key."""
+    application, dealer = NODE_TYPES[Label.APPLICATION], NODE_TYPES[Label.DEALER]
+    return {a: d for part in run(
+        f"UNWIND $ids AS i MATCH (a:{Label.APPLICATION} {{{application.key}: i}})-[:{RelType.AT_DEALER}]->"
+        f"(d:{Label.DEALER}) RETURN collect([i, d.{dealer.key}]) AS rows", ids=sorted(application_ids))
+        for a, d in part["rows"]}

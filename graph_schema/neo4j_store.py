@@ -22,7 +22,7 @@ from graph_schema.export import GraphExport
 from graph_schema.mapping import ApplicationRow
 from graph_schema.migrations import META_LABEL, MIGRATION_LABEL, NEO4J_MIGRATIONS
 from graph_schema.neo4j_export import FAR_FUTURE as _FAR_FUTURE
-from graph_schema.neo4j_export import dealer_rollup, export_graph
+from graph_schema.neo4j_export import application_dealers, dealer_rollup, export_graph
 from graph_schema.neo4j_writes import replace_rings, write_application_rows
 from graph_schema.rollup import DealerRollup
 from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
@@ -360,10 +360,13 @@ class Neo4jGraphStore(GraphStore):
         # a few records of lists, not a record per relationship (graph_schema/neo4j_export.py)
         return export_graph(self._run, ts=to_timestamp(as_of), types=types, internal=_INTERNAL)
 
-    def dealer_rollup(self, people: Collection[str]) -> DealerRollup:
+    def dealer_rollup(self, people: Collection[str], *, prices: bool = True) -> DealerRollup:
         # counted by the database (graph_schema/neo4j_export.py), unless some application lacks its model
-        counted = dealer_rollup(self._run, people)
-        return counted if counted is not None else super().dealer_rollup(people)
+        counted = dealer_rollup(self._run, people, prices=prices)
+        return counted if counted is not None else super().dealer_rollup(people, prices=prices)
+
+    def application_dealers(self, application_ids: Collection[str]) -> dict[str, str]:
+        return application_dealers(self._run, application_ids)
 
     def counts(self) -> GraphCounts:
         nodes = {}

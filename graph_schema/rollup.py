@@ -12,7 +12,8 @@ carried the vehicle model) reads instead.
 
 Examples
 --------
->>> rollup = DealerRollup({"D1": 3}, {"Toyota Camry": (3, 210000.0)}, (("p1", "D1", 1.0, 250000.0, "Toyota Camry"),))
+>>> rollup = DealerRollup({"D1": 3}, {"Toyota Camry": (3, 210000.0)},
+...                       (("p1", "APP-1", "D1", 1.0, 250000.0, "Toyota Camry"),))
 >>> rollup.of_people("D1")
 1
 """
@@ -30,8 +31,9 @@ from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
 
 __all__ = ["DealerRollup", "PersonDeal", "sort_deals"]
 
-#: One application of a person asked about: (person key, dealer key, submitted at, vehicle price, model).
-PersonDeal = tuple[str, str, float, float | None, str | None]
+#: One application of a person asked about: (person key, application id, dealer key, submitted at, vehicle
+#: price, model).
+PersonDeal = tuple[str, str, str, float, float | None, str | None]
 
 _SUBMITTED = RELATIONSHIP_TYPES[RelType.SUBMITTED].code
 _AT_DEALER = RELATIONSHIP_TYPES[RelType.AT_DEALER].code
@@ -42,8 +44,8 @@ _PERSON = NODE_TYPES[Label.PERSON].code
 class DealerRollup:
     """``applications[d]``: the applications at dealer ``d`` (dealers without any are left out);
     ``model_prices[m]``: model ``m``'s priced applications (a price above 0) and their 95th-percentile
-    price, nearest rank (brand and model, as ``"Toyota Camry"``); ``deals``: the applications at a dealer
-    of the people asked about, sorted. No personal value: keys only."""
+    price, nearest rank (brand and model, as ``"Toyota Camry"``; empty when not asked for); ``deals``: the
+    applications at a dealer of the people asked about, sorted. No personal value: keys only."""
 
     applications: Mapping[str, int]
     model_prices: Mapping[str, tuple[int, float]]
@@ -51,16 +53,16 @@ class DealerRollup:
     _by_dealer: Counter[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_by_dealer", Counter(deal[1] for deal in self.deals))
+        object.__setattr__(self, "_by_dealer", Counter(deal[2] for deal in self.deals))
 
     def of_people(self, dealer: str) -> int:
         """How many of ``dealer``'s applications come from the people asked about."""
         return self._by_dealer[dealer]
 
     @classmethod
-    def of_export(cls, export: GraphExport, people: Collection[str]) -> DealerRollup:
+    def of_export(cls, export: GraphExport, people: Collection[str], *, prices: bool = True) -> DealerRollup:
         """The rollup of ``export`` (its ``SUBMITTED`` and ``AT_DEALER`` relationships and deals) for
-        ``people`` (``Person`` keys)."""
+        ``people`` (``Person`` keys); the models' prices only with ``prices``."""
         src, dst = export.edge_index
         types, keys = export.edge_type, export.node_key
         person_of = np.full(export.num_nodes, -1, dtype=np.int64)
@@ -77,7 +79,7 @@ class DealerRollup:
         deals = export.deals
         model_prices: dict[str, tuple[int, float]] = {}
         price_of: dict[int, tuple[float | None, str | None]] = {}
-        if deals is not None:
+        if deals is not None and prices:
             counts, p95 = model_percentile_prices(deals)
             model_prices = {deals.model_names[m]: (int(counts[m]), float(p95[m]))
                             for m in np.flatnonzero(counts).tolist() if m < len(deals.model_names)}
@@ -94,9 +96,10 @@ class DealerRollup:
                     price_of[a] = (None if np.isnan(price) else price,
                                    deals.model_names[model] if 0 <= model < len(deals.model_names) else None)
         return cls(applications, model_prices, sort_deals(
-            (keys[person_of[a]], keys[dealer_of[a]], float(at[a]), *price_of.get(a, (None, None))) for a in chosen))
+            (keys[person_of[a]], keys[a], keys[dealer_of[a]], float(at[a]), *price_of.get(a, (None, None)))
+            for a in chosen))
 
 
 def sort_deals(deals: Iterable[PersonDeal]) -> tuple[PersonDeal, ...]:
     """``deals`` in one order whichever store read them (a missing price or model sorts first)."""
-    return tuple(sorted(deals, key=lambda d: (d[0], d[1], d[2], -1.0 if d[3] is None else d[3], d[4] or "")))
+    return tuple(sorted(deals, key=lambda d: (d[0], d[1], d[2], d[3], -1.0 if d[4] is None else d[4], d[5] or "")))

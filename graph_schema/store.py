@@ -236,12 +236,20 @@ class GraphStore(ABC):
         With ``types``, only relationships of those types and the nodes they join (a reader that needs
         who applied where reads a fifth of the graph, not all of it)."""
 
-    def dealer_rollup(self, people: Collection[str]) -> DealerRollup:
-        """Each dealer's applications, each model's priced applications and 95th-percentile price, and the
-        applications at a dealer of ``people`` (``Person`` keys): what the ring index counts
-        (:class:`~graph_schema.rollup.DealerRollup`). Counted here from :meth:`export_edges`; a store that
-        can count by itself does so."""
-        return DealerRollup.of_export(self.export_edges(types=(RelType.SUBMITTED, RelType.AT_DEALER)), people)
+    def dealer_rollup(self, people: Collection[str], *, prices: bool = True) -> DealerRollup:
+        """Each dealer's applications, each model's priced applications and 95th-percentile price (with
+        ``prices``), and the applications at a dealer of ``people`` (``Person`` keys): what the ring index
+        counts (:class:`~graph_schema.rollup.DealerRollup`). Counted here from :meth:`export_edges`; a store
+        that can count by itself does so."""
+        export = self.export_edges(types=(RelType.SUBMITTED, RelType.AT_DEALER))
+        return DealerRollup.of_export(export, people, prices=prices)
+
+    def application_dealers(self, application_ids: Collection[str]) -> dict[str, str]:
+        """The dealer of each of ``application_ids`` that the graph holds at a dealer."""
+        export = self.export_edges(types=(RelType.AT_DEALER,))
+        wanted = set(application_ids)
+        (src, dst), keys = export.edge_index, export.node_key
+        return {keys[a]: keys[d] for a, d in zip(src.tolist(), dst.tolist(), strict=True) if keys[a] in wanted}
 
     @abstractmethod
     def counts(self) -> GraphCounts:

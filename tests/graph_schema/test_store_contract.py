@@ -364,12 +364,24 @@ def test_the_dealer_rollup_counts_what_the_export_holds(store: GraphStore) -> No
         prices = sorted(float(a.loan.vehicle_price) for a in apps if a.vehicle.model == model)
         assert rollup.model_prices[f"Toyota {model}"] == (len(prices), prices[int(0.95 * (len(prices) - 1))])
     by_id = {a.application_id: a for a in apps}
-    expected = sorted((_person_of(store, i), by_id[i].dealer_id, by_id[i].submitted_ts,
+    expected = sorted((_person_of(store, i), i, by_id[i].dealer_id, by_id[i].submitted_ts,
                        float(by_id[i].loan.vehicle_price), f"Toyota {by_id[i].vehicle.model}")
                       for i in ("APP-000001", "APP-000004", "APP-000030"))
     assert list(rollup.deals) == expected
     assert [rollup.of_people(d) for d in ("D-CD-004", "D-SH-002", "D-BJ-001", "D-GZ-003")] == [1, 2, 0, 0]
     assert store.dealer_rollup(set()).deals == () and store.dealer_rollup(set()).applications == rollup.applications
+    unpriced = store.dealer_rollup(people, prices=False)
+    assert unpriced == DealerRollup(rollup.applications, {}, rollup.deals)
+
+
+def test_the_dealers_of_applications_read_by_id(store: GraphStore) -> None:
+    apps = dealer_deals()
+    store.upsert_applications(apps)
+    wanted = [a.application_id for a in apps[::4]] + ["APP-NOT-THERE"]
+    assert store.application_dealers(wanted) == {a.application_id: a.dealer_id for a in apps[::4]}
+    assert store.application_dealers([]) == {}
+    many = [f"APP-{n:06d}" for n in range(1, 1201)]  # more than one query's worth of ids
+    assert store.application_dealers(many) == {a.application_id: a.dealer_id for a in apps}
 
 
 @pytest.mark.neo4j

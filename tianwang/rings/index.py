@@ -270,7 +270,7 @@ def inflated_deals(
                     if n >= settings.inflated_min_model_applications}
     ring_of = {m: r.ring_id for r in rings if r.risk >= risky for m in r.members}
     by_dealer: dict[str, list[tuple[float, str]]] = {}
-    for person, dealer, at, price, model in rollup.deals:
+    for person, _, dealer, at, price, model in rollup.deals:
         reference = model_prices.get(model) if model else None
         ring_id = ring_of.get(person)
         if ring_id is not None and reference is not None and price is not None and \

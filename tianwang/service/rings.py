@@ -20,12 +20,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import func, select
 
-from graph_schema.schema import NODE_TYPES, RELATIONSHIP_TYPES, Label, RelType
+from graph_schema.schema import Label
 from graph_schema.values import NodeRef
 from tianwang.errors import InvalidRequestError, NotFoundError, StateConflictError
 from tianwang.opsdb.models import DecisionRow, Verdict
@@ -46,12 +46,12 @@ from tianwang.service.network import (
     node_view,
 )
 
+if TYPE_CHECKING:
+    from graph_schema.store import GraphStore
+
 __all__ = ["DEALER_SORTS", "RingFacts", "dealer_scorecard", "get_ring", "list_dealers", "list_rings", "refresh_rings",
            "ring_facts", "ring_source"]
 
-_SUBMITTED = RELATIONSHIP_TYPES[RelType.SUBMITTED].code
-_AT_DEALER = RELATIONSHIP_TYPES[RelType.AT_DEALER].code
-_PERSON = NODE_TYPES[Label.PERSON].code
 _FACTS_TTL = 60.0
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -124,13 +124,22 @@ def refresh_rings(service: Service, actor: Any, *, request_id: str | None = None
 @dataclass
 class RingFacts:
     """What the graph says of the rings of one index: each ring's applications ``(id, time, dealer)``,
-    and each dealer's applications."""
+    each dealer's applications, and the dealers of the labelled applications."""
 
     index: RingIndex | None
     built: float
     applications: dict[str, list[tuple[str, float, str | None]]] = field(default_factory=dict)
     dealer_applications: Counter[str] = field(default_factory=Counter)
-    dealer_of: dict[str, str] = field(default_factory=dict)
+    dealer_of: dict[str, str] = field(default_factory=dict)  # of the labelled applications, read as needed
+    looked_up: set[str] = field(default_factory=set)
+
+    def dealers_of(self, store: GraphStore, application_ids: Iterable[str]) -> dict[str, str]:
+        """:attr:`dealer_of`, with the dealers of ``application_ids`` not looked up yet read from ``store``."""
+        new = set(application_ids) - self.looked_up
+        if new:
+            self.dealer_of.update(store.application_dealers(new))
+            self.looked_up.update(new)
+        return self.dealer_of
 
     def span(self, ring_id: str) -> tuple[float | None, float | None]:
         times = [at for _, at, _ in self.applications.get(ring_id, ())]
@@ -138,8 +147,8 @@ class RingFacts:
 
 
 def ring_facts(service: Service) -> RingFacts:
-    """The :class:`RingFacts` of the rings in use, read from the graph (one export of who applied where,
-    seconds on a 100,000-application store) when the ring index changes; older than a minute, they are answered while a
+    """The :class:`RingFacts` of the rings in use, read from the graph (counted by the store: seconds at a
+    million applications on Neo4j) when the ring index changes; older than a minute, they are answered while a
     background thread reads them again."""
     index = _index(service)
     with _lock:
@@ -166,24 +175,18 @@ def _read_again(service: Service, index: RingIndex | None) -> None:
 
 
 def _read_facts(service: Service, index: RingIndex | None) -> RingFacts:
-    # who applied and where is all the facts hold: a fifth of the graph, not all of it
-    export = service.runtime.store.export_edges(types=(RelType.SUBMITTED, RelType.AT_DEALER))
-    keys, (src, dst), types = export.node_key, export.edge_index, export.edge_type
+    # counted by the store (on Neo4j in the database): each dealer's applications and the rings' members'
+    # applications, then the dealers of the labelled applications, read by id
+    store = service.runtime.store
     facts = RingFacts(index, time.monotonic())
-    at_dealer = np.flatnonzero(types == _AT_DEALER)
-    facts.dealer_of = {keys[a]: keys[d] for a, d in zip(src[at_dealer].tolist(), dst[at_dealer].tolist(),
-                                                        strict=True)}
-    facts.dealer_applications = Counter(facts.dealer_of.values())
-    if index is not None:
-        ring_of = {m: r.ring_id for r in index.summaries() for m in r.members}
-        submitted = np.flatnonzero((types == _SUBMITTED) & (export.node_label[src] == _PERSON))
-        by_ring: dict[str, list[tuple[str, float, str | None]]] = defaultdict(list)
-        for p, a, at in zip(src[submitted].tolist(), dst[submitted].tolist(),
-                            export.edge_at[submitted].tolist(), strict=True):
-            ring_id = ring_of.get(keys[p])
-            if ring_id is not None:
-                by_ring[ring_id].append((keys[a], at, facts.dealer_of.get(keys[a])))
-        facts.applications = {r: sorted(apps, key=lambda x: (x[1], x[0])) for r, apps in by_ring.items()}
+    ring_of = {m: r.ring_id for r in index.summaries() for m in r.members} if index is not None else {}
+    rollup = store.dealer_rollup(ring_of, prices=False)
+    facts.dealer_applications = Counter(rollup.applications)
+    by_ring: dict[str, list[tuple[str, float, str | None]]] = defaultdict(list)
+    for person, application_id, dealer, at, _, _ in rollup.deals:
+        by_ring[ring_of[person]].append((application_id, at, dealer))
+    facts.applications = {r: sorted(apps, key=lambda x: (x[1], x[0])) for r, apps in by_ring.items()}
+    facts.dealers_of(store, _labels(service))
     return facts
 
 
@@ -323,9 +326,11 @@ def _dealer_figures(service: Service, dealer_ids: Iterable[str] | None = None) -
         dealers &= wanted
     labels = _labels(service)
     labelled: dict[str, list[bool]] = defaultdict(list)
-    for app, dealer in facts.dealer_of.items():
-        if dealer in dealers and app in labels:
-            labelled[dealer].append(labels[app])
+    dealer_of = facts.dealers_of(service.runtime.store, labels)  # labels given since the facts were read too
+    for app, fraud in labels.items():
+        dealer = dealer_of.get(app)
+        if dealer in dealers:
+            labelled[dealer].append(fraud)
     touching: dict[str, list[dict[str, Any]]] = defaultdict(list)
     if index is not None:
         for ring in index.summaries():
