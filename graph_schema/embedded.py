@@ -385,6 +385,11 @@ class EmbeddedGraphStore(GraphStore):
         with read_snapshot(self.path, timeout=self.lock_timeout, cache_mb=min(self.cache_mb, 16)) as conn:
             return export_graph(conn, to_timestamp(as_of), types)
 
+    def node_keys(self, label: Label) -> list[str]:
+        # on a read-only snapshot of its own, as the export: a million keys are not read under the writes' lock
+        with read_snapshot(self.path, timeout=self.lock_timeout, cache_mb=min(self.cache_mb, 16)) as conn:
+            return [key for (key,) in conn.execute("SELECT key FROM nodes WHERE label = ?", (NODE_TYPES[label].code,))]
+
     def application_dealers(self, application_ids: Collection[str]) -> dict[str, str]:
         ids: list[object] = list(sorted(application_ids))
         out: dict[str, str] = {}

@@ -365,6 +365,10 @@ class Neo4jGraphStore(GraphStore):
         counted = dealer_rollup(self._run, people, prices=prices)
         return counted if counted is not None else super().dealer_rollup(people, prices=prices)
 
+    def node_keys(self, label: Label) -> list[str]:
+        return [key for part in self._run(f"MATCH (n:{label}) RETURN collect(n.{NODE_TYPES[label].key}) AS keys")
+                for key in part["keys"]]
+
     def application_dealers(self, application_ids: Collection[str]) -> dict[str, str]:
         return application_dealers(self._run, application_ids)
 

@@ -18,7 +18,7 @@ from typing import ClassVar, Self
 from graph_schema.export import GraphExport
 from graph_schema.mapping import ApplicationGraph, ApplicationRow, application_row, row_from_graph
 from graph_schema.rollup import DealerRollup
-from graph_schema.schema import RelType
+from graph_schema.schema import NODE_TYPES, Label, RelType
 from graph_schema.values import (
     ApplicationRecord,
     BulkUpsertResult,
@@ -243,6 +243,12 @@ class GraphStore(ABC):
         that can count by itself does so."""
         export = self.export_edges(types=(RelType.SUBMITTED, RelType.AT_DEALER))
         return DealerRollup.of_export(export, people, prices=prices)
+
+    def node_keys(self, label: Label) -> list[str]:
+        """The keys of every ``label`` node (a node without relationships too), in no set order."""
+        export = self.export_edges()
+        code = NODE_TYPES[label].code
+        return [key for key, at in zip(export.node_key, export.node_label.tolist(), strict=True) if at == code]
 
     def application_dealers(self, application_ids: Collection[str]) -> dict[str, str]:
         """The dealer of each of ``application_ids`` that the graph holds at a dealer."""

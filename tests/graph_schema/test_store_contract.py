@@ -402,6 +402,18 @@ def test_a_neo4j_rollup_reads_the_model_from_the_record_of_an_older_application(
         store.clear()
 
 
+def test_the_keys_of_one_kind_of_node(store: GraphStore) -> None:
+    """Every node of a label, as the whole export holds them (what a drawn node's hashed id is looked up in)."""
+    store.upsert_applications(ring_of_three())
+    export = store.export_edges()
+    for label in (Label.PHONE, Label.DEALER, Label.PERSON, Label.DEVICE):
+        expected = [k for k, code in zip(export.node_key, export.node_label.tolist(), strict=True)
+                    if code == NODE_TYPES[label].code]
+        assert sorted(store.node_keys(label)) == sorted(expected) and expected
+    assert sorted(store.node_keys(Label.DEALER)) == ["D-BJ-001", "D-SH-002"]
+    assert store.node_keys(Label.RING) == []
+
+
 def test_export_marks_the_phones_that_are_not_mobiles(store: GraphStore) -> None:
     """``landline``: the contact's home landline, not the applicants' mobiles; as of a moment too."""
     home = {"applicant.emergency_contacts": [{"name": "家", "phone": "055162345678"}]}

@@ -16,8 +16,8 @@ Expanding a drawn node (:func:`node_neighbours`) takes the opaque id back. A has
 cannot be turned back into its key, so the process remembers the nodes it has drawn
 (:class:`DrawnNodes`, the most recent 100,000); an id it has not drawn (another process
 drew it, or the service restarted) is found around the application named in ``near``
-or, without one, by hashing the keys of that kind of node over the whole graph, at most
-once every :data:`SCAN_EVERY` seconds a kind (seconds on a 100,000-application store).
+or, without one, by hashing every key of that kind of node (``GraphStore.node_keys``), at
+most once every :data:`SCAN_EVERY` seconds a kind.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import or_, select
 
-from graph_schema.schema import NODE_TYPES, Label
+from graph_schema.schema import Label
 from graph_schema.values import Node, NodeRef, Relationship
 from tianwang.errors import InvalidRequestError, NotFoundError
 from tianwang.opsdb.models import DecisionRow, Verdict
@@ -287,9 +287,8 @@ def _scan(service: Service, label: Label, wanted: str) -> NodeRef | None:
     once every :data:`SCAN_EVERY` seconds a kind; ``None`` in between)."""
     if not drawn_nodes(service).may_scan(label):
         return None
-    export = service.runtime.store.export_edges()
-    for i in np.flatnonzero(export.node_label == NODE_TYPES[label].code).tolist():
-        ref = NodeRef(label, export.node_key[i])
+    for key in service.runtime.store.node_keys(label):  # that kind's keys alone, not the whole graph
+        ref = NodeRef(label, key)
         if node_id(ref) == wanted:
             return ref
     return None
