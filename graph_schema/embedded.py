@@ -391,10 +391,10 @@ class EmbeddedGraphStore(GraphStore):
             return [key for (key,) in conn.execute("SELECT key FROM nodes WHERE label = ?", (NODE_TYPES[label].code,))]
 
     def application_dealers(self, application_ids: Collection[str]) -> dict[str, str]:
-        ids: list[object] = list(sorted(application_ids))
+        ids = sorted(application_ids)
         out: dict[str, str] = {}
         for start in range(0, len(ids), 500):  # SQLite's bound on parameters, with room
-            chunk = ids[start:start + 500]
+            chunk = tuple(ids[start:start + 500])
             out.update(self._query("SELECT application_id, dealer_id FROM applications WHERE application_id IN "
                                    f"({', '.join('?' * len(chunk))})", chunk))
         return out

@@ -176,9 +176,13 @@ def _read_again(service: Service, index: RingIndex | None) -> None:
 
 def _read_facts(service: Service, index: RingIndex | None) -> RingFacts:
     # counted by the store (on Neo4j in the database): each dealer's applications and the rings' members'
-    # applications, then the dealers of the labelled applications, read by id
+    # applications; the labelled applications' dealers are read by id when the dealer figures first need them
     store = service.runtime.store
     facts = RingFacts(index, time.monotonic())
+    previous: RingFacts | None = service.extras.get("ring_facts")
+    if previous is not None:  # an application's dealer never changes: those read already are kept
+        facts.dealer_of = previous.dealer_of
+        facts.looked_up = set(previous.dealer_of)
     ring_of = {m: r.ring_id for r in index.summaries() for m in r.members} if index is not None else {}
     rollup = store.dealer_rollup(ring_of, prices=False)
     facts.dealer_applications = Counter(rollup.applications)
@@ -186,7 +190,6 @@ def _read_facts(service: Service, index: RingIndex | None) -> RingFacts:
     for person, application_id, dealer, at, _, _ in rollup.deals:
         by_ring[ring_of[person]].append((application_id, at, dealer))
     facts.applications = {r: sorted(apps, key=lambda x: (x[1], x[0])) for r, apps in by_ring.items()}
-    facts.dealers_of(store, _labels(service))
     return facts
 
 
