@@ -109,3 +109,28 @@ def test_the_facts_read_only_who_applied_where(service, dealers, monkeypatch):
     assert asked and all(types is not None and set(types) == {RelType.SUBMITTED, RelType.AT_DEALER}
                          for types in asked)
     assert ring_facts(service).dealer_applications["D-OTHER-001"] == 1
+
+
+def test_a_later_verdict_counts_and_known_dealers_are_not_read_again(client, headers, service, dealers, monkeypatch):
+    """The labelled applications' dealers are read by id when the dealer figures need them: a verdict given after
+    the facts were read counts at the next request, and the dealers read already are carried into the facts read
+    again (an application's dealer never changes)."""
+    store = service.runtime.store
+    asked: list[set[str]] = []
+    lookup = store.application_dealers
+    monkeypatch.setattr(store, "application_dealers", lambda ids: asked.append(set(ids)) or lookup(ids))
+    verdict = {"application_id": "APP-OTHER-3", "fraud": True, "typology": "identity_theft"}
+    assert client.post("/v1/verdicts", json=verdict, headers=headers["investigator"]).status_code in (200, 201)
+    rows = {r["dealer_id"]: r for r in client.get("/v1/dealers", headers=headers["analyst"]).json()["data"]}
+    assert rows["D-OTHER-003"]["fraud_rate"] == 1.0 and rows["D-OTHER-002"]["fraud_rate"] == 0.0
+    assert asked == [{"APP-OTHER-3"}]
+    stale = ring_facts(service)
+    stale.built -= 120
+    ring_facts(service)  # read again, in the background
+    for _ in range(100):
+        if ring_facts(service) is not stale:
+            break
+        time.sleep(0.05)
+    assert ring_facts(service) is not stale
+    again = {r["dealer_id"]: r for r in client.get("/v1/dealers", headers=headers["analyst"]).json()["data"]}
+    assert again == rows and asked == [{"APP-OTHER-3"}]

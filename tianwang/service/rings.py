@@ -182,7 +182,7 @@ def _read_facts(service: Service, index: RingIndex | None) -> RingFacts:
     previous: RingFacts | None = service.extras.get("ring_facts")
     if previous is not None:  # an application's dealer never changes: those read already are kept
         facts.dealer_of = previous.dealer_of
-        facts.looked_up = set(previous.dealer_of)
+        facts.looked_up = set(previous.dealer_of)  # ids found without a dealer are asked again: written since
     ring_of = {m: r.ring_id for r in index.summaries() for m in r.members} if index is not None else {}
     rollup = store.dealer_rollup(ring_of, prices=False)
     facts.dealer_applications = Counter(rollup.applications)
