@@ -31,6 +31,14 @@ def dealers(client, headers, service, application) -> list[dict]:
     return r.json()["data"]
 
 
+def _wait_for_new_facts(service, stale) -> None:
+    """Wait (up to 5 s) for the ring facts read again in the background to replace ``stale``."""
+    for _ in range(100):
+        if ring_facts(service) is not stale:
+            break
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("sort", ORDERS)
 def test_pages_of_one_walk_the_whole_list_in_order(client, headers, dealers, sort):
     whole = client.get("/v1/dealers", params={"sort": sort}, headers=headers["investigator"]).json()["data"]
@@ -82,10 +90,7 @@ def test_facts_older_than_a_minute_are_answered_while_read_again(client, headers
     assert client.post("/v1/applications/score", content=orjson.dumps(late),
                        headers=headers["scorer"]).status_code == 201
     assert ring_facts(service) is stale  # answered at once
-    for _ in range(100):
-        if ring_facts(service) is not stale:
-            break
-        time.sleep(0.05)
+    _wait_for_new_facts(service, stale)
     assert ring_facts(service).dealer_applications["D-LATE-001"] == 1
 
 
@@ -102,10 +107,7 @@ def test_the_facts_read_only_who_applied_where(service, dealers, monkeypatch):
     stale = ring_facts(service)
     stale.built -= 120
     ring_facts(service)  # read again, in the background
-    for _ in range(100):
-        if ring_facts(service) is not stale:
-            break
-        time.sleep(0.05)
+    _wait_for_new_facts(service, stale)
     assert asked and all(types is not None and set(types) == {RelType.SUBMITTED, RelType.AT_DEALER}
                          for types in asked)
     assert ring_facts(service).dealer_applications["D-OTHER-001"] == 1
@@ -127,10 +129,7 @@ def test_a_later_verdict_counts_and_known_dealers_are_not_read_again(client, hea
     stale = ring_facts(service)
     stale.built -= 120
     ring_facts(service)  # read again, in the background
-    for _ in range(100):
-        if ring_facts(service) is not stale:
-            break
-        time.sleep(0.05)
+    _wait_for_new_facts(service, stale)
     assert ring_facts(service) is not stale
     again = {r["dealer_id"]: r for r in client.get("/v1/dealers", headers=headers["analyst"]).json()["data"]}
     assert again == rows and asked == [{"APP-OTHER-3"}]
